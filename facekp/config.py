@@ -1,0 +1,120 @@
+"""Run configuration: one frozen dataclass per task family, flags generated from its fields.
+
+Every field has a default and a help text; `train.py` turns each field into a `--flag`, and a run
+directory stores the config as `config.json`, from which everything (model, data, inference) is rebuilt.
+"""
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+
+from facekp.errors import InputError
+
+
+def _f(default, help):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What every task shares: data, optimisation, loop cadence."""
+    task: str = _f("keypoints68", "what to train: keypoints68 | kaggle15")
+    data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
+    model: str = _f("resnet", "model function name, see facekp/models")
+    input_size: int = _f(96, "model input side in pixels (square)")
+    channels: int = _f(1, "1 = grayscale, 3 = RGB input")
+    batch_size: int = _f(32, "images per training step")
+    steps: int = _f(3000, "total training steps of the run (resuming continues up to this)")
+    lr: float = _f(2e-3, "peak learning rate (AdamW)")
+    schedule: str = _f("cosine", "learning-rate schedule: cosine | constant | step")
+    warmup_steps: int = _f(100, "linear warm-up steps before the schedule")
+    weight_decay: float = _f(1e-4, "AdamW decoupled weight decay")
+    grad_clip: float = _f(5.0, "clip gradients at this global norm, 0 disables")
+    eval_every: int = _f(250, "validate every N steps (and at the last step)")
+    ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)")
+    log_every: int = _f(25, "write training scalars every N steps")
+    keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)")
+    seed: int = _f(0, "seed for the split, the shuffling, augmentation and initialisation")
+    val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation")
+    split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
+    source: str = _f("tfdata", "training input: tfdata (augmented tf.data) | dataset (DataSet.next_batch)")
+    jit_compile: bool = _f(False, "compile the train step with XLA")
+
+
+@dataclass(frozen=True)
+class KeypointConfig(TrainConfig):
+    """Keypoint regression: crop, augmentation, loss and model head."""
+    loss: str = _f("wing", "keypoint loss: wing | l1 | mse (in input pixels, masked)")
+    width: int = _f(32, "model width: channels of the first stage")
+    head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) | regression")
+    margin: float = _f(1.35, "crop side / keypoint-box side")
+    rotation: float = _f(30.0, "max random rotation in degrees")
+    flip: float = _f(0.5, "probability of a horizontal flip (left/right points swapped)")
+    scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction")
+    shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
+    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
+    contrast: float = _f(0.3, "max random contrast change, as a fraction")
+
+
+CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig,)}
+
+# Fields that only steer the loop: a resumed run may change them without starting a new run.
+RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data")
+
+
+def validate(cfg):
+    """Range checks that a dataclass type cannot express."""
+    positive = ("input_size", "batch_size", "steps", "eval_every", "ckpt_every", "log_every",
+                "keep_checkpoints")
+    for name in positive:
+        if getattr(cfg, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(cfg, name)}")
+    if cfg.channels not in (1, 3):
+        raise InputError(f"--channels: must be 1 or 3, got {cfg.channels}")
+    if cfg.schedule not in ("cosine", "constant", "step"):
+        raise InputError(f"--schedule: unknown schedule '{cfg.schedule}' (cosine | constant | step)")
+    if cfg.source not in ("tfdata", "dataset"):
+        raise InputError(f"--source: unknown source '{cfg.source}' (tfdata | dataset)")
+    if not 0.0 < cfg.val_fraction < 1.0:
+        raise InputError(f"--val-fraction: must be in (0, 1), got {cfg.val_fraction}")
+    return cfg
+
+
+def to_json(cfg):
+    return {"config_class": type(cfg).__name__, **dataclasses.asdict(cfg)}
+
+
+def from_json(obj, path="config.json"):
+    """Rebuild a config from its JSON; unknown or missing fields are a clear error."""
+    obj = dict(obj)
+    cls = CONFIG_CLASSES.get(obj.pop("config_class", None))
+    if cls is None:
+        raise InputError(f"{path}: no known config_class (one of {', '.join(CONFIG_CLASSES)})")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(obj) - names)
+    if unknown:
+        raise InputError(f"{path}: unknown config fields {unknown}")
+    try:
+        return cls(**obj)
+    except TypeError as e:
+        raise InputError(f"{path}: {e}")
+
+
+def load(run_dir):
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise InputError(f"{run_dir}: not a run directory (no config.json)")
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: unreadable config ({e})")
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}: not a config object")
+    return from_json(obj, path)
+
+
+def differing_fields(old, new):
+    """Names of the fields whose values differ between two configs."""
+    return [f.name for f in dataclasses.fields(old)
+            if getattr(old, f.name) != getattr(new, f.name, None)]

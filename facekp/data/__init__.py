@@ -1,0 +1,1 @@
+"""Data readers, the in-memory DataSet, augmentation and tf.data pipelines."""

@@ -1,0 +1,103 @@
+"""Keypoint-consistent geometry and photometry, all TF ops (runs inside tf.data, batched).
+
+Coordinates are pixels with pixel centres at integers, x then y. One affine map per image, from
+output (crop) pixels to source pixels, warps the image; its inverse moves the keypoints. Crop,
+scale, shift, rotation and flip are all parameters of that one map, so image and points cannot drift.
+"""
+import math
+
+import tensorflow as tf
+
+
+def crop_affine(center, side, out_size, angle=None, flip=None):
+    """Affine maps (A (B,2,2), t (B,2)) with source = A @ output + t.
+
+    The output square of `out_size` pixels shows the source square of side `side` around `center`,
+    rotated by `angle` (radians, in image axes: x right, y down) and mirrored left/right where
+    `flip` is true.
+    """
+    center = tf.cast(center, tf.float32)  # (B, 2)
+    scale = tf.cast(side, tf.float32) / float(out_size)  # (B,)
+    angle = tf.zeros_like(scale) if angle is None else tf.cast(angle, tf.float32)
+    mirror = tf.ones_like(scale) if flip is None else tf.where(flip, -1.0, 1.0)
+    cos, sin = tf.cos(angle) * scale, tf.sin(angle) * scale
+    A = tf.reshape(tf.stack([cos * mirror, -sin, sin * mirror, cos], axis=-1), [-1, 2, 2])
+    mid = (out_size - 1) / 2.0
+    t = center - tf.linalg.matvec(A, tf.fill(tf.shape(center), mid))
+    return A, t
+
+
+def warp_images(images, A, t, out_size):
+    """Sample (B,H,W,C) float images at source = A @ output + t; edges repeat outside the image."""
+    transforms = tf.concat([A[:, 0, :], t[:, :1], A[:, 1, :], t[:, 1:], tf.zeros_like(t)], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=tf.cast(images, tf.float32), transforms=transforms,
+        output_shape=tf.constant([out_size, out_size], tf.int32), interpolation="BILINEAR",
+        fill_mode="NEAREST", fill_value=0.0)
+
+
+def points_to_output(points, A, t):
+    """Source points (B,K,2) -> output pixels, the inverse of the warp's map."""
+    return tf.einsum("bij,bkj->bki", tf.linalg.inv(A), points - t[:, None, :])
+
+
+def points_to_source(points, A, t):
+    """Output points (B,K,2) -> source pixels (maps predictions back to the original image)."""
+    return tf.einsum("bij,bkj->bki", A, points) + t[:, None, :]
+
+
+def swap_left_right(keypoints, mask, flip, flip_perm):
+    """After a mirror, point i is where point flip_perm[i] was: relabel where `flip` is true."""
+    perm = tf.constant(flip_perm, tf.int32)
+    keypoints = tf.where(flip[:, None, None], tf.gather(keypoints, perm, axis=1), keypoints)
+    mask = tf.where(flip[:, None], tf.gather(mask, perm, axis=1), mask)
+    return keypoints, mask
+
+
+def crop_batch(images, keypoints, mask, boxes, out_size, flip_perm, angle=None, flip=None,
+               scale=None, shift=None):
+    """Crop (and optionally jitter) a batch: images uint8 (B,H,W,C), boxes (B,3) = cx, cy, side.
+
+    Returns float images in [0, 1] at out_size and keypoints in output pixels.
+    """
+    center, side = boxes[:, :2], boxes[:, 2]
+    if scale is not None:
+        side = side * scale
+    if shift is not None:
+        center = center + shift * side[:, None]
+    A, t = crop_affine(center, side, out_size, angle, flip)
+    out = warp_images(images, A, t, out_size) / 255.0
+    points = points_to_output(keypoints, A, t)
+    if flip is not None:
+        points, mask = swap_left_right(points, mask, flip, flip_perm)
+    return out, points, mask
+
+
+def random_params(seed, batch, cfg):
+    """Per-image jitter drawn from a stateless seed (same seed -> same augmentation)."""
+    seeds = tf.random.experimental.stateless_split(seed, num=6)
+    uniform = lambda i, shape, lo, hi: tf.random.stateless_uniform(shape, seeds[i], lo, hi)
+    max_angle = math.radians(cfg.rotation)
+    log_scale = math.log1p(cfg.scale_jitter)
+    return dict(
+        angle=uniform(0, [batch], -max_angle, max_angle),
+        flip=uniform(1, [batch], 0.0, 1.0) < cfg.flip,
+        scale=tf.exp(uniform(2, [batch], -log_scale, log_scale)),
+        shift=uniform(3, [batch, 2], -cfg.shift_jitter, cfg.shift_jitter),
+        brightness=uniform(4, [batch, 1, 1, 1], -cfg.brightness, cfg.brightness),
+        contrast=1.0 + uniform(5, [batch, 1, 1, 1], -cfg.contrast, cfg.contrast),
+    )
+
+
+def adjust_photometry(images, brightness, contrast):
+    """Contrast about each image's mean, then a brightness offset; stays in [0, 1]."""
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((images - mean) * contrast + mean + brightness, 0.0, 1.0)
+
+
+def augment_batch(images, keypoints, mask, boxes, seed, cfg, flip_perm):
+    """Random rotation, flip (with left/right relabelling), crop scale/shift and photometry."""
+    p = random_params(seed, tf.shape(images)[0], cfg)
+    out, points, mask = crop_batch(images, keypoints, mask, boxes, cfg.input_size, flip_perm,
+                                   angle=p["angle"], flip=p["flip"], scale=p["scale"], shift=p["shift"])
+    return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask

@@ -1,0 +1,58 @@
+"""Decode image files once (JPEG, PNG, BMP, GIF; by content, whatever the extension) into crops.
+
+RGBA PNGs named `.jpg`, grayscale and RGB files all decode to the requested channels. Each image
+becomes a square crop around its face box, so the training pipeline never decodes again.
+"""
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from facekp.data import augment
+from facekp.errors import InputError
+
+
+def _decode(path, channels):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image = tf.image.convert_image_dtype(image, tf.float32)  # 0..1, gray replicated to 3
+    if channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    return image * 255.0
+
+
+def _crop(image, center, side, out_size):
+    """Shrink with antialiasing first when the crop is larger than out_size, then warp."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)  # (h, w)
+    shrink = tf.minimum(1.0, out_size / side)
+    size = tf.maximum(tf.round(shape * shrink), 1.0)
+    image = tf.image.resize(image, tf.cast(size, tf.int32), antialias=True)
+    factor = (size / shape)[::-1]  # (fx, fy): resize maps x to (x + 0.5) * fx - 0.5
+    A, t = augment.crop_affine(((center + 0.5) * factor - 0.5)[None], (side * factor[0])[None], out_size)
+    return augment.warp_images(image[None], A, t, out_size)[0]
+
+
+def decode_crops(paths, centers, sides, out_size, channels, desc="decoding images"):
+    """Decode every file and crop the square (center, side) to out_size pixels, as uint8.
+
+    Returns (N, out_size, out_size, channels) uint8. A file that cannot be decoded raises
+    InputError naming it.
+    """
+    ds = tf.data.Dataset.from_tensor_slices(
+        (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32)))
+    ds = ds.map(lambda p, c, s: _crop(_decode(p, channels), c, s, out_size),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    out = np.empty((len(paths), out_size, out_size, channels), np.uint8)
+    it = iter(ds)
+    for i in tqdm(range(len(paths)), desc=desc, unit="img", leave=False, disable=len(paths) < 200):
+        try:
+            crop = next(it)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+            reason = e.message.strip().splitlines()[0] if e.message else type(e).__name__
+            raise InputError(f"{paths[i]}: unreadable image ({reason})")
+        out[i] = np.clip(np.round(crop.numpy()), 0, 255).astype(np.uint8)
+    return out
+
+
+def to_crop_coords(points, centers, sides, out_size):
+    """Map source-image points (N,K,2) into the crops made by decode_crops."""
+    A, t = augment.crop_affine(np.asarray(centers, np.float32), np.asarray(sides, np.float32), out_size)
+    return augment.points_to_output(tf.constant(points, tf.float32), A, t).numpy()

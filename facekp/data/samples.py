@@ -1,0 +1,33 @@
+"""In-memory samples: decoded face crops with their keypoints, and grouped splits."""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Samples:
+    images: np.ndarray  # (N, H, W, C) uint8, cached crops (decoded once)
+    keypoints: np.ndarray  # (N, K, 2) float32, pixels of `images`; NaN where missing
+    mask: np.ndarray  # (N, K) float32, 1 where the point is labelled
+    boxes: np.ndarray  # (N, 3) float32: face crop centre x, y and side, pixels of `images`
+    groups: list  # person (or row id) of each sample, for grouped splits
+    names: list  # file name or row id of each sample, for messages and outputs
+
+    def __len__(self):
+        return len(self.images)
+
+    def subset(self, index):
+        index = np.asarray(index)
+        return Samples(self.images[index], self.keypoints[index], self.mask[index], self.boxes[index],
+                       [self.groups[i] for i in index], [self.names[i] for i in index])
+
+
+def split_by_group(groups, val_fraction, seed):
+    """Train/validation indices with no group in both; the same seed gives the same split."""
+    unique = np.array(sorted(set(groups)))
+    rng = np.random.RandomState(seed)
+    rng.shuffle(unique)
+    n_val = max(1, int(round(len(unique) * val_fraction)))
+    val_groups = set(unique[:n_val])
+    is_val = np.array([g in val_groups for g in groups])
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)

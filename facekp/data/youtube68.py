@@ -1,0 +1,80 @@
+"""Reader for the 68-point YouTube-Faces set: `training_frames_keypoints.csv` + an image folder.
+
+CSV: header `,0,1,...,135`; each row: image file name, then x0,y0,...,x67,y67 in pixels of that
+image (iBUG-68 order). The person is the file name before the last `_`.
+"""
+import csv
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from facekp.errors import InputError
+
+CSV_NAME = "training_frames_keypoints.csv"
+NUM_POINTS = 68
+
+
+@dataclass
+class Annotations:
+    paths: list  # image file paths
+    keypoints: np.ndarray  # (N, K, 2) float32, pixels of the image on disk, x then y
+    groups: list  # person of each image, for grouped splits
+
+
+def person_of(file_name):
+    """`Abdel_Aziz_Al-Hakim_00.jpg` -> `Abdel_Aziz_Al-Hakim`."""
+    stem = os.path.splitext(os.path.basename(file_name))[0]
+    return stem.rsplit("_", 1)[0] if "_" in stem else stem
+
+
+def find_csv(data_dir):
+    """The CSV inside `data_dir`, with a clear error when the folder or file is missing."""
+    if not os.path.isdir(data_dir):
+        raise InputError(f"{data_dir}: data folder not found")
+    path = os.path.join(data_dir, CSV_NAME)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: keypoint CSV not found")
+    return path
+
+
+def image_folder(data_dir):
+    """Images live in `training/` beside the CSV (the course layout) or beside the CSV itself."""
+    sub = os.path.join(data_dir, "training")
+    return sub if os.path.isdir(sub) else data_dir
+
+
+def load(data_dir):
+    """Read and check the CSV; every named image must exist and be non-empty."""
+    csv_path = find_csv(data_dir)
+    folder = image_folder(data_dir)
+    expected = 1 + 2 * NUM_POINTS
+    paths, rows, groups = [], [], []
+    with open(csv_path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or len(header) != expected or header[1:] != [str(i) for i in range(2 * NUM_POINTS)]:
+            raise InputError(f"{csv_path}: line 1: header must be ',0,1,...,{2 * NUM_POINTS - 1}' "
+                             f"({expected} columns)")
+        for line, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != expected:
+                raise InputError(f"{csv_path}: line {line}: {len(row)} columns, expected {expected}")
+            try:
+                values = np.array(row[1:], dtype=np.float32)
+            except ValueError:
+                raise InputError(f"{csv_path}: line {line}: keypoints must be numbers")
+            if not np.all(np.isfinite(values)):
+                raise InputError(f"{csv_path}: line {line}: keypoints must be finite numbers")
+            path = os.path.join(folder, row[0])
+            if not os.path.isfile(path):
+                raise InputError(f"{path}: image named on line {line} of {csv_path} not found")
+            if os.path.getsize(path) == 0:
+                raise InputError(f"{path}: image file is empty (line {line} of {csv_path})")
+            paths.append(path)
+            rows.append(values.reshape(NUM_POINTS, 2))
+            groups.append(person_of(row[0]))
+    if not paths:
+        raise InputError(f"{csv_path}: no data rows")
+    return Annotations(paths, np.stack(rows), groups)

@@ -1,0 +1,98 @@
+"""Keypoint models, layer by layer: the seeds' plain CNN and a small residual net.
+
+Every model maps (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels (x, y).
+"""
+import keras
+import tensorflow as tf
+from keras import layers
+
+
+def _regression_output(x, cfg, num_points, name="keypoints"):
+    """Dense -> (B, K, 2) pixels; a zero output means the image centre, +-1 the image edges."""
+    x = layers.Dense(2 * num_points, kernel_initializer="zeros", name=f"{name}_dense")(x)
+    half = cfg.input_size / 2.0
+    x = layers.Rescaling(half, offset=half - 0.5, name=f"{name}_pixels")(x)
+    return layers.Reshape((num_points, 2), name=name)(x)
+
+
+def seednet(cfg, num_points):
+    """The seeds' network (Udacity/PyTorch notebook): five valid conv+pool stages, FC 1024, dropout.
+
+    At 224x224x1 this is exactly Conv 1->16 k7, 16->32 k5, 32->64 k3, 64->128 k3, 128->512 k3,
+    each followed by 2x2 max-pool, then FC 8192->1024, dropout 0.6, FC 1024->2K.
+    """
+    inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
+    x = inputs
+    for i, (filters, kernel) in enumerate([(16, 7), (32, 5), (64, 3), (128, 3), (512, 3)]):
+        x = layers.Conv2D(filters, kernel, activation="relu", name=f"conv{i + 1}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, activation="relu", name="fc1")(x)
+    x = layers.Dropout(0.6, name="drop1")(x)
+    return keras.Model(inputs, _regression_output(x, cfg, num_points), name="seednet")
+
+
+def _conv_bn(x, filters, kernel, stride, name, relu=True):
+    x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    return layers.ReLU(name=f"{name}_relu")(x) if relu else x
+
+
+def _residual_block(x, filters, stride, name):
+    """Basic block: two 3x3 conv-BN, identity (or 1x1 projection) shortcut."""
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_proj", relu=False)
+    x = _conv_bn(x, filters, 3, stride, f"{name}_a")
+    x = _conv_bn(x, filters, 3, 1, f"{name}_b", relu=False)
+    return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, shortcut]))
+
+
+class SoftArgmax(layers.Layer):
+    """Heatmaps (B, h, w, K) -> expected (x, y) per channel in input pixels (integral regression)."""
+
+    def __init__(self, input_size, **kwargs):
+        super().__init__(**kwargs)
+        self.input_size = input_size
+
+    def call(self, heatmaps):
+        h, w, k = heatmaps.shape[1], heatmaps.shape[2], heatmaps.shape[3]
+        prob = tf.nn.softmax(tf.reshape(heatmaps, [-1, h * w, k]), axis=1)  # (B, h*w, K)
+        # Heatmap cell centres in input pixels: cell j covers [j, j+1) * S/w.
+        xs = (tf.range(w, dtype=prob.dtype) + 0.5) * (self.input_size / w) - 0.5
+        ys = (tf.range(h, dtype=prob.dtype) + 0.5) * (self.input_size / h) - 0.5
+        grid = tf.reshape(tf.stack(tf.meshgrid(xs, ys), axis=-1), [h * w, 2])  # (h*w, 2)
+        return tf.einsum("bnk,nc->bkc", prob, grid)
+
+    def get_config(self):
+        return {**super().get_config(), "input_size": self.input_size}
+
+
+def resnet(cfg, num_points):
+    """Small residual net at strides 4-32, with an integral (heatmap soft-argmax) or dense head.
+
+    The integral head merges all stages top-down (FPN-style) into stride-4 heatmaps, keeping
+    spatial layout; the regression head flattens the last stage into a dense layer.
+    """
+    w = cfg.width
+    inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
+    x = _conv_bn(inputs, w // 2, 3, 2, "stem1")  # stride 2
+    x = _conv_bn(x, w, 3, 2, "stem2")  # stride 4
+    stages = []
+    for i, (filters, blocks) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 1)]):
+        for j in range(blocks):
+            x = _residual_block(x, filters, 2 if (j == 0 and i > 0) else 1, f"s{i + 1}b{j + 1}")
+        stages.append(x)
+    if cfg.head == "regression":
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.Dropout(0.3, name="drop")(x)
+        return keras.Model(inputs, _regression_output(x, cfg, num_points), name="resnet_regression")
+    top = None
+    for i, feat in reversed(list(enumerate(stages))):
+        lateral = layers.Conv2D(2 * w, 1, name=f"lateral{i + 1}")(feat)
+        top = lateral if top is None else layers.Add(name=f"merge{i + 1}")(
+            [lateral, layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i + 1}")(top)])
+    x = _conv_bn(top, 2 * w, 3, 1, "head")
+    heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
+    points = SoftArgmax(cfg.input_size, name="keypoints")(heatmaps)
+    return keras.Model(inputs, points, name="resnet_integral")

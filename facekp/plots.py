@@ -1,0 +1,29 @@
+"""Pictures of keypoints: an image grid of predicted vs true points (TensorBoard, sanity checks)."""
+import numpy as np
+
+TRUE_COLOR = (0.1, 0.9, 0.1)
+PRED_COLOR = (1.0, 0.15, 0.15)
+
+
+def draw_points(image, points, color, radius=1):
+    """Draw (K,2) points as small squares on an (H,W,3) float image in [0, 1]; returns a copy."""
+    out = image.copy()
+    h, w = out.shape[:2]
+    for x, y in np.round(np.nan_to_num(points, nan=-100)).astype(int):
+        if 0 <= x < w and 0 <= y < h:
+            out[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = color
+    return out
+
+
+def keypoint_grid(images, pred, true=None, columns=4):
+    """(N,H,W,C) images in [0, 1] with predicted (red) and true (green) points, tiled into a grid."""
+    tiles = []
+    for i, image in enumerate(images):
+        rgb = np.repeat(image, 3, axis=-1) if image.shape[-1] == 1 else image.copy()
+        if true is not None:
+            rgb = draw_points(rgb, true[i], TRUE_COLOR)
+        tiles.append(draw_points(rgb, pred[i], PRED_COLOR))
+    while len(tiles) % columns:
+        tiles.append(np.zeros_like(tiles[0]))
+    rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
+    return np.concatenate(rows, axis=0)

@@ -1,0 +1,60 @@
+"""Keypoint schemes: point names, the left/right flip permutation, and the NME normaliser points."""
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Scheme:
+    name: str
+    names: tuple  # point names, in model output order
+    flip_perm: tuple  # flip_perm[i] = the point that i becomes after a horizontal flip
+    norm_points: tuple  # two point indices whose distance normalises NME
+
+    @property
+    def num_points(self):
+        return len(self.names)
+
+
+def _perm_from_pairs(n, pairs):
+    perm = list(range(n))
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return tuple(perm)
+
+
+_IBUG_PAIRS = (
+    [(i, 16 - i) for i in range(8)]  # jaw
+    + [(17 + i, 26 - i) for i in range(5)]  # brows
+    + [(31, 35), (32, 34)]  # nostrils
+    + [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]  # eyes
+    + [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58)]  # outer lip
+    + [(60, 64), (61, 63), (65, 67)]  # inner lip
+)
+
+IBUG68 = Scheme(
+    name="ibug68",
+    names=tuple(f"p{i}" for i in range(68)),
+    flip_perm=_perm_from_pairs(68, _IBUG_PAIRS),
+    norm_points=(36, 45),  # outer eye corners: the 300-W inter-ocular convention
+)
+
+KAGGLE15_NAMES = (
+    "left_eye_center", "right_eye_center", "left_eye_inner_corner", "left_eye_outer_corner",
+    "right_eye_inner_corner", "right_eye_outer_corner", "left_eyebrow_inner_end",
+    "left_eyebrow_outer_end", "right_eyebrow_inner_end", "right_eyebrow_outer_end", "nose_tip",
+    "mouth_left_corner", "mouth_right_corner", "mouth_center_top_lip", "mouth_center_bottom_lip",
+)
+
+KAGGLE15 = Scheme(
+    name="kaggle15",
+    names=KAGGLE15_NAMES,
+    flip_perm=_perm_from_pairs(15, [(0, 1), (2, 4), (3, 5), (6, 8), (7, 9), (11, 12)]),
+    norm_points=(0, 1),  # eye centres
+)
+
+SCHEMES = {s.name: s for s in (IBUG68, KAGGLE15)}
+
+
+def flip_perm_array(scheme):
+    return np.asarray(scheme.flip_perm, np.int32)

@@ -1,0 +1,97 @@
+"""Tasks plug into the one training loop: each supplies its data, model fn, loss and metrics."""
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from facekp import losses, metrics, models
+from facekp.config import KeypointConfig
+from facekp.data import images, pipeline, youtube68
+from facekp.data.dataset import DataSet
+from facekp.data.samples import Samples, split_by_group
+from facekp.errors import InputError
+from facekp.schemes import IBUG68, Scheme
+
+# Cached crops cover this many face-box sides, at twice the input size: room for rotation,
+# shift and scale jitter without decoding again.
+CACHE_MARGIN = 2.4
+
+
+def resolve_data_dir(data, subdir):
+    """--data, else $FACEKP_DATA/<subdir>."""
+    if data:
+        return os.path.abspath(data)
+    root = os.environ.get("FACEKP_DATA")
+    if not root:
+        raise InputError("--data: no data folder given and FACEKP_DATA is not set")
+    return os.path.abspath(os.path.join(root, subdir))
+
+
+def face_boxes(keypoints):
+    """Centre (N,2) and side (N,) of each face's keypoint box (square: the longer side)."""
+    lo, hi = np.nanmin(keypoints, axis=1), np.nanmax(keypoints, axis=1)
+    return (lo + hi) / 2.0, (hi - lo).max(axis=1)
+
+
+def load_youtube68(cfg):
+    """Decode every frame once into a crop around its face; keypoints follow into crop pixels."""
+    ann = youtube68.load(cfg.data)
+    center, face = face_boxes(ann.keypoints)
+    cache_size = 2 * cfg.input_size
+    side = face * CACHE_MARGIN
+    crops = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
+    points = images.to_crop_coords(ann.keypoints, center, side, cache_size)
+    n, k = points.shape[:2]
+    mid = (cache_size - 1) / 2.0
+    boxes = np.tile([[mid, mid, cache_size / CACHE_MARGIN * cfg.margin]], (n, 1)).astype(np.float32)
+    return Samples(crops, points.astype(np.float32), np.ones((n, k), np.float32), boxes,
+                   ann.groups, [os.path.basename(p) for p in ann.paths])
+
+
+@dataclass(frozen=True)
+class KeypointTask:
+    name: str
+    scheme: Scheme
+    data_subdir: str  # folder under $FACEKP_DATA
+    load_samples: Callable  # cfg -> Samples
+    best_metric: str = "nme"  # validation metric to minimise
+    config_class: type = KeypointConfig
+
+    def split(self, cfg, samples):
+        train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
+        return samples.subset(train_idx), samples.subset(val_idx)
+
+    def val_arrays(self, cfg, samples):
+        return pipeline.center_crops(samples, cfg, self.scheme.flip_perm)
+
+    def train_batches(self, cfg, samples, start_step):
+        """Batch dicts from `start_step` on: augmented tf.data, or DataSet.next_batch."""
+        if cfg.source == "dataset":
+            return DataSet(pipeline.center_crops(samples, cfg, self.scheme.flip_perm), cfg.seed).batches(
+                cfg.batch_size, start_step)
+        return iter(pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step))
+
+    def build_model(self, cfg):
+        return models.build_keypoint_model(cfg, self.scheme.num_points)
+
+    def loss_fn(self, cfg):
+        if cfg.loss not in losses.KEYPOINT_LOSSES:
+            raise InputError(f"--loss: unknown loss '{cfg.loss}' (choose from {', '.join(losses.KEYPOINT_LOSSES)})")
+        loss = losses.KEYPOINT_LOSSES[cfg.loss]
+        return lambda outputs, batch: loss(outputs, batch["keypoints"], batch["mask"])
+
+    def evaluate(self, predictions, arrays):
+        return metrics.keypoint_metrics(predictions, arrays["keypoints"], arrays["mask"],
+                                        self.scheme.norm_points)
+
+
+TASKS = {
+    "keypoints68": KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_youtube68),
+}
+
+
+def get(name):
+    if name not in TASKS:
+        raise InputError(f"--task: unknown task '{name}' (choose from {', '.join(TASKS)})")
+    return TASKS[name]

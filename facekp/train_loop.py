@@ -1,0 +1,157 @@
+"""THE training loop, shared by every task: a task supplies data, a model fn, a loss and metrics.
+
+train(cfg, run_dir): load data -> run dir + config.json -> model, optimizer -> restore the latest
+checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, checkpoint.
+"""
+import json
+import math
+import os
+import signal
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from facekp import plots, tasks
+from facekp.checkpoints import RunCheckpoints, write_config
+from facekp.errors import TrainingStopped
+
+
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak`, then cosine to 1% | constant | x0.1 at 60% and 85% of the steps."""
+
+    def __init__(self, peak, warmup, total, kind):
+        self.peak, self.warmup, self.total, self.kind = peak, warmup, total, kind
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        progress = tf.clip_by_value((step - self.warmup) / max(self.total - self.warmup, 1), 0.0, 1.0)
+        if self.kind == "cosine":
+            factor = 0.01 + 0.99 * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        elif self.kind == "step":
+            factor = tf.where(progress < 0.6, 1.0, tf.where(progress < 0.85, 0.1, 0.01))
+        else:
+            factor = tf.constant(1.0)
+        warm = tf.minimum(1.0, (step + 1.0) / max(self.warmup, 1))
+        return self.peak * factor * warm
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup": self.warmup, "total": self.total, "kind": self.kind}
+
+
+def make_optimizer(cfg):
+    schedule = WarmupSchedule(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule)
+    return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+
+
+def predict_arrays(predict_step, images, batch_size=128):
+    """Run a compiled predict step over a numpy image array in batches."""
+    return np.concatenate([predict_step(tf.constant(images[i:i + batch_size])).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
+def _sigterm_as_interrupt(*_):
+    raise KeyboardInterrupt
+
+
+def train(cfg, run_dir):
+    """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
+    task = tasks.get(cfg.task)
+    # ---- Input pipeline: read and check all data before the run dir exists.
+    train_samples, val_samples = task.split(cfg, task.load_samples(cfg))
+    val = task.val_arrays(cfg, val_samples)
+    print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
+          f"({len(set(val_samples.groups))} held-out groups)")
+
+    # ---- Model, optimizer, checkpoint: resume order is the latest checkpoint, else from scratch.
+    model = task.build_model(cfg)
+    loss_fn = task.loss_fn(cfg)
+    optimizer = make_optimizer(cfg)
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        write_config(run_dir, cfg)
+    ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
+    restored = ckpts.restore()
+    start = int(ckpts.step.numpy()) if restored else 0
+    print(f"resuming {run_dir} from step {start} ({restored})" if restored
+          else f"starting {run_dir} from scratch: {model.count_params():,} parameters")
+
+    # ---- Update and evaluation steps.
+    @tf.function(jit_compile=cfg.jit_compile)
+    def train_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model(batch["image"], training=True)
+            loss = loss_fn(outputs, batch)
+        grads = tape.gradient(loss, model.trainable_variables)
+        grad_norm = tf.linalg.global_norm(grads)
+        if cfg.grad_clip > 0:
+            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip, use_norm=grad_norm)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return {"loss": loss, "grad_norm": grad_norm}
+
+    @tf.function(reduce_retracing=True)
+    def predict_step(images):
+        return model(images, training=False)
+
+    def evaluate(step):
+        predictions = predict_arrays(predict_step, val["image"])
+        results = task.evaluate(predictions, val)
+        with val_writer.as_default(step=step):
+            for name, value in results.items():
+                tf.summary.scalar(f"val/{name}", value)
+            grid = plots.keypoint_grid(val["image"][:8], predictions[:8], val["keypoints"][:8])
+            tf.summary.image("val/keypoints", grid[None])
+        return results
+
+    # ---- Train loop.
+    train_writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
+    val_writer = tf.summary.create_file_writer(os.path.join(run_dir, "val"))
+    log = open(os.path.join(run_dir, "metrics.jsonl"), "a")
+    batches = task.train_batches(cfg, train_samples, start)
+    bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train")
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    done, saved, results, tick, losses = start, start, {}, time.perf_counter(), []
+    try:
+        for step in range(start, cfg.steps):
+            out = train_step({k: tf.convert_to_tensor(v) for k, v in next(batches).items()})
+            losses.append(float(out["loss"]))
+            if not math.isfinite(losses[-1]):
+                raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; the last good "
+                                      f"checkpoint (step {saved}) is kept")
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                seconds, tick = time.perf_counter() - tick, time.perf_counter()
+                scalars = {"loss": float(np.mean(losses)), "grad_norm": float(out["grad_norm"]),
+                           "lr": float(optimizer.learning_rate),
+                           "images_per_s": len(losses) * cfg.batch_size / seconds}
+                losses = []
+                with train_writer.as_default(step=done):
+                    for name, value in scalars.items():
+                        tf.summary.scalar(f"train/{name}", value)
+                log.write(json.dumps({"step": done, "split": "train", **scalars}) + "\n")
+                bar.set_postfix(loss=f"{scalars['loss']:.3f}", img_s=f"{scalars['images_per_s']:.0f}",
+                                **({task.best_metric: f"{results[task.best_metric]:.4f}"} if results else {}))
+            if done % cfg.eval_every == 0 or done == cfg.steps:
+                results = evaluate(done)
+                log.write(json.dumps({"step": done, "split": "val", **results}) + "\n")
+                if results[task.best_metric] < ckpts.best.numpy():
+                    ckpts.save_best(done, results[task.best_metric])
+                bar.set_postfix(loss=f"{float(out['loss']):.3f}", **{task.best_metric: f"{results[task.best_metric]:.4f}"})
+            if done % cfg.ckpt_every == 0 or done == cfg.steps:
+                ckpts.save(done)
+                saved = done
+            log.flush()
+            bar.update(1)
+    except KeyboardInterrupt:
+        if done > saved:  # `done` counts only steps whose loss was checked finite
+            ckpts.save(done)
+            saved = done
+        bar.close()
+        print(f"interrupted: checkpoint at step {saved} saved in {run_dir}; run the same command to resume")
+        raise SystemExit(130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+        log.close()
+    return results

@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="facekp",
+    version="0.1.0",
+    description="Face keypoint detection and face recognition, trained from scratch with TensorFlow 2",
+    packages=find_packages(include=["facekp", "facekp.*"]),
+    python_requires=">=3.10",
+    install_requires=[
+        "tensorflow>=2.16,<3",
+        "numpy",
+        "pandas",
+        "pillow",
+        "matplotlib",
+        "tqdm",
+        "tensorboard",
+        "opencv-python-headless>=4.8,<5",
+    ],
+    extras_require={"test": ["pytest"]},
+)
