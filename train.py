@@ -4,10 +4,10 @@
     python train.py --run runs/kp68 --steps 6000     # resume with the run's own config, longer
 """
 import argparse
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF start-up noise out of the output
 import dataclasses
 import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF start-up noise out of the output
 
 from facekp.cli import add_config_flags, given_fields, run_main
 from facekp.config import KeypointConfig, RUN_CONTROL_FIELDS, differing_fields, load, validate
