@@ -59,16 +59,19 @@ def _sigterm_as_interrupt(*_):
 def train(cfg, run_dir):
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
     task = tasks.get(cfg.task)
+    # ---- Model and optimizer first: a bad --model or --loss fails before any data is read.
+    keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
+    model = task.build_model(cfg)
+    loss_fn = task.loss_fn(cfg)
+    optimizer = make_optimizer(cfg)
+
     # ---- Input pipeline: read and check all data before the run dir exists.
     train_samples, val_samples = task.split(cfg, task.load_samples(cfg))
     val = task.val_arrays(cfg, val_samples)
     print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
           f"({len(set(val_samples.groups))} held-out groups)")
 
-    # ---- Model, optimizer, checkpoint: resume order is the latest checkpoint, else from scratch.
-    model = task.build_model(cfg)
-    loss_fn = task.loss_fn(cfg)
-    optimizer = make_optimizer(cfg)
+    # ---- Checkpoint: resume order is the latest checkpoint of this run, else from scratch.
     if not os.path.isfile(os.path.join(run_dir, "config.json")):
         write_config(run_dir, cfg)
     ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)

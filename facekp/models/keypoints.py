@@ -6,6 +6,10 @@ import keras
 import tensorflow as tf
 from keras import layers
 
+from facekp.errors import InputError
+
+SEEDNET_MIN_INPUT = 102  # five valid convs and 2x2 pools leave at least one pixel
+
 
 def _regression_output(x, cfg, num_points, name="keypoints"):
     """Dense -> (B, K, 2) pixels; a zero output means the image centre, +-1 the image edges."""
@@ -21,6 +25,8 @@ def seednet(cfg, num_points):
     At 224x224x1 this is exactly Conv 1->16 k7, 16->32 k5, 32->64 k3, 64->128 k3, 128->512 k3,
     each followed by 2x2 max-pool, then FC 8192->1024, dropout 0.6, FC 1024->2K.
     """
+    if cfg.input_size < SEEDNET_MIN_INPUT:
+        raise InputError(f"--input-size: seednet needs at least {SEEDNET_MIN_INPUT} pixels, got {cfg.input_size}")
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
     x = inputs
     for i, (filters, kernel) in enumerate([(16, 7), (32, 5), (64, 3), (128, 3), (512, 3)]):
@@ -74,6 +80,10 @@ def resnet(cfg, num_points):
     The integral head merges all stages top-down (FPN-style) into stride-4 heatmaps, keeping
     spatial layout; the regression head flattens the last stage into a dense layer.
     """
+    if cfg.head not in ("integral", "regression"):
+        raise InputError(f"--head: unknown head '{cfg.head}' (integral | regression)")
+    if cfg.input_size % 32:
+        raise InputError(f"--input-size: resnet needs a multiple of 32, got {cfg.input_size}")
     w = cfg.width
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
     x = _conv_bn(inputs, w // 2, 3, 2, "stem1")  # stride 2

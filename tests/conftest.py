@@ -1,0 +1,73 @@
+"""Tiny generated fixtures: a YouTube-Faces-68-style folder of synthetic faces (no ../shared)."""
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+
+def template68():
+    """A plausible iBUG-68 mean shape in a unit box centred at 0 (x right, y down)."""
+    # 0 = image-left temple, down around the chin (y grows downwards), to 16 = image-right temple
+    jaw = [(-0.5 * np.cos(t), -0.05 + 0.5 * np.sin(t)) for t in np.linspace(0, np.pi, 17)]
+    brows = [(-0.4 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)] + \
+            [(0.14 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)]
+    nose = [(0, -0.2 + 0.07 * i) for i in range(4)] + [(-0.08 + 0.04 * i, 0.1) for i in range(5)]
+
+    def eye(cx):
+        return [(cx - 0.1, -0.15), (cx - 0.05, -0.18), (cx + 0.03, -0.18), (cx + 0.08, -0.15),
+                (cx + 0.03, -0.12), (cx - 0.05, -0.12)]
+
+    mouth_outer = [(0.18 * np.cos(a), 0.28 - 0.08 * np.sin(a)) for a in np.linspace(np.pi, -np.pi, 13)[:12]]
+    mouth_inner = [(0.1 * np.cos(a), 0.28 - 0.03 * np.sin(a)) for a in np.linspace(np.pi, -np.pi, 9)[:8]]
+    pts = jaw + brows + nose + eye(-0.22) + eye(0.2) + mouth_outer + mouth_inner
+    assert len(pts) == 68
+    return np.array(pts, np.float32)
+
+
+def synthetic_face(rng, size=None):
+    """An image with a face-like drawing and its 68 keypoints (pixels)."""
+    w = size or int(rng.integers(80, 130))
+    h = size or int(rng.integers(80, 130))
+    scale = rng.uniform(0.35, 0.55) * min(w, h)
+    center = np.array([w / 2, h / 2]) + rng.uniform(-0.1, 0.1, 2) * min(w, h)
+    angle = rng.uniform(-0.3, 0.3)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    pts = template68() @ rot.T * scale + center
+    image = Image.new("RGB", (w, h), tuple(int(v) for v in rng.integers(0, 60, 3)))
+    draw = ImageDraw.Draw(image)
+    draw.polygon([tuple(p) for p in np.concatenate([pts[:17], pts[26:16:-1]])], fill=(150, 120, 100))
+    for x, y in pts[17:]:
+        draw.ellipse([x - 1.5, y - 1.5, x + 1.5, y + 1.5], fill=(255, 255, 255))
+    return image, pts.astype(np.float32)
+
+
+def write_youtube68(folder, people=8, per_person=4, seed=0, formats=("jpeg",)):
+    """A folder in the 68-point CSV + training/ layout; formats cycle over jpeg, rgba-png, gray-jpeg."""
+    rng = np.random.default_rng(seed)
+    images = os.path.join(folder, "training")
+    os.makedirs(images, exist_ok=True)
+    rows = []
+    for p in range(people):
+        for i in range(per_person):
+            name = f"Person_{p:02d}_{i:02d}.jpg"
+            image, pts = synthetic_face(rng)
+            kind = formats[(p * per_person + i) % len(formats)]
+            path = os.path.join(images, name)
+            if kind == "rgba-png":
+                image.convert("RGBA").save(path, format="PNG")  # PNG bytes under a .jpg name
+            elif kind == "gray-jpeg":
+                image.convert("L").save(path, format="JPEG", quality=95)
+            else:
+                image.save(path, format="JPEG", quality=95)
+            rows.append(name + "," + ",".join(f"{v:.1f}" for v in pts.reshape(-1)))
+    with open(os.path.join(folder, "training_frames_keypoints.csv"), "w") as f:
+        f.write("," + ",".join(str(i) for i in range(136)) + "\n" + "\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def yt_folder(tmp_path):
+    return write_youtube68(str(tmp_path / "yt68"), formats=("jpeg", "rgba-png", "gray-jpeg"))

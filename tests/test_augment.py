@@ -1,0 +1,104 @@
+"""Geometry: a known rotation and a flip move image pixels and keypoints together."""
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import tensorflow as tf
+
+from facekp.data import augment
+from facekp.schemes import IBUG68, KAGGLE15
+
+S = 41  # output size; centre pixel 20
+
+
+def _dot_image(x, y, size=81):
+    img = np.zeros((1, size, size, 1), np.uint8)
+    img[0, y, x] = 255
+    return img
+
+
+def _brightest(image):
+    y, x = np.unravel_index(np.argmax(image[..., 0]), image.shape[:2])
+    return x, y
+
+
+def test_rotation_by_90_degrees_moves_point_and_pixel_together():
+    # Source point 10 px right of the crop centre (40, 40); the crop shows 41 px at scale 1.
+    img, pts = _dot_image(50, 40), np.array([[[50.0, 40.0]]], np.float32)
+    box = np.array([[40.0, 40.0, 41.0]], np.float32)
+    out, moved, _ = augment.crop_batch(img, pts, np.ones((1, 1), np.float32), box, S, (0,),
+                                       angle=tf.constant([math.pi / 2]))
+    # source = R(90) @ (out - c): (10, 0) in the source is (0, -10) in the output: straight up.
+    np.testing.assert_allclose(moved.numpy()[0, 0], [20.0, 10.0], atol=1e-4)
+    assert _brightest(out.numpy()[0]) == (20, 10)
+
+
+def test_rotation_by_30_degrees_matches_the_formula():
+    img, pts = _dot_image(60, 40), np.array([[[60.0, 40.0]]], np.float32)
+    box = np.array([[40.0, 40.0, 41.0]], np.float32)
+    theta = math.radians(30)
+    _, moved, _ = augment.crop_batch(img, pts, np.ones((1, 1), np.float32), box, S, (0,),
+                                     angle=tf.constant([theta]))
+    # out - c = R(-theta) @ (src - c)
+    expected = np.array([20 * math.cos(theta), -20 * math.sin(theta)]) + 20.0
+    np.testing.assert_allclose(moved.numpy()[0, 0], expected, atol=1e-4)
+
+
+def test_scale_and_shift_map_points_linearly():
+    pts = np.array([[[40.0, 40.0], [60.0, 50.0]]], np.float32)
+    box = np.array([[40.0, 40.0, 41.0]], np.float32)
+    _, moved, _ = augment.crop_batch(_dot_image(0, 0), pts, np.ones((1, 2), np.float32), box, S, (0, 1),
+                                     scale=tf.constant([2.0]), shift=tf.constant([[0.25, 0.0]]))
+    # crop side 82 centred at x = 40 + 0.25 * 82: output = (src - centre) / 2 + 20
+    centre = np.array([40 + 0.25 * 82, 40.0])
+    np.testing.assert_allclose(moved.numpy()[0], (pts[0] - centre) / 2.0 + 20.0, atol=1e-4)
+
+
+def test_flip_mirrors_x_and_swaps_left_right_points():
+    pts = np.zeros((1, 68, 2), np.float32)
+    pts[0, :, 0] = np.linspace(10, 70, 68)
+    pts[0, :, 1] = 40.0
+    pts[0, 36] = [30.0, 35.0]  # subject's right eye outer corner, image left
+    pts[0, 45] = [55.0, 33.0]  # subject's left eye outer corner, image right
+    img = _dot_image(30, 35)
+    box = np.array([[40.0, 40.0, 41.0]], np.float32)
+    out, flipped, mask = augment.crop_batch(img, pts, np.ones((1, 68), np.float32), box, S, IBUG68.flip_perm,
+                                            flip=tf.constant([True]))
+    flipped = flipped.numpy()[0]
+    # mirrored about the crop centre x = 40 (output 20), and 36 <-> 45 relabelled
+    np.testing.assert_allclose(flipped[45], [20 + (40 - 30), 20 + (35 - 40)], atol=1e-4)
+    np.testing.assert_allclose(flipped[36], [20 - (55 - 40), 20 + (33 - 40)], atol=1e-4)
+    assert flipped[36, 0] < flipped[45, 0]  # image-left is still the subject's right
+    assert _brightest(out.numpy()[0]) == (30, 15)  # the pixel that was at x=30 moved with point 45
+    np.testing.assert_allclose(flipped[8], [20 - (pts[0, 8, 0] - 40), 20], atol=1e-4)  # chin stays
+
+
+def test_flip_permutations_are_involutions():
+    for scheme in (IBUG68, KAGGLE15):
+        perm = np.array(scheme.flip_perm)
+        np.testing.assert_array_equal(perm[perm], np.arange(scheme.num_points))
+    assert IBUG68.flip_perm[0] == 16 and IBUG68.flip_perm[39] == 42 and IBUG68.flip_perm[30] == 30
+    assert KAGGLE15.flip_perm[11] == 12 and KAGGLE15.flip_perm[10] == 10
+
+
+def test_augment_batch_is_seeded_and_keeps_pixels_in_range():
+    cfg = SimpleNamespace(input_size=S, rotation=30.0, flip=0.5, scale_jitter=0.2, shift_jitter=0.1,
+                          brightness=0.2, contrast=0.3)
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (4, 81, 81, 1)).astype(np.uint8)
+    pts = rng.uniform(20, 60, (4, 68, 2)).astype(np.float32)
+    box = np.tile([[40.0, 40.0, 41.0]], (4, 1)).astype(np.float32)
+    mask = np.ones((4, 68), np.float32)
+    a = augment.augment_batch(img, pts, mask, box, tf.constant([1, 2], tf.int64), cfg, IBUG68.flip_perm)
+    b = augment.augment_batch(img, pts, mask, box, tf.constant([1, 2], tf.int64), cfg, IBUG68.flip_perm)
+    c = augment.augment_batch(img, pts, mask, box, tf.constant([1, 3], tf.int64), cfg, IBUG68.flip_perm)
+    np.testing.assert_array_equal(a[1].numpy(), b[1].numpy())
+    assert not np.allclose(a[1].numpy(), c[1].numpy())
+    assert a[0].numpy().min() >= 0.0 and a[0].numpy().max() <= 1.0
+
+
+def test_points_round_trip_to_source():
+    A, t = augment.crop_affine(np.array([[40.0, 30.0]]), np.array([50.0]), S, tf.constant([0.4]), tf.constant([True]))
+    pts = tf.constant([[[12.0, 7.0], [44.0, 51.0]]])
+    back = augment.points_to_source(augment.points_to_output(pts, A, t), A, t)
+    np.testing.assert_allclose(back.numpy(), pts.numpy(), atol=1e-4)

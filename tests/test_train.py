@@ -1,0 +1,166 @@
+"""The one training loop: it learns, checkpoints, resumes exactly, and the CLI fails cleanly."""
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train as train_cli
+from facekp import config as config_lib
+from facekp.checkpoints import RunCheckpoints
+from facekp.config import KeypointConfig
+from facekp.train_loop import train
+from tests.conftest import write_youtube68
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(data, **overrides):
+    base = dict(data=data, input_size=32, width=8, batch_size=8, steps=6, eval_every=3, ckpt_every=3,
+                log_every=3, warmup_steps=2, val_fraction=0.25, rotation=0.0, scale_jitter=0.0,
+                shift_jitter=0.0, flip=0.0, brightness=0.0, contrast=0.0)
+    return KeypointConfig(**{**base, **overrides})
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_tiny_model_learns(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"), people=12, per_person=5)
+    cfg = tiny_config(data, steps=300, eval_every=300, ckpt_every=300, log_every=20, lr=3e-3,
+                      warmup_steps=20, loss="l1")
+    results = train(cfg, str(tmp_path / "run"))
+    log = [r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
+    assert log[-1]["loss"] < 0.35 * log[0]["loss"]
+    assert results["nme"] < 0.2  # a blind guess of the mean shape scores about 0.3 here
+
+
+def test_run_dir_is_self_describing_and_resumes_at_the_saved_step(tmp_path, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    cfg = tiny_config(data, steps=3)
+    train(cfg, run)
+    assert config_lib.load(run) == cfg
+    assert {"ckpt", "best", "train", "val", "metrics.jsonl", "config.json"} <= set(os.listdir(run))
+
+    saved = {v.path: v.numpy() for v in _restored_model(cfg, run).variables}
+    capsys.readouterr()
+    train(dataclasses.replace(cfg, steps=6), run)
+    assert "from step 3" in capsys.readouterr().out
+    steps = [r["step"] for r in read_jsonl(os.path.join(run, "metrics.jsonl")) if r["split"] == "train"]
+    assert steps == [3, 6]
+    # step 3's checkpoint survives the resumed run unchanged (keep_checkpoints=3)
+    restored = _restored_model(cfg, run, checkpoint=os.path.join(run, "ckpt", "ckpt-3"))
+    for v in restored.variables:
+        np.testing.assert_array_equal(v.numpy(), saved[v.path])
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    """Same batches, same augmentation, same optimizer state: the weights agree."""
+    data = write_youtube68(str(tmp_path / "data"))
+    cfg = tiny_config(data, steps=6, rotation=20.0, flip=0.5)
+    train(cfg, str(tmp_path / "straight"))
+    train(dataclasses.replace(cfg, steps=3), str(tmp_path / "split"))
+    train(cfg, str(tmp_path / "split"))
+    a = _restored_model(cfg, str(tmp_path / "straight"))
+    b = _restored_model(cfg, str(tmp_path / "split"))
+    for va, vb in zip(a.variables, b.variables):
+        np.testing.assert_allclose(va.numpy(), vb.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_dataset_source_trains_through_the_same_loop(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    results = train(tiny_config(data, source="dataset", model="seednet", input_size=104, steps=3), str(tmp_path / "run"))
+    assert np.isfinite(results["nme"])
+
+
+def _restored_model(cfg, run, checkpoint=None):
+    from facekp import tasks
+    model = tasks.get(cfg.task).build_model(cfg)
+    ckpts = RunCheckpoints(run, model)
+    if checkpoint:
+        ckpts.checkpoint.restore(checkpoint).expect_partial()
+    else:
+        assert ckpts.restore()
+    return model
+
+
+def _cli(args, capsys):
+    old = sys.argv
+    sys.argv = ["train.py"] + args
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            train_cli.run_main(train_cli.main)
+    finally:
+        sys.argv = old
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_cli_bad_inputs_exit_2_with_one_line_and_no_run_dir(tmp_path, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "runs" / "x")
+    cases = [
+        (["--data", str(tmp_path / "missing")], "missing: data folder not found"),
+        (["--data", data, "--task", "nope"], "--task: unknown task 'nope'"),
+        (["--data", data, "--batch-size", "0"], "--batch-size: must be a positive integer"),
+        (["--data", data, "--steps", "-5"], "--steps: must be a positive integer"),
+    ]
+    for args, message in cases:
+        code, err = _cli(["--run", run] + args, capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert not os.path.exists(run)
+    os.remove(os.path.join(data, "training", "Person_03_01.jpg"))
+    code, err = _cli(["--run", run, "--data", data, "--input-size", "32", "--steps", "1"], capsys)
+    assert code == 2 and "Person_03_01.jpg: image named on line" in err and not os.path.exists(run)
+
+
+def test_cli_unknown_model_and_changed_config_on_resume(tmp_path, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "runs" / "x")
+    code, err = _cli(["--run", run, "--data", data, "--model", "nope", "--input-size", "32"], capsys)
+    assert code == 2 and "--model: unknown model 'nope'" in err and not os.path.exists(run)
+    train(tiny_config(data, steps=1), run)
+    code, err = _cli(["--run", run, "--width", "16", "--input-size", "48"], capsys)
+    assert code == 2 and "--width (8 -> 16)" in err and "--input-size (32 -> 48)" in err
+    os.remove(os.path.join(run, "config.json"))
+    code, err = _cli(["--run", run, "--data", data], capsys)
+    assert code == 2 and "holds no config.json" in err
+
+
+def test_train_script_end_to_end_and_resume(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    common = [sys.executable, os.path.join(REPO, "train.py"), "--run", run]
+    first = subprocess.run(common + ["--data", data, "--input-size", "32", "--width", "8", "--steps", "2",
+                                     "--eval-every", "2", "--batch-size", "4"], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(common + ["--steps", "4"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert "resuming" in again.stdout and "from step 2" in again.stdout
+    assert os.path.exists(os.path.join(run, "ckpt", "ckpt-4.index"))
+
+
+def test_clear_ckpts_asks_deletes_and_refuses_outside_runs(tmp_path):
+    repo = tmp_path / "repo"
+    os.makedirs(repo / "runs" / "a")
+    os.makedirs(repo / "runs" / "b")
+    os.makedirs(repo / "keep")
+    shutil.copy(os.path.join(REPO, "clear_ckpts.sh"), repo)
+    script = str(repo / "clear_ckpts.sh")
+    no = subprocess.run(["bash", script], input="n\n", capture_output=True, text=True)
+    assert no.returncode == 1 and os.path.isdir(repo / "runs" / "a")
+    outside = subprocess.run(["bash", script, "-y", str(repo / "keep")], capture_output=True, text=True)
+    assert outside.returncode == 2 and "refusing" in outside.stderr and os.path.isdir(repo / "keep")
+    sneaky = subprocess.run(["bash", script, "-y", str(repo / "runs" / "..")], capture_output=True, text=True)
+    assert sneaky.returncode == 2 and os.path.isdir(repo / "runs" / "a")
+    one = subprocess.run(["bash", script, "-y", str(repo / "runs" / "a")], capture_output=True, text=True)
+    assert one.returncode == 0 and not os.path.exists(repo / "runs" / "a") and os.path.isdir(repo / "runs" / "b")
+    yes = subprocess.run(["bash", script], input="y\n", capture_output=True, text=True)
+    assert yes.returncode == 0 and os.listdir(repo / "runs") == []
