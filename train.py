@@ -7,8 +7,6 @@ import argparse
 import dataclasses
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF start-up noise out of the output
-
 from facekp.cli import add_config_flags, given_fields, run_main
 from facekp.config import KeypointConfig, RUN_CONTROL_FIELDS, differing_fields, load, validate
 from facekp.errors import InputError

@@ -5,6 +5,7 @@ import sys
 import typing
 
 from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
+from facekp.tfenv import quiet_tensorflow
 
 
 def add_config_flags(parser, config_class):
@@ -25,8 +26,10 @@ def given_fields(args, config_class):
             if getattr(args, f.name, None) is not None}
 
 
-def run_main(main):
+def run_main(main, quiet=True):
     """Run `main()`; bad input becomes one line on stderr and exit code 2, never a traceback."""
+    if quiet:
+        quiet_tensorflow()
     try:
         return main()
     except InputError as e:

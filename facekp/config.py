@@ -34,7 +34,7 @@ class TrainConfig:
     ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)")
     log_every: int = _f(25, "write training scalars every N steps")
     keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)")
-    seed: int = _f(0, "seed for the split, the shuffling, augmentation and initialisation")
+    seed: int = _f(0, "seed for shuffling, augmentation and initialisation")
     val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation")
     split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
     source: str = _f("tfdata", "training input: tfdata (augmented tf.data) | dataset (DataSet.next_batch)")
@@ -54,6 +54,8 @@ class KeypointConfig(TrainConfig):
     shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
     brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
     contrast: float = _f(0.3, "max random contrast change, as a fraction")
+    groups: str = _f("", "kaggle15: file naming each training row's person, for a grouped split "
+                         "(one name per line, or the 68-point CSV whose rows match); default: rows")
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig,)}

@@ -27,8 +27,20 @@ class Predictor:
             raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
         return cls(cfg, model)
 
-    def predict(self, images, batch_size=64):
-        """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1]."""
+    def predict(self, images, batch_size=64, flip_tta=False):
+        """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].
+
+        flip_tta: also predict the mirrored images, mirror those points back (x -> S-1-x, left and
+        right relabelled) and average the two.
+        """
         images = np.asarray(images, np.float32)
-        return np.concatenate([self._predict(tf.constant(images[i:i + batch_size])).numpy()
+        points = self._batched(images, batch_size)
+        if flip_tta:
+            mirrored = self._batched(images[:, :, ::-1], batch_size)[:, list(self.scheme.flip_perm)]
+            mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
+            points = (points + mirrored) / 2.0
+        return points
+
+    def _batched(self, images, batch_size):
+        return np.concatenate([self._predict(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
                                for i in range(0, len(images), batch_size)])

@@ -35,3 +35,10 @@ def keypoint_metrics(pred, true, mask, norm_points, fail_at=0.10):
         "failure_rate": float((nme > fail_at).mean()) if nme.size else float("nan"),
         "rmse": rmse(pred, true, mask),
     }
+
+
+def kaggle_subset_rmse(pred, true, mask):
+    """RMSE over rows with all points labelled, and over the partly labelled rows."""
+    full = mask.sum(1) == mask.shape[1]
+    return {"rmse_full": rmse(pred[full], true[full], mask[full]) if full.any() else float("nan"),
+            "rmse_partial": rmse(pred[~full], true[~full], mask[~full]) if (~full).any() else float("nan")}

@@ -27,3 +27,30 @@ def keypoint_grid(images, pred, true=None, columns=4):
         tiles.append(np.zeros_like(tiles[0]))
     rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
     return np.concatenate(rows, axis=0)
+
+
+def save_keypoint_figure(path, images, points, columns=4, titles=None):
+    """A matplotlib grid of faces with their keypoints, saved atomically as PNG."""
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facekp.fileio import atomic_write_bytes
+
+    rows = max(1, -(-len(images) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, (image, pts) in enumerate(zip(images, points)):
+        ax = axes.ravel()[i]
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap="gray", vmin=0, vmax=1)
+        ax.scatter(pts[:, 0], pts[:, 1], s=6, c="#ff3030", marker=".")
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())

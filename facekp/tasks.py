@@ -7,11 +7,11 @@ import numpy as np
 
 from facekp import losses, metrics, models
 from facekp.config import KeypointConfig
-from facekp.data import images, pipeline, youtube68
+from facekp.data import images, kaggle_fkd, pipeline, youtube68
 from facekp.data.dataset import DataSet
 from facekp.data.samples import Samples, split_by_group
 from facekp.errors import InputError
-from facekp.schemes import IBUG68, Scheme
+from facekp.schemes import IBUG68, KAGGLE15, Scheme
 
 # Cached crops cover this many face-box sides, at twice the input size: room for rotation,
 # shift and scale jitter without decoding again.
@@ -49,6 +49,31 @@ def load_youtube68(cfg):
                    ann.groups, [os.path.basename(p) for p in ann.paths])
 
 
+def read_groups(path, count):
+    """One group per training row: a file of names, one a line, or a 68-point CSV (person of each file)."""
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read groups file ({e.strerror})")
+    if lines and lines[0].startswith(",0,1,"):  # the 68-point CSV: rows match training.csv's
+        lines = [youtube68.person_of(line.split(",", 1)[0]) for line in lines[1:]]
+    lines = [line for line in lines if line]
+    if len(lines) != count:
+        raise InputError(f"{path}: {len(lines)} groups for {count} training rows")
+    return lines
+
+
+def load_kaggle15(cfg):
+    """The 96x96 images are the crops already: the box is the whole image."""
+    images_, points, mask = kaggle_fkd.read_training(cfg.data)
+    n = len(images_)
+    groups = read_groups(cfg.groups, n) if cfg.groups else [f"row{i}" for i in range(n)]
+    mid = (kaggle_fkd.SIDE - 1) / 2.0
+    boxes = np.tile([[mid, mid, kaggle_fkd.SIDE]], (n, 1)).astype(np.float32)
+    return Samples(images_, np.nan_to_num(points), mask, boxes, groups, [f"line {i + 2}" for i in range(n)])
+
+
 @dataclass(frozen=True)
 class KeypointTask:
     name: str
@@ -57,6 +82,7 @@ class KeypointTask:
     load_samples: Callable  # cfg -> Samples
     best_metric: str = "nme"  # validation metric to minimise
     config_class: type = KeypointConfig
+    extra_metrics: Callable = None  # (pred, true, mask) -> dict, beside NME and RMSE
 
     def split(self, cfg, samples):
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
@@ -82,12 +108,17 @@ class KeypointTask:
         return lambda outputs, batch: loss(outputs, batch["keypoints"], batch["mask"])
 
     def evaluate(self, predictions, arrays):
-        return metrics.keypoint_metrics(predictions, arrays["keypoints"], arrays["mask"],
-                                        self.scheme.norm_points)
+        true, mask = arrays["keypoints"], arrays["mask"]
+        results = metrics.keypoint_metrics(predictions, true, mask, self.scheme.norm_points)
+        if self.extra_metrics:
+            results.update(self.extra_metrics(predictions, true, mask))
+        return results
 
 
 TASKS = {
     "keypoints68": KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_youtube68),
+    "kaggle15": KeypointTask("kaggle15", KAGGLE15, "kaggle-fkd-yt", load_kaggle15, best_metric="rmse",
+                             extra_metrics=metrics.kaggle_subset_rmse),
 }
 
 

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import sys
 import time
 
 import keras
@@ -112,7 +113,8 @@ def train(cfg, run_dir):
     val_writer = tf.summary.create_file_writer(os.path.join(run_dir, "val"))
     log = open(os.path.join(run_dir, "metrics.jsonl"), "a")
     batches = task.train_batches(cfg, train_samples, start)
-    bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train")
+    bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train",
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     done, saved, results, tick, losses = start, start, {}, time.perf_counter(), []
     try:

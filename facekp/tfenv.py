@@ -1,0 +1,19 @@
+"""Import TensorFlow without its start-up log lines (CUDA probing on CPU machines, absl notices),
+so that a command's stderr holds only what facekp says."""
+import os
+
+
+def quiet_tensorflow():
+    """Import TF and initialise its devices with the process's stderr (fd 2) muted."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    saved = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow as tf
+        tf.config.list_physical_devices()
+        tf.constant(0.0) + 1.0  # first op: device set-up messages happen here
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
