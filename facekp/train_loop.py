@@ -116,7 +116,7 @@ def train(cfg, run_dir):
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train",
                mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    done, saved, results, tick, losses = start, start, {}, time.perf_counter(), []
+    done, saved, results, tick, losses, status = start, start, {}, time.perf_counter(), [], {}
     try:
         for step in range(start, cfg.steps):
             out = train_step({k: tf.convert_to_tensor(v) for k, v in next(batches).items()})
@@ -135,14 +135,15 @@ def train(cfg, run_dir):
                     for name, value in scalars.items():
                         tf.summary.scalar(f"train/{name}", value)
                 log.write(json.dumps({"step": done, "split": "train", **scalars}) + "\n")
-                bar.set_postfix(loss=f"{scalars['loss']:.3f}", img_s=f"{scalars['images_per_s']:.0f}",
-                                **({task.best_metric: f"{results[task.best_metric]:.4f}"} if results else {}))
+                status.update(loss=f"{scalars['loss']:.3f}", img_s=f"{scalars['images_per_s']:.0f}")
+                bar.set_postfix(status)
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 results = evaluate(done)
                 log.write(json.dumps({"step": done, "split": "val", **results}) + "\n")
                 if results[task.best_metric] < ckpts.best.numpy():
                     ckpts.save_best(done, results[task.best_metric])
-                bar.set_postfix(loss=f"{float(out['loss']):.3f}", **{task.best_metric: f"{results[task.best_metric]:.4f}"})
+                status[task.best_metric] = f"{results[task.best_metric]:.4f}"
+                bar.set_postfix(status)
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
                 ckpts.save(done)
                 saved = done
@@ -159,4 +160,4 @@ def train(cfg, run_dir):
         signal.signal(signal.SIGTERM, previous)
         bar.close()
         log.close()
-    return results
+    return results or evaluate(done)  # a run already at --steps still reports its metrics
