@@ -8,6 +8,7 @@ so a crash mid-save leaves the previous checkpoint as the latest.
 """
 import math
 import os
+import shutil
 
 import tensorflow as tf
 
@@ -17,8 +18,15 @@ from facekp.fileio import atomic_write_json
 
 
 def write_config(run_dir, cfg):
+    """Create the run dir with its config.json; a failed write leaves no half-made run dir."""
+    created = not os.path.exists(run_dir)
     os.makedirs(run_dir, exist_ok=True)
-    atomic_write_json(os.path.join(run_dir, "config.json"), config_lib.to_json(cfg))
+    try:
+        atomic_write_json(os.path.join(run_dir, "config.json"), config_lib.to_json(cfg))
+    except OSError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
 
 
 class RunCheckpoints:
@@ -61,3 +69,26 @@ class RunCheckpoints:
         self.step.assign(step)
         self.best.assign(value)
         return self.best_manager.save(checkpoint_number=step)
+
+
+def init_from_run(model, run_dir):
+    """Copy the weights of `run_dir`'s best (else latest) checkpoint whose layer path and shape
+    match `model`'s; returns a one-line report of what was loaded and skipped."""
+    from facekp import tasks
+    cfg = config_lib.load(run_dir)
+    source = tasks.get(cfg.task).build_model(cfg)
+    ckpts = RunCheckpoints(run_dir, source)
+    if not (ckpts.restore("best") or ckpts.restore("latest")):
+        raise InputError(f"--init-from: {run_dir}: no checkpoint to load")
+    weights = {v.path: v for v in source.variables}
+    loaded, skipped = 0, []
+    for v in model.variables:
+        match = weights.get(v.path)
+        if match is not None and tuple(match.shape) == tuple(v.shape):
+            v.assign(match.numpy())
+            loaded += 1
+        else:
+            skipped.append(v.path)
+    shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return (f"initialised from {run_dir}: {loaded} of {len(model.variables)} tensors loaded"
+            + (f"; skipped (no match by name and shape): {shown}" if skipped else ""))

@@ -35,6 +35,9 @@ def run_main(main, quiet=True):
     except InputError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except OSError as e:  # a failed read or write (disk full, permissions): name the file
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
     except TrainingStopped as e:
         print(f"stopped: {e}", file=sys.stderr)
         sys.exit(1)

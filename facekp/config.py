@@ -39,6 +39,10 @@ class TrainConfig:
     split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
     source: str = _f("tfdata", "training input: tfdata (augmented tf.data) | dataset (DataSet.next_batch)")
     jit_compile: bool = _f(False, "compile the train step with XLA")
+    deterministic: bool = _f(False, "deterministic TF ops: equal runs give equal losses, step by step")
+    strategy: str = _f("default", "tf.distribute: default (one device) | mirrored (all local GPUs, or "
+                                  "logical CPUs) | multiworker (reads TF_CONFIG)")
+    init_from: str = _f("", "start from the matching weights of another run's best checkpoint")
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,10 @@ def validate(cfg):
         raise InputError(f"--channels: must be 1 or 3, got {cfg.channels}")
     if cfg.schedule not in ("cosine", "constant", "step"):
         raise InputError(f"--schedule: unknown schedule '{cfg.schedule}' (cosine | constant | step)")
+    if cfg.strategy not in ("default", "mirrored", "multiworker"):
+        raise InputError(f"--strategy: unknown strategy '{cfg.strategy}' (default | mirrored | multiworker)")
+    if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
+        raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
     if cfg.source not in ("tfdata", "dataset"):
         raise InputError(f"--source: unknown source '{cfg.source}' (tfdata | dataset)")
     if not 0.0 < cfg.val_fraction < 1.0:

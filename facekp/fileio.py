@@ -14,9 +14,11 @@ def atomic_write_bytes(path, data: bytes):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and not e.filename:
+            raise OSError(e.errno, e.strerror, path) from e  # name the file the user asked for
         raise
 
 

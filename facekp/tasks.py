@@ -40,7 +40,8 @@ def load_youtube68(cfg):
     center, face = face_boxes(ann.keypoints)
     cache_size = 2 * cfg.input_size
     side = face * CACHE_MARGIN
-    crops = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
+    crops, sizes = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
+    youtube68.check_inside(ann, sizes)
     points = images.to_crop_coords(ann.keypoints, center, side, cache_size)
     n, k = points.shape[:2]
     mid = (cache_size - 1) / 2.0
@@ -92,11 +93,11 @@ class KeypointTask:
         return pipeline.center_crops(samples, cfg, self.scheme.flip_perm)
 
     def train_batches(self, cfg, samples, start_step):
-        """Batch dicts from `start_step` on: augmented tf.data, or DataSet.next_batch."""
+        """A tf.data.Dataset of batch dicts from `start_step` on: augmented, or DataSet.next_batch."""
         if cfg.source == "dataset":
-            return DataSet(pipeline.center_crops(samples, cfg, self.scheme.flip_perm), cfg.seed).batches(
-                cfg.batch_size, start_step)
-        return iter(pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step))
+            data = DataSet(pipeline.center_crops(samples, cfg, self.scheme.flip_perm), cfg.seed)
+            return pipeline.from_dataset(data, cfg.batch_size, start_step, cfg.steps)
+        return pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step)
 
     def build_model(self, cfg):
         return models.build_keypoint_model(cfg, self.scheme.num_points)

@@ -16,7 +16,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facekp import plots, tasks
-from facekp.checkpoints import RunCheckpoints, write_config
+from facekp.checkpoints import RunCheckpoints, init_from_run, write_config
 from facekp.errors import TrainingStopped
 
 
@@ -57,14 +57,26 @@ def _sigterm_as_interrupt(*_):
     raise KeyboardInterrupt
 
 
+def make_strategy(cfg):
+    if cfg.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if cfg.strategy == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
+    return tf.distribute.get_strategy()
+
+
 def train(cfg, run_dir):
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
     task = tasks.get(cfg.task)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(cfg)
     # ---- Model and optimizer first: a bad --model or --loss fails before any data is read.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
-    model = task.build_model(cfg)
+    with strategy.scope():
+        model = task.build_model(cfg)
+        optimizer = make_optimizer(cfg)
     loss_fn = task.loss_fn(cfg)
-    optimizer = make_optimizer(cfg)
 
     # ---- Input pipeline: read and check all data before the run dir exists.
     train_samples, val_samples = task.split(cfg, task.load_samples(cfg))
@@ -72,27 +84,38 @@ def train(cfg, run_dir):
     print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
           f"({len(set(val_samples.groups))} held-out groups)")
 
-    # ---- Checkpoint: resume order is the latest checkpoint of this run, else from scratch.
+    # ---- Checkpoint. Resume order: 1) this run's latest checkpoint, 2) --init-from (matching
+    # weights only), 3) from scratch.
     if not os.path.isfile(os.path.join(run_dir, "config.json")):
         write_config(run_dir, cfg)
-    ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
+    with strategy.scope():
+        ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
     restored = ckpts.restore()
     start = int(ckpts.step.numpy()) if restored else 0
-    print(f"resuming {run_dir} from step {start} ({restored})" if restored
-          else f"starting {run_dir} from scratch: {model.count_params():,} parameters")
+    if restored:
+        print(f"resuming {run_dir} from step {start} ({restored})")
+    elif cfg.init_from:
+        print(init_from_run(model, cfg.init_from))
+    else:
+        print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
 
     # ---- Update and evaluation steps.
-    @tf.function(jit_compile=cfg.jit_compile)
-    def train_step(batch):
+    def replica_step(batch):
         with tf.GradientTape() as tape:
             outputs = model(batch["image"], training=True)
             loss = loss_fn(outputs, batch)
-        grads = tape.gradient(loss, model.trainable_variables)
+            scaled = loss / strategy.num_replicas_in_sync  # the optimizer sums replicas' gradients
+        grads = tape.gradient(scaled, model.trainable_variables)
         grad_norm = tf.linalg.global_norm(grads)
         if cfg.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip, use_norm=grad_norm)
+            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip / strategy.num_replicas_in_sync, grad_norm)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": loss, "grad_norm": grad_norm}
+        return {"loss": scaled, "grad_norm": grad_norm}
+
+    @tf.function(jit_compile=cfg.jit_compile and strategy.num_replicas_in_sync == 1)
+    def train_step(batch):
+        out = strategy.run(replica_step, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
 
     @tf.function(reduce_retracing=True)
     def predict_step(images):
@@ -112,14 +135,14 @@ def train(cfg, run_dir):
     train_writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
     val_writer = tf.summary.create_file_writer(os.path.join(run_dir, "val"))
     log = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    batches = task.train_batches(cfg, train_samples, start)
+    batches = iter(strategy.experimental_distribute_dataset(task.train_batches(cfg, train_samples, start)))
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train",
                mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     done, saved, results, tick, losses, status = start, start, {}, time.perf_counter(), [], {}
     try:
         for step in range(start, cfg.steps):
-            out = train_step({k: tf.convert_to_tensor(v) for k, v in next(batches).items()})
+            out = train_step(next(batches))
             losses.append(float(out["loss"]))
             if not math.isfinite(losses[-1]):
                 raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; the last good "

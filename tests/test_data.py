@@ -23,7 +23,8 @@ def test_reader_accepts_rgba_png_named_jpg_gray_and_rgb(yt_folder):
     with open(ann.paths[1], "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"  # the fixture really is a PNG named .jpg
     for channels in (1, 3):
-        crops = images.decode_crops(ann.paths[:3], [[40, 40]] * 3, [60] * 3, 30, channels)
+        crops, sizes = images.decode_crops(ann.paths[:3], [[40, 40]] * 3, [60] * 3, 30, channels)
+        np.testing.assert_array_equal(sizes, [Image.open(p).size for p in ann.paths[:3]])
         assert crops.shape == (3, 30, 30, channels) and crops.dtype == np.uint8
         assert crops.max() > 100  # real content, not an empty decode
 
@@ -33,9 +34,9 @@ def test_decode_matches_pil_pixels(tmp_path):
     rgb = np.random.default_rng(1).integers(0, 256, (20, 20, 3), dtype=np.uint8)
     path = str(tmp_path / "x.jpg")
     Image.fromarray(np.dstack([rgb, np.full((20, 20), 255, np.uint8)]), "RGBA").save(path, format="PNG")
-    crop = images.decode_crops([path], [[9.5, 9.5]], [20], 20, 3)[0]
+    crop = images.decode_crops([path], [[9.5, 9.5]], [20], 20, 3)[0][0]
     np.testing.assert_array_equal(crop, rgb)  # the crop that is the whole image, 1:1
-    gray = images.decode_crops([path], [[9.5, 9.5]], [20], 20, 1)[0, ..., 0]
+    gray = images.decode_crops([path], [[9.5, 9.5]], [20], 20, 1)[0][0, ..., 0]
     expected = rgb @ np.array([0.2989, 0.587, 0.114])
     assert np.abs(gray.astype(float) - expected).max() <= 1.5
 
@@ -47,7 +48,7 @@ def test_crop_coordinates_follow_the_image(tmp_path):
     path = str(tmp_path / "dot.png")
     Image.fromarray(img).save(path)
     center, side, size = np.array([[60.0, 50.0]]), np.array([50.0]), 50
-    crop = images.decode_crops([path], center, side, size, 1)[0, ..., 0]
+    crop = images.decode_crops([path], center, side, size, 1)[0][0, ..., 0]
     y, x = np.unravel_index(np.argmax(crop), crop.shape)
     expected = images.to_crop_coords(np.array([[[70.0, 30.0]]]), center, side, size)[0, 0]
     assert abs(x - expected[0]) <= 0.5 and abs(y - expected[1]) <= 0.5
@@ -129,6 +130,27 @@ def test_corrupt_image_is_named(yt_folder):
         f.write(b"this is not an image")
     with pytest.raises(InputError, match="Person_01_00.jpg: unreadable image"):
         tasks.load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+
+
+def test_truncated_image_is_named(yt_folder):
+    path = os.path.join(yt_folder, "training", "Person_02_00.jpg")
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    with pytest.raises(InputError, match="Person_02_00.jpg: unreadable image"):
+        tasks.load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+
+
+def test_keypoints_far_outside_the_image_are_named(yt_folder):
+    _rewrite_line(yt_folder, 5, lambda l: l.split(",", 1)[0] + ",900.0," + l.split(",", 2)[2])
+    with pytest.raises(InputError, match=r"Person_00_03.jpg: keypoint 0 \(x = 900\) lies outside the"):
+        tasks.load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+
+
+def test_directory_where_a_file_is_expected(yt_folder):
+    os.remove(os.path.join(yt_folder, "training", "Person_00_00.jpg"))
+    os.makedirs(os.path.join(yt_folder, "training", "Person_00_00.jpg"))
+    with pytest.raises(InputError, match="Person_00_00.jpg: a directory, not an image"):
+        youtube68.load(yt_folder)
 
 
 def test_missing_data_folder(tmp_path):

@@ -33,23 +33,28 @@ def _crop(image, center, side, out_size):
 def decode_crops(paths, centers, sides, out_size, channels, desc="decoding images"):
     """Decode every file and crop the square (center, side) to out_size pixels, as uint8.
 
-    Returns (N, out_size, out_size, channels) uint8. A file that cannot be decoded raises
-    InputError naming it.
+    Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height).
+    A file that cannot be decoded (corrupt, truncated, not an image) raises InputError naming it.
     """
+    def decode_and_crop(path, center, side):
+        image = _decode(path, channels)
+        return _crop(image, center, side, out_size), tf.shape(image)[1::-1]
+
     ds = tf.data.Dataset.from_tensor_slices(
         (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32)))
-    ds = ds.map(lambda p, c, s: _crop(_decode(p, channels), c, s, out_size),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     out = np.empty((len(paths), out_size, out_size, channels), np.uint8)
+    sizes = np.empty((len(paths), 2), np.int32)
     it = iter(ds)
     for i in tqdm(range(len(paths)), desc=desc, unit="img", leave=False, disable=len(paths) < 200):
         try:
-            crop = next(it)
+            crop, size = next(it)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
             reason = e.message.strip().splitlines()[0] if e.message else type(e).__name__
             raise InputError(f"{paths[i]}: unreadable image ({reason})")
         out[i] = np.clip(np.round(crop.numpy()), 0, 255).astype(np.uint8)
-    return out
+        sizes[i] = size.numpy()
+    return out, sizes
 
 
 def to_crop_coords(points, centers, sides, out_size):

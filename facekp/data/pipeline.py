@@ -54,3 +54,12 @@ def center_crops(samples, cfg, flip_perm, batch_size=256):
         for key, value in (("image", image), ("keypoints", points), ("mask", mask)):
             out[key].append(value.numpy())
     return {key: np.concatenate(parts) for key, parts in out.items()}
+
+
+def from_dataset(data, batch_size, start_step, steps):
+    """A DataSet's next_batch stream (from `start_step`) as a tf.data.Dataset, for the same loop."""
+    signature = {key: tf.TensorSpec((batch_size,) + value.shape[1:], tf.as_dtype(value.dtype))
+                 for key, value in data.arrays.items()}
+    batches = data.batches(batch_size, start_step)
+    ds = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
+    return ds.take(steps - start_step).prefetch(2)

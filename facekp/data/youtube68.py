@@ -13,6 +13,9 @@ from facekp.errors import InputError
 
 CSV_NAME = "training_frames_keypoints.csv"
 NUM_POINTS = 68
+# Real labels run past the frame edge where the frame cuts the jaw (up to ~11% of the frame here);
+# points farther out than this fraction of the image mean the row and the image do not match.
+OUTSIDE_TOLERANCE = 0.25
 
 
 @dataclass
@@ -33,6 +36,8 @@ def find_csv(data_dir):
     if not os.path.isdir(data_dir):
         raise InputError(f"{data_dir}: data folder not found")
     path = os.path.join(data_dir, CSV_NAME)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: a directory, not a CSV file")
     if not os.path.isfile(path):
         raise InputError(f"{path}: keypoint CSV not found")
     return path
@@ -68,6 +73,8 @@ def load(data_dir):
             if not np.all(np.isfinite(values)):
                 raise InputError(f"{csv_path}: line {line}: keypoints must be finite numbers")
             path = os.path.join(folder, row[0])
+            if os.path.isdir(path):
+                raise InputError(f"{path}: a directory, not an image (line {line} of {csv_path})")
             if not os.path.isfile(path):
                 raise InputError(f"{path}: image named on line {line} of {csv_path} not found")
             if os.path.getsize(path) == 0:
@@ -78,3 +85,14 @@ def load(data_dir):
     if not paths:
         raise InputError(f"{csv_path}: no data rows")
     return Annotations(paths, np.stack(rows), groups)
+
+
+def check_inside(annotations, sizes):
+    """Every image's keypoints lie within the image, give or take OUTSIDE_TOLERANCE of its size."""
+    sizes = np.asarray(sizes, np.float32)[:, None, :]  # (N, 1, 2): width, height
+    margin = OUTSIDE_TOLERANCE * sizes
+    outside = (annotations.keypoints < -margin) | (annotations.keypoints > sizes - 1 + margin)
+    if outside.any():
+        i, k, axis = np.argwhere(outside)[0]
+        raise InputError(f"{annotations.paths[i]}: keypoint {k} ({'xy'[axis]} = {annotations.keypoints[i, k, axis]:g}) "
+                         f"lies outside the {int(sizes[i, 0, 0])}x{int(sizes[i, 0, 1])} image")

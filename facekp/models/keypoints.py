@@ -38,19 +38,20 @@ def seednet(cfg, num_points):
     return keras.Model(inputs, _regression_output(x, cfg, num_points), name="seednet")
 
 
-def _conv_bn(x, filters, kernel, stride, name, relu=True):
+def _conv_bn(x, filters, kernel, stride, name, sync, relu=True):
+    """Conv, batch norm (statistics over all replicas when `sync`), ReLU."""
     x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
+    x = layers.BatchNormalization(momentum=0.9, synchronized=sync, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
-def _residual_block(x, filters, stride, name):
+def _residual_block(x, filters, stride, name, sync):
     """Basic block: two 3x3 conv-BN, identity (or 1x1 projection) shortcut."""
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_proj", relu=False)
-    x = _conv_bn(x, filters, 3, stride, f"{name}_a")
-    x = _conv_bn(x, filters, 3, 1, f"{name}_b", relu=False)
+        shortcut = _conv_bn(x, filters, 1, stride, f"{name}_proj", sync, relu=False)
+    x = _conv_bn(x, filters, 3, stride, f"{name}_a", sync)
+    x = _conv_bn(x, filters, 3, 1, f"{name}_b", sync, relu=False)
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, shortcut]))
 
 
@@ -84,14 +85,14 @@ def resnet(cfg, num_points):
         raise InputError(f"--head: unknown head '{cfg.head}' (integral | regression)")
     if cfg.input_size % 32:
         raise InputError(f"--input-size: resnet needs a multiple of 32, got {cfg.input_size}")
-    w = cfg.width
+    w, sync = cfg.width, cfg.strategy != "default"
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
-    x = _conv_bn(inputs, w // 2, 3, 2, "stem1")  # stride 2
-    x = _conv_bn(x, w, 3, 2, "stem2")  # stride 4
+    x = _conv_bn(inputs, w // 2, 3, 2, "stem1", sync)  # stride 2
+    x = _conv_bn(x, w, 3, 2, "stem2", sync)  # stride 4
     stages = []
     for i, (filters, blocks) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 1)]):
         for j in range(blocks):
-            x = _residual_block(x, filters, 2 if (j == 0 and i > 0) else 1, f"s{i + 1}b{j + 1}")
+            x = _residual_block(x, filters, 2 if (j == 0 and i > 0) else 1, f"s{i + 1}b{j + 1}", sync)
         stages.append(x)
     if cfg.head == "regression":
         x = layers.Flatten(name="flatten")(x)
@@ -102,7 +103,7 @@ def resnet(cfg, num_points):
         lateral = layers.Conv2D(2 * w, 1, name=f"lateral{i + 1}")(feat)
         top = lateral if top is None else layers.Add(name=f"merge{i + 1}")(
             [lateral, layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i + 1}")(top)])
-    x = _conv_bn(top, 2 * w, 3, 1, "head")
+    x = _conv_bn(top, 2 * w, 3, 1, "head", sync)
     heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
     points = SoftArgmax(cfg.input_size, name="keypoints")(heatmaps)
     return keras.Model(inputs, points, name="resnet_integral")

@@ -1,0 +1,95 @@
+"""Export a keypoint run as a SavedModel (serving signature) and a TFLite model.
+
+    python -m facekp.export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
+    python -m facekp.export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
+
+Both take an image batch (B, H, W, C) float32 of pixel values 0..255 and return keypoints
+(B, K, 2) in those images' pixels: each image is treated as the face crop (the centred square of
+its longer side, edges repeated), as `predict.py` does for a folder of crops. The TFLite model
+has a fixed input of the run's input size.
+"""
+import argparse
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from facekp.data import augment
+from facekp.inference import Predictor
+
+
+class KeypointServing(tf.Module):
+    """Image batch in, keypoints in input-image pixels out."""
+
+    def __init__(self, predictor):
+        super().__init__()
+        self.model = predictor.model
+        self.size = predictor.cfg.input_size
+
+    def __call__(self, images):
+        shape = tf.cast(tf.shape(images)[1:3], tf.float32)  # (h, w)
+        batch = tf.shape(images)[0]
+        center = tf.tile(((shape[::-1] - 1.0) / 2.0)[None], [batch, 1])
+        side = tf.fill([batch], tf.reduce_max(shape))
+        A, t = augment.crop_affine(center, side, self.size)
+        crops = augment.warp_images(images, A, t, self.size) / 255.0
+        return augment.points_to_source(self.model(crops, training=False), A, t)
+
+
+def export_savedmodel(predictor, folder):
+    serving = KeypointServing(predictor)
+    channels = predictor.cfg.channels
+    signature = tf.function(lambda images: {"keypoints": serving(images)},
+                            input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
+    _replace_atomically(folder, lambda tmp: tf.saved_model.save(serving, tmp, signatures={"serving_default": signature}))
+    return folder
+
+
+def export_tflite(predictor, path):
+    serving = KeypointServing(predictor)
+    size, channels = predictor.cfg.input_size, predictor.cfg.channels
+    concrete = tf.function(lambda images: serving(images)).get_concrete_function(
+        tf.TensorSpec([1, size, size, channels], tf.float32, name="images"))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], serving)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    data = converter.convert()
+    from facekp.fileio import atomic_write_bytes
+    atomic_write_bytes(path, data)
+    return path
+
+
+def _replace_atomically(folder, write):
+    """Write a folder under a temporary name beside it, then swap it in."""
+    parent = os.path.dirname(os.path.abspath(folder))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    try:
+        write(tmp)
+        if os.path.exists(folder):
+            shutil.rmtree(folder)
+        os.replace(tmp, folder)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="trained run directory (best checkpoint)")
+    parser.add_argument("--format", required=True, choices=["savedmodel", "tflite"])
+    parser.add_argument("--out", help="default: RUN/export/savedmodel or RUN/export/model.tflite")
+    args = parser.parse_args()
+    predictor = Predictor.from_run(args.run)
+    if args.format == "savedmodel":
+        out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
+    else:
+        out = args.out or os.path.join(args.run, "export", "model.tflite")
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        export_tflite(predictor, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    from facekp.cli import run_main
+    run_main(main)

@@ -1,0 +1,167 @@
+"""Runs that survive: SIGKILL and SIGTERM, non-finite losses, determinism, --init-from,
+write failures, export parity and tf.distribute."""
+import dataclasses
+import errno
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facekp import fileio, tasks
+from facekp.checkpoints import RunCheckpoints
+from facekp.errors import TrainingStopped
+from facekp.train_loop import make_optimizer, train
+from tests.conftest import write_youtube68
+from tests.test_train import read_jsonl, tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TRAIN = os.path.join(REPO, "train.py")
+
+
+def _state(cfg, run):
+    """(step, optimizer iterations, {variable path: weights}) of a run's latest checkpoint."""
+    model = tasks.get(cfg.task).build_model(cfg)
+    optimizer = make_optimizer(cfg)
+    ckpts = RunCheckpoints(run, model, optimizer)
+    assert ckpts.restore()
+    return int(ckpts.step.numpy()), int(optimizer.iterations.numpy()), {v.path: v.numpy() for v in model.variables}
+
+
+def _wait_for(predicate, timeout=120.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return False
+
+
+def _checkpoints(run):
+    folder = os.path.join(run, "ckpt")
+    return sorted(f for f in os.listdir(folder) if f.endswith(".index")) if os.path.isdir(folder) else []
+
+
+def test_sigkill_mid_run_and_mid_save_then_resume(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--input-size", "64", "--width", "16",
+            "--batch-size", "8", "--steps", "100000", "--ckpt-every", "3", "--eval-every", "100000"]
+    # 1) kill -9 once checkpoints are being written
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_for(lambda: len(_checkpoints(run)) >= 2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    cfg = dataclasses.replace(tiny_config(data), input_size=64, width=16, batch_size=8, steps=100000,
+                              ckpt_every=3, eval_every=100000)
+    step, iterations, weights = _state(cfg, run)
+    assert step >= 6 and step % 3 == 0 and iterations == step
+    # 2) kill -9 again, aiming at a save in progress (TF writes a *_temp folder, then renames)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    temp = lambda: any("_temp" in f for f in os.listdir(os.path.join(run, "ckpt")))
+    _wait_for(lambda: temp() or _state_step_beyond(run, step + 6), timeout=120)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step2, iterations2, weights2 = _state(cfg, run)  # readable whatever the moment of the kill
+    assert step2 >= step and iterations2 == step2
+    # 3) the same command resumes from the newest complete checkpoint and trains on
+    done = subprocess.run(args[:-6] + ["--steps", str(step2 + 3)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"from step {step2}" in done.stdout
+    step3, iterations3, weights3 = _state(cfg, run)
+    assert step3 == step2 + 3 and iterations3 == step3
+    assert any(not np.array_equal(weights2[k], weights3[k]) for k in weights2)
+
+
+def _state_step_beyond(run, step):
+    return any(int(f.split("-")[1].split(".")[0]) > step for f in _checkpoints(run))
+
+
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    proc = subprocess.Popen([sys.executable, TRAIN, "--run", run, "--data", data, "--input-size", "32",
+                             "--width", "8", "--steps", "100000", "--ckpt-every", "100000", "--eval-every",
+                             "100000", "--log-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = os.path.join(run, "metrics.jsonl")
+    assert _wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: checkpoint at step" in out, err
+    assert "Traceback" not in err
+    assert len(_checkpoints(run)) == 1
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
+    original = tasks.KeypointTask.loss_fn
+    calls = tf.Variable(0)
+
+    def exploding(self, cfg):
+        loss = original(self, cfg)
+
+        def fn(outputs, batch):
+            calls.assign_add(1)
+            return tf.where(calls >= 5, float("nan"), loss(outputs, batch))
+        return fn
+
+    monkeypatch.setattr(tasks.KeypointTask, "loss_fn", exploding)
+    with pytest.raises(TrainingStopped, match=r"loss became nan at step 5; the last good checkpoint \(step 4\)"):
+        train(cfg, run)
+    monkeypatch.setattr(tasks.KeypointTask, "loss_fn", original)
+    step, _, weights = _state(cfg, run)
+    assert step == 4 and all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_deterministic_runs_give_identical_losses(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    cfg = tiny_config(data, steps=5, log_every=1, deterministic=True, rotation=20.0, flip=0.5)
+    train(cfg, str(tmp_path / "a"))
+    train(cfg, str(tmp_path / "b"))
+    losses = [[r["loss"] for r in read_jsonl(tmp_path / r / "metrics.jsonl") if r["split"] == "train"]
+              for r in ("a", "b")]
+    assert len(losses[0]) == 5 and losses[0] == losses[1]
+
+
+def test_init_from_loads_matching_weights_and_says_what_it_skipped(tmp_path, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    train(tiny_config(data, steps=2), str(tmp_path / "src"))
+    cfg = tiny_config(data, steps=1, head="regression", init_from=str(tmp_path / "src"), lr=1e-9, warmup_steps=1)
+    capsys.readouterr()
+    train(cfg, str(tmp_path / "dst"))
+    out = capsys.readouterr().out
+    assert "initialised from" in out and "tensors loaded" in out and "keypoints_dense" in out
+    _, _, src = _state(tiny_config(data, steps=2), str(tmp_path / "src"))
+    _, _, dst = _state(cfg, str(tmp_path / "dst"))
+    np.testing.assert_allclose(dst["stem1_conv/kernel"], src["stem1_conv/kernel"], atol=1e-6)
+    assert "heatmaps/kernel" in src and "heatmaps/kernel" not in dst
+
+
+def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
+    target = tmp_path / "out.csv"
+    target.write_text("old\n")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fileio.os, "fsync", full)
+    with pytest.raises(OSError):
+        fileio.atomic_write_text(str(target), "new\n" * 1000)
+    assert target.read_text() == "old\n" and os.listdir(tmp_path) == ["out.csv"]
+
+
+def test_cli_write_failure_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypatch, capsys):
+    from tests.test_train import _cli
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "runs" / "x")
+    monkeypatch.setattr(fileio.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    code, err = _cli(["--run", run, "--data", data, "--input-size", "32", "--width", "8", "--steps", "1"], capsys)
+    assert code == 2 and "config.json: No space left on device" in err and len(err.strip().splitlines()) == 1
+    assert not os.path.exists(run)
