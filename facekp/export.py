@@ -5,8 +5,8 @@
 
 Both take an image batch (B, H, W, C) float32 of pixel values 0..255 and return keypoints
 (B, K, 2) in those images' pixels: each image is treated as the face crop (the centred square of
-its longer side, edges repeated), as `predict.py` does for a folder of crops. The TFLite model
-has a fixed input of the run's input size.
+its longer side, edges repeated). The TFLite model has a fixed input of the run's input size
+(the crop itself) and needs only builtin ops.
 """
 import argparse
 import os
@@ -14,6 +14,7 @@ import shutil
 import tempfile
 
 import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from facekp.data import augment
 from facekp.inference import Predictor
@@ -47,13 +48,15 @@ def export_savedmodel(predictor, folder):
 
 
 def export_tflite(predictor, path):
-    serving = KeypointServing(predictor)
-    size, channels = predictor.cfg.input_size, predictor.cfg.channels
-    concrete = tf.function(lambda images: serving(images)).get_concrete_function(
+    """Fixed input (1, S, S, C): the crop itself, so the map back to its pixels is the identity
+    and only TFLite builtin ops are needed (no Flex delegate)."""
+    model, size, channels = predictor.model, predictor.cfg.input_size, predictor.cfg.channels
+    concrete = tf.function(lambda images: model(images / 255.0, training=False)).get_concrete_function(
         tf.TensorSpec([1, size, size, channels], tf.float32, name="images"))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], serving)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    data = converter.convert()
+    # Keras 3 weights stay resource variables in a converted graph (TFLite then reads them
+    # uninitialised); folding them into constants first gives a self-contained model.
+    frozen = convert_variables_to_constants_v2(concrete)
+    data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
     from facekp.fileio import atomic_write_bytes
     atomic_write_bytes(path, data)
     return path

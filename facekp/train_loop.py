@@ -71,6 +71,8 @@ def train(cfg, run_dir):
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg)
+    if cfg.strategy != "default":
+        print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
     # ---- Model and optimizer first: a bad --model or --loss fails before any data is read.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
     with strategy.scope():

@@ -1,0 +1,74 @@
+"""Export parity (SavedModel, TFLite vs the checkpoint) and MirroredStrategy on 2 logical CPUs."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import tensorflow as tf
+
+from facekp import export
+from facekp.data import augment
+from facekp.inference import Predictor
+from facekp.train_loop import train
+from tests.conftest import write_youtube68
+from tests.test_train import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_savedmodel_and_tflite_match_the_checkpoint(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    train(tiny_config(data, steps=2), run)
+    predictor = Predictor.from_run(run)
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (2, 50, 40, 1)).astype(np.float32)  # not square: centred square crop
+    # the checkpoint's answer, by hand: centred square crop of side 50, predict, map back
+    A, t = augment.crop_affine(np.array([[19.5, 24.5]] * 2), np.array([50.0, 50.0]), 32)
+    crops = augment.warp_images(images, A, t, 32).numpy() / 255.0
+    expected = augment.points_to_source(tf.constant(predictor.predict(crops)), A, t).numpy()
+
+    folder = export.export_savedmodel(predictor, str(tmp_path / "sm"))
+    loaded = tf.saved_model.load(folder)
+    got = loaded.signatures["serving_default"](images=tf.constant(images))["keypoints"].numpy()
+    assert got.shape == (2, 68, 2)
+    np.testing.assert_allclose(got, expected, atol=0.01)
+
+    path = export.export_tflite(predictor, str(tmp_path / "model.tflite"))
+    interpreter = tf.lite.Interpreter(model_path=path)
+    interpreter.allocate_tensors()
+    square = np.ascontiguousarray(images[:1, :32, :32])
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], square)
+    interpreter.invoke()
+    lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    np.testing.assert_allclose(lite, predictor.predict(square / 255.0), atol=0.01)
+
+
+MIRRORED_SCRIPT = textwrap.dedent("""
+    import dataclasses, json, os, sys
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, {repo!r})
+    from facekp.train_loop import train
+    from tests.test_train import tiny_config
+    base = tiny_config({data!r}, steps=3, log_every=1, grad_clip=0.0, deterministic=True)
+    for name, strategy in (("one", "default"), ("two", "mirrored")):
+        train(dataclasses.replace(base, strategy=strategy), os.path.join({out!r}, name))
+""")
+
+
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    script = MIRRORED_SCRIPT.format(repo=REPO, data=data, out=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "MirroredStrategy over 2 replicas" in done.stdout
+    losses = {}
+    for name in ("one", "two"):
+        with open(tmp_path / name / "metrics.jsonl") as f:
+            losses[name] = [json.loads(line)["loss"] for line in f if '"train"' in line]
+    assert len(losses["one"]) == 3
+    np.testing.assert_allclose(losses["two"], losses["one"], rtol=1e-3)
