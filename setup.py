@@ -16,5 +16,8 @@ setup(
         "tensorboard",
         "opencv-python-headless>=4.8,<5",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={
+        "test": ["pytest"],
+        "bench": ["torch==2.13.0"],  # benchmarks/throughput.py: the seeds' PyTorch network
+    },
 )

@@ -65,6 +65,28 @@ def make_strategy(cfg):
     return tf.distribute.get_strategy()
 
 
+def make_train_step(model, optimizer, loss_fn, strategy, cfg):
+    """The compiled update: forward, loss, gradients, clipping, AdamW; on every replica."""
+    def replica_step(batch):
+        with tf.GradientTape() as tape:
+            outputs = model(batch["image"], training=True)
+            loss = loss_fn(outputs, batch)
+            scaled = loss / strategy.num_replicas_in_sync  # the optimizer sums replicas' gradients
+        grads = tape.gradient(scaled, model.trainable_variables)
+        grad_norm = tf.linalg.global_norm(grads)
+        if cfg.grad_clip > 0:
+            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip / strategy.num_replicas_in_sync, grad_norm)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return {"loss": scaled, "grad_norm": grad_norm}
+
+    @tf.function(jit_compile=cfg.jit_compile and strategy.num_replicas_in_sync == 1)
+    def train_step(batch):
+        out = strategy.run(replica_step, args=(batch,))
+        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+
+    return train_step
+
+
 def train(cfg, run_dir):
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
     task = tasks.get(cfg.task)
@@ -102,22 +124,7 @@ def train(cfg, run_dir):
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
 
     # ---- Update and evaluation steps.
-    def replica_step(batch):
-        with tf.GradientTape() as tape:
-            outputs = model(batch["image"], training=True)
-            loss = loss_fn(outputs, batch)
-            scaled = loss / strategy.num_replicas_in_sync  # the optimizer sums replicas' gradients
-        grads = tape.gradient(scaled, model.trainable_variables)
-        grad_norm = tf.linalg.global_norm(grads)
-        if cfg.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip / strategy.num_replicas_in_sync, grad_norm)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": scaled, "grad_norm": grad_norm}
-
-    @tf.function(jit_compile=cfg.jit_compile and strategy.num_replicas_in_sync == 1)
-    def train_step(batch):
-        out = strategy.run(replica_step, args=(batch,))
-        return {k: strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for k, v in out.items()}
+    train_step = make_train_step(model, optimizer, loss_fn, strategy, cfg)
 
     @tf.function(reduce_retracing=True)
     def predict_step(images):

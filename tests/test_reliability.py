@@ -60,7 +60,7 @@ def test_sigkill_mid_run_and_mid_save_then_resume(tmp_path):
     cfg = dataclasses.replace(tiny_config(data), input_size=64, width=16, batch_size=8, steps=100000,
                               ckpt_every=3, eval_every=100000)
     step, iterations, weights = _state(cfg, run)
-    assert step >= 6 and step % 3 == 0 and iterations == step
+    assert step >= 3 and step % 3 == 0 and iterations == step  # the newest complete one
     # 2) kill -9 again, aiming at a save in progress (TF writes a *_temp folder, then renames)
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     temp = lambda: any("_temp" in f for f in os.listdir(os.path.join(run, "ckpt")))
