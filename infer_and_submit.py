@@ -21,7 +21,8 @@ def parse_args():
     parser.add_argument("--data", help="folder with test.csv/.zip and IdLookupTable.csv (default: the run's data)")
     parser.add_argument("--out", help="submission path (default: submission-<timestamp>.csv here)")
     parser.add_argument("--check", metavar="FILE", help="only validate FILE against IdLookupTable.csv")
-    parser.add_argument("--no-tta", action="store_true", help="skip flip test-time augmentation")
+    parser.add_argument("--flip-tta", action="store_true",
+                        help="average with the mirrored image's prediction (helps only with left/right-unbiased labels)")
     return parser.parse_args()
 
 
@@ -47,7 +48,7 @@ def submit_kaggle15(args):
     data = args.data or predictor.cfg.data
     lookup = kaggle_fkd.read_lookup(data)
     image_ids, images = kaggle_fkd.read_test(data)
-    points = predictor.predict(images / 255.0, flip_tta=not args.no_tta)
+    points = predictor.predict(images / 255.0, flip_tta=args.flip_tta)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or f"submission-{stamp}.csv"
     submission.write_keypoint_submission(out, lookup, submission.keypoint_locations(lookup, image_ids, points))

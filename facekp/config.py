@@ -53,7 +53,9 @@ class KeypointConfig(TrainConfig):
     head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) | regression")
     margin: float = _f(1.35, "crop side / keypoint-box side")
     rotation: float = _f(30.0, "max random rotation in degrees")
-    flip: float = _f(0.5, "probability of a horizontal flip (left/right points swapped)")
+    # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
+    # a mirror turns that into a 2 px disagreement between twin images (README, measured figures).
+    flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)")
     scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction")
     shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
     brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
