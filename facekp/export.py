@@ -2,6 +2,7 @@
 
     python -m facekp.export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
     python -m facekp.export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
+    python -m facekp.export --run runs/kp68 --format slim --out models/keypoints68  # weights only
 
 Both take an image batch (B, H, W, C) float32 of pixel values 0..255 and return keypoints
 (B, K, 2) in those images' pixels: each image is treated as the face crop (the centred square of
@@ -62,6 +63,19 @@ def export_tflite(predictor, path):
     return path
 
 
+def export_slim(predictor, folder, run_dir):
+    """config.json + a weights-only checkpoint in best/ (no optimizer slots): a run directory
+    that Predictor.from_run loads, a third of the training checkpoint's size."""
+    def write(tmp):
+        shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(tmp, "config.json"))
+        step = tf.Variable(0, dtype=tf.int64)
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=predictor.model),
+                                             os.path.join(tmp, "best"), 1)
+        manager.save(checkpoint_number=0)
+    _replace_atomically(folder, write)
+    return folder
+
+
 def _replace_atomically(folder, write):
     """Write a folder under a temporary name beside it, then swap it in."""
     parent = os.path.dirname(os.path.abspath(folder))
@@ -80,12 +94,14 @@ def _replace_atomically(folder, write):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="trained run directory (best checkpoint)")
-    parser.add_argument("--format", required=True, choices=["savedmodel", "tflite"])
-    parser.add_argument("--out", help="default: RUN/export/savedmodel or RUN/export/model.tflite")
+    parser.add_argument("--format", required=True, choices=["savedmodel", "tflite", "slim"])
+    parser.add_argument("--out", help="default: RUN/export/savedmodel, RUN/export/model.tflite or RUN/export/slim")
     args = parser.parse_args()
     predictor = Predictor.from_run(args.run)
     if args.format == "savedmodel":
         out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
+    elif args.format == "slim":
+        out = export_slim(predictor, args.out or os.path.join(args.run, "export", "slim"), args.run)
     else:
         out = args.out or os.path.join(args.run, "export", "model.tflite")
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -3,12 +3,17 @@
     predictor = Predictor.from_run("runs/kp68")
     points = predictor.predict(crops)      # (N, S, S, C) images in [0, 1] -> (N, K, 2) input pixels
 """
+import os
+
 import numpy as np
 import tensorflow as tf
 
 from facekp import config as config_lib, tasks
 from facekp.checkpoints import RunCheckpoints
+from facekp.data import augment, images as image_ops
 from facekp.errors import InputError
+
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
 
 
 class Predictor:
@@ -16,6 +21,11 @@ class Predictor:
         self.cfg, self.model = cfg, model
         self.scheme = tasks.get(cfg.task).scheme
         self._predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+
+    @classmethod
+    def shipped(cls):
+        """The 68-point model that ships in models/keypoints68."""
+        return cls.from_run(SHIPPED_MODEL)
 
     @classmethod
     def from_run(cls, run_dir, which="best"):
@@ -44,3 +54,21 @@ class Predictor:
     def _batched(self, images, batch_size):
         return np.concatenate([self._predict(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
                                for i in range(0, len(images), batch_size)])
+
+    def predict_faces(self, image, boxes, refine=2):
+        """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).
+
+        A box is a keypoint box (centre x, centre y, side); the crop is that side times the
+        model's margin. Each face is then re-cropped `refine` times around its own prediction.
+        """
+        out = []
+        for center_x, center_y, side in boxes:
+            center = np.array([center_x, center_y], np.float32)
+            for _ in range(refine + 1):
+                crop, (A, t) = image_ops.crop_with_map(image, center, side * self.cfg.margin, self.cfg.input_size)
+                points = self.predict(crop[None].numpy() / 255.0)
+                points = augment.points_to_source(tf.constant(points), A, t).numpy()[0]
+                centers, sides = tasks.face_boxes(points[None])
+                center, side = centers[0], float(sides[0])
+            out.append(points)
+        return np.array(out, np.float32).reshape(-1, self.scheme.num_points, 2)

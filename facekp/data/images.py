@@ -11,7 +11,8 @@ from facekp.data import augment
 from facekp.errors import InputError
 
 
-def _decode(path, channels):
+def decode(path, channels):
+    """One image file -> (H, W, channels) float32 pixel values 0..255."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)  # 0..1, gray replicated to 3
     if channels == 1:
@@ -19,15 +20,22 @@ def _decode(path, channels):
     return image * 255.0
 
 
-def _crop(image, center, side, out_size):
-    """Shrink with antialiasing first when the crop is larger than out_size, then warp."""
+def crop_with_map(image, center, side, out_size):
+    """Crop the square (center, side) of one (H,W,C) float image to out_size pixels.
+
+    Shrinks with antialiasing first when the crop is larger than out_size, then warps. Returns
+    the crop and the affine (A (1,2,2), t (1,2)) from crop pixels to the image's pixels.
+    """
+    center = tf.cast(center, tf.float32)
+    side = tf.cast(side, tf.float32)
     shape = tf.cast(tf.shape(image)[:2], tf.float32)  # (h, w)
     shrink = tf.minimum(1.0, out_size / side)
     size = tf.maximum(tf.round(shape * shrink), 1.0)
-    image = tf.image.resize(image, tf.cast(size, tf.int32), antialias=True)
+    small = tf.image.resize(image, tf.cast(size, tf.int32), antialias=True)
     factor = (size / shape)[::-1]  # (fx, fy): resize maps x to (x + 0.5) * fx - 0.5
     A, t = augment.crop_affine(((center + 0.5) * factor - 0.5)[None], (side * factor[0])[None], out_size)
-    return augment.warp_images(image[None], A, t, out_size)[0]
+    crop = augment.warp_images(small[None], A, t, out_size)[0]
+    return crop, (A / factor[:, None][None], (t + 0.5) / factor[None] - 0.5)
 
 
 def decode_crops(paths, centers, sides, out_size, channels, desc="decoding images"):
@@ -37,8 +45,8 @@ def decode_crops(paths, centers, sides, out_size, channels, desc="decoding image
     A file that cannot be decoded (corrupt, truncated, not an image) raises InputError naming it.
     """
     def decode_and_crop(path, center, side):
-        image = _decode(path, channels)
-        return _crop(image, center, side, out_size), tf.shape(image)[1::-1]
+        image = decode(path, channels)
+        return crop_with_map(image, center, side, out_size)[0], tf.shape(image)[1::-1]
 
     ds = tf.data.Dataset.from_tensor_slices(
         (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32)))

@@ -1,0 +1,122 @@
+"""Keypoints for image files: face crops (one face each) or, with detection, photos of many faces.
+
+Writes `prediction-<timestamp>.csv` (one row per face: file, face, box, score, x0, y0, ...) and
+`plot-<timestamp>.png` (every file with its faces' keypoints), both atomically.
+"""
+import io
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from facekp import detect
+from facekp.data import images as image_ops
+from facekp.fileio import atomic_write_bytes, atomic_write_text
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+def find_images(inputs):
+    """Files named, and image files found recursively in folders named, in a stable order."""
+    found = []
+    for item in inputs:
+        if os.path.isdir(item):
+            for root, _, files in sorted(os.walk(item)):
+                found += [os.path.join(root, f) for f in sorted(files) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        else:
+            found.append(item)
+    return found
+
+
+def faces_in(path, predictor, find_all):
+    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image.
+
+    Crops (find_all false): the largest detection starts the search, else the whole image; the
+    CSV box is the whole image, as for any crop. Photos (find_all true): every detection.
+    """
+    rgb = image_ops.decode(path, 3).numpy()
+    gray = np.round(rgb @ np.array([0.2989, 0.587, 0.114], np.float32)).astype(np.uint8)
+    image = rgb if predictor.cfg.channels == 3 else gray[..., None].astype(np.float32)
+    h, w = gray.shape
+    detections = detect.detect_faces(gray)
+    if find_all:
+        boxes = [box[:4] for box in detections]
+        scores = [box[4] for box in detections]
+    else:
+        boxes, scores = [(0.0, 0.0, float(w), float(h))], [1.0]
+    if find_all:
+        starts = [detect.keypoint_box(b) for b in boxes]
+    elif detections:
+        starts = [detect.keypoint_box(max(detections, key=lambda b: b[2] * b[3]))]
+    else:  # no detection in a crop: assume the face fills the middle of it
+        starts = [((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))]
+    points = predictor.predict_faces(image, starts) if starts else []
+    return list(zip(boxes, scores, points)), rgb
+
+
+def csv_text(rows, num_points):
+    header = ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
+    header += [f"{axis}{i}" for i in range(num_points) for axis in ("x", "y")]
+    lines = [",".join(header)]
+    for path, face, box, score, points in rows:
+        values = [f"{v:.1f}" for v in box] + [f"{score:.3f}"] + [f"{v:.2f}" for v in np.ravel(points)]
+        lines.append(",".join([path, str(face)] + values))
+    return "\n".join(lines) + "\n"
+
+
+def save_plot(path, shown, columns=4, max_files=48):
+    """A grid: each file's image with every face's keypoints (and detection box)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    shown = shown[:max_files]
+    columns = min(columns, max(1, len(shown)))
+    rows = -(-len(shown) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (name, rgb, faces) in zip(axes.ravel(), shown):
+        ax.imshow(rgb.astype(np.uint8))
+        for box, _, points in faces:
+            ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
+            ax.scatter(points[:, 0], points[:, 1], s=4, c="#ff3030", marker=".")
+        ax.set_title(name, fontsize=8)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def predict_files(paths, predictor, out_dir, find_all):
+    """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot.
+
+    Returns (csv path, plot path, number of files read).
+    """
+    rows, shown, read = [], [], 0
+    for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
+        try:
+            faces, rgb = faces_in(path, predictor, find_all)
+        except Exception as e:  # TF and OpenCV raise many types for a bad file
+            message = getattr(e, "message", str(e)).strip().splitlines()
+            print(f"{path}: unreadable image ({message[0] if message else type(e).__name__}), skipped",
+                  file=sys.stderr)
+            continue
+        read += 1
+        if not faces:
+            print(f"{path}: no face found", file=sys.stderr)
+        rows += [(path, i, box, score, points) for i, (box, score, points) in enumerate(faces)]
+        shown.append((os.path.basename(path), rgb, faces))
+    if not read:
+        return None, None, 0
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(out_dir, exist_ok=True)
+    csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
+    plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
+    atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points))
+    save_plot(plot_path, shown)
+    return csv_path, plot_path, read

@@ -1,0 +1,47 @@
+"""Keypoints for a folder (recursive) or files of face crops, or with --detect for photos with
+any number of faces. Uses the shipped 68-point model unless --run names another.
+
+    python predict.py data/samples                       # crops: one face each
+    python predict.py --detect photo.jpg other.jpg       # every face in each photo
+    python predict.py --run runs/kp68 --out results/ DIR
+
+Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
+the first input). Unreadable files are reported by name and skipped; exit code 2 if none could
+be read.
+"""
+import argparse
+import os
+import sys
+
+from facekp.cli import run_main
+from facekp.errors import InputError
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
+    parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
+    parser.add_argument("--detect", action="store_true", help="find every face in each photo (OpenCV)")
+    parser.add_argument("--out", help="output folder (default: the folder of the first input)")
+    args = parser.parse_args()
+
+    from facekp import photos
+    from facekp.inference import Predictor
+    paths = photos.find_images(args.inputs)
+    missing = [p for p in paths if not os.path.isfile(p)]
+    for path in missing:
+        print(f"{path}: no such file, skipped", file=sys.stderr)
+    paths = [p for p in paths if os.path.isfile(p)]
+    if not paths:
+        raise InputError(f"{', '.join(args.inputs)}: no image files found")
+    predictor = Predictor.from_run(args.run) if args.run else Predictor.shipped()
+    first = args.inputs[0]
+    out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
+    csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect)
+    if not read:
+        raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")
+    print(f"wrote {csv_path} and {plot_path} ({read} of {len(paths)} files read)")
+
+
+if __name__ == "__main__":
+    run_main(main)

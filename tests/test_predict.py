@@ -1,0 +1,92 @@
+"""predict.py end to end on generated images; crop-to-photo coordinate mapping; slim export."""
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facekp import export, photos
+from facekp.data import images as image_ops
+from facekp.inference import Predictor
+from facekp.train_loop import train
+from tests.conftest import synthetic_face, write_youtube68
+from tests.test_train import tiny_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    run = str(root / "run")
+    train(tiny_config(write_youtube68(str(root / "data")), steps=2), run)
+    return run
+
+
+def test_crop_maps_back_to_the_photo_under_a_known_box():
+    image = np.zeros((120, 160, 1), np.float32)
+    image[70, 100] = 255.0  # a dot at x=100, y=70
+    crop, (A, t) = image_ops.crop_with_map(image, np.array([90.0, 60.0]), 80.0, 40)  # shrinks 2x
+    y, x = np.unravel_index(np.argmax(crop.numpy()[..., 0]), (40, 40))
+    back = A[0].numpy() @ np.array([x, y], np.float32) + t[0].numpy()
+    assert np.abs(back - [100, 70]).max() <= 1.0  # one crop pixel is two photo pixels
+    # exact for the map itself: crop centre <-> box centre, crop edge <-> box edge
+    np.testing.assert_allclose(A[0].numpy() @ np.array([19.5, 19.5]) + t[0].numpy(), [90.0, 60.0], atol=1e-4)
+    np.testing.assert_allclose(A[0].numpy() @ np.array([-0.5, -0.5]) + t[0].numpy(), [50.0, 20.0], atol=1e-4)
+
+
+def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
+    folder = tmp_path / "faces"
+    (folder / "sub").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i, name in enumerate(["a.jpg", "sub/b.png", "c.jpg"]):
+        synthetic_face(rng, size=90 + 10 * i)[0].save(folder / name)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    (folder / "notes.txt").write_text("ignored: not an image extension")
+    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, str(folder)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "broken.jpg: unreadable image" in done.stderr and "3 of 4 files read" in done.stdout
+    csvs = sorted(folder.glob("prediction-*.csv"))
+    assert len(csvs) == 1 and len(list(folder.glob("plot-*.png"))) == 1
+    with open(csvs[0]) as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    assert header[:7] == ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
+    assert header[7:9] == ["x0", "y0"] and header[-1] == "y67" and len(header) == 7 + 136
+    assert len(rows) == 4 and all(len(r) == len(header) for r in rows)
+    a = next(r for r in rows[1:] if r[0].endswith("a.jpg"))
+    assert a[1:6] == ["0", "0.0", "0.0", "90.0", "90.0"]  # a crop: the box is the whole image
+
+
+def test_predict_detects_faces_in_a_photo(tiny_run, tmp_path):
+    """Two drawn faces are rarely Haar faces: whatever is found, the run completes and writes both
+    files; a photo with no face is reported by name."""
+    Image.new("RGB", (200, 150), (40, 40, 40)).save(tmp_path / "empty.jpg")
+    predictor = Predictor.from_run(tiny_run)
+    csv_path, plot_path, read = photos.predict_files([str(tmp_path / "empty.jpg")], predictor, str(tmp_path), True)
+    assert read == 1 and os.path.exists(csv_path) and os.path.exists(plot_path)
+    assert open(csv_path).read().count("\n") == 1  # header only: no face
+
+
+def test_predict_py_exit_2_when_nothing_readable(tiny_run, tmp_path):
+    (tmp_path / "x.jpg").write_bytes(b"")
+    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run,
+                           str(tmp_path / "x.jpg"), str(tmp_path / "missing.jpg")], capture_output=True, text=True)
+    assert done.returncode == 2 and "none of the 1 files could be read" in done.stderr
+    assert "missing.jpg: no such file" in done.stderr
+    assert not list(tmp_path.glob("prediction-*"))
+
+
+def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
+    predictor = Predictor.from_run(tiny_run)
+    folder = export.export_slim(predictor, str(tmp_path / "slim"), tiny_run)
+    assert sorted(os.listdir(folder)) == ["best", "config.json"]
+    images = np.random.default_rng(0).random((2, 32, 32, 1), np.float32)
+    np.testing.assert_allclose(Predictor.from_run(folder).predict(images), predictor.predict(images), atol=1e-5)
+    size = sum(os.path.getsize(os.path.join(folder, "best", f)) for f in os.listdir(os.path.join(folder, "best")))
+    assert size < 0.5 * sum(os.path.getsize(os.path.join(tiny_run, "best", f))
+                            for f in os.listdir(os.path.join(tiny_run, "best")))
