@@ -3,6 +3,8 @@
 RGBA PNGs named `.jpg`, grayscale and RGB files all decode to the requested channels. Each image
 becomes a square crop around its face box, so the training pipeline never decodes again.
 """
+import sys
+
 import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
@@ -54,7 +56,8 @@ def decode_crops(paths, centers, sides, out_size, channels, desc="decoding image
     out = np.empty((len(paths), out_size, out_size, channels), np.uint8)
     sizes = np.empty((len(paths), 2), np.int32)
     it = iter(ds)
-    for i in tqdm(range(len(paths)), desc=desc, unit="img", leave=False, disable=len(paths) < 200):
+    for i in tqdm(range(len(paths)), desc=desc, unit="img", leave=False, disable=len(paths) < 200,
+                  mininterval=0.5 if sys.stderr.isatty() else 30.0):
         try:
             crop, size = next(it)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
