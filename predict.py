@@ -4,6 +4,8 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
     python predict.py data/samples                       # crops: one face each
     python predict.py --detect photo.jpg other.jpg       # every face in each photo
     python predict.py --run runs/kp68 --out results/ DIR
+    python predict.py --detect --overlay sunglasses photo.jpg    # overlay-<time>-photo.png
+    python predict.py --feature-maps DIR                         # features-<time>-NAME.png
 
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
 the first input). Unreadable files are reported by name and skipped; exit code 2 if none could
@@ -23,10 +25,17 @@ def main():
     parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
     parser.add_argument("--detect", action="store_true", help="find every face in each photo (OpenCV)")
     parser.add_argument("--out", help="output folder (default: the folder of the first input)")
+    parser.add_argument("--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)")
+    parser.add_argument("--feature-maps", action="store_true",
+                        help="also save what the first and last conv layers see for each file's first face")
     args = parser.parse_args()
 
-    from facekp import photos
+    from facekp import overlay as overlays, photos
     from facekp.inference import Predictor
+    overlay = None
+    if args.overlay:
+        kind = "moustache" if args.overlay == "moustache" else "sunglasses"
+        overlay = (kind, overlays.load_overlay(args.overlay))
     paths = photos.find_images(args.inputs)
     missing = [p for p in paths if not os.path.isfile(p)]
     for path in missing:
@@ -37,7 +46,8 @@ def main():
     predictor = Predictor.from_run(args.run) if args.run else Predictor.shipped()
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
-    csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect)
+    csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect, overlay,
+                                                     args.feature_maps)
     if not read:
         raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")
     print(f"wrote {csv_path} and {plot_path} ({read} of {len(paths)} files read)")

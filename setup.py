@@ -5,6 +5,7 @@ setup(
     version="0.1.0",
     description="Face keypoint detection and face recognition, trained from scratch with TensorFlow 2",
     packages=find_packages(include=["facekp", "facekp.*"]),
+    package_data={"facekp": ["assets/*.png"]},
     python_requires=">=3.10",
     install_requires=[
         "tensorflow>=2.16,<3",

@@ -92,11 +92,36 @@ def save_plot(path, shown, columns=4, max_files=48):
     atomic_write_bytes(path, buffer.getvalue())
 
 
-def predict_files(paths, predictor, out_dir, find_all):
-    """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot.
+def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps):
+    """Per-file outputs: the face filter applied to every face; the first face's feature maps."""
+    from facekp import overlay as overlays, plots, tasks
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if overlay is not None:
+        image = rgb.astype(np.uint8)
+        for _, _, points in faces:
+            image = overlays.apply_overlay(image, overlay[1], *overlays.placement(points, overlay[0]))
+        from PIL import Image
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
+    if feature_maps and faces:
+        center, side = tasks.face_boxes(faces[0][2][None])
+        gray_or_rgb = rgb if predictor.cfg.channels == 3 else rgb @ np.array([[0.2989], [0.587], [0.114]], np.float32)
+        crop, _ = image_ops.crop_with_map(gray_or_rgb.astype(np.float32), center[0],
+                                          float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
+        plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model,
+                                crop.numpy() / 255.0)
 
-    Returns (csv path, plot path, number of files read).
+
+def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False):
+    """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
+    (and, when asked, a filtered image and a feature-map picture per file).
+
+    overlay: (kind, RGBA image) from facekp.overlay, or None. Returns (csv path, plot path,
+    number of files read).
     """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    os.makedirs(out_dir, exist_ok=True)
     rows, shown, read = [], [], 0
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
@@ -111,10 +136,9 @@ def predict_files(paths, predictor, out_dir, find_all):
             print(f"{path}: no face found", file=sys.stderr)
         rows += [(path, i, box, score, points) for i, (box, score, points) in enumerate(faces)]
         shown.append((os.path.basename(path), rgb, faces))
+        write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
     if not read:
         return None, None, 0
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    os.makedirs(out_dir, exist_ok=True)
     csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
     plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
     atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points))

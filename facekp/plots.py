@@ -54,3 +54,35 @@ def save_keypoint_figure(path, images, points, columns=4, titles=None):
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+
+
+def save_feature_maps(path, model, crop, channels=16):
+    """What the first and the last convolution layers see for one crop ((S,S,C) in [0, 1]):
+    the input, then `channels` activation maps of each layer, saved atomically as PNG."""
+    import io
+
+    import keras
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from facekp.fileio import atomic_write_bytes
+
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    probe = keras.Model(model.input, [convs[0].output, convs[-1].output])
+    maps = [m[0] for m in probe(crop[None], training=False)]
+    fig, axes = plt.subplots(3, channels, figsize=(channels * 0.9, 3 * 1.0), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    axes[0, 0].imshow(crop[..., 0] if crop.shape[-1] == 1 else crop, cmap="gray")
+    axes[0, 0].set_title("input", fontsize=6)
+    for row, (layer, fmap) in enumerate(zip((convs[0], convs[-1]), maps), start=1):
+        fmap = np.asarray(fmap)
+        for c in range(min(channels, fmap.shape[-1])):
+            axes[row, c].imshow(fmap[..., c], cmap="viridis")
+        axes[row, 0].set_title(f"{layer.name} ({fmap.shape[-1]} maps)", fontsize=6, loc="left")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())

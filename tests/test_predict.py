@@ -90,3 +90,36 @@ def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
     size = sum(os.path.getsize(os.path.join(folder, "best", f)) for f in os.listdir(os.path.join(folder, "best")))
     assert size < 0.5 * sum(os.path.getsize(os.path.join(tiny_run, "best", f))
                             for f in os.listdir(os.path.join(tiny_run, "best")))
+
+
+def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
+    from facekp import overlay
+    from tests.conftest import template68
+    angle = np.radians(20)
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    points = template68() @ rot.T * 100 + [100, 90]
+    center, width, turn = overlay.placement(points, "sunglasses")
+    eyes = (points[36:42].mean(0) + points[42:48].mean(0)) / 2
+    np.testing.assert_allclose(center, eyes, atol=1e-4)
+    assert turn == pytest.approx(angle, abs=1e-4) and width == pytest.approx(100.0, rel=1e-3)
+    red = np.zeros((10, 40, 4), np.float32)
+    red[..., 0] = red[..., 3] = 1.0  # an opaque red bar 4:1
+    out = overlay.apply_overlay(np.zeros((200, 200, 3), np.uint8), red, center, width, turn)
+    ys, xs = np.nonzero(out[..., 0] > 128)
+    np.testing.assert_allclose([xs.mean(), ys.mean()], center, atol=1.0)
+    # the bar's long axis follows the eye line: fit its direction
+    direction = np.linalg.svd(np.stack([xs - xs.mean(), ys - ys.mean()]), full_matrices=False)[0][:, 0]
+    assert abs(abs(np.arctan2(direction[1], direction[0])) - angle) < np.radians(2) or \
+        abs(abs(np.arctan2(-direction[1], -direction[0])) - angle) < np.radians(2)
+    assert (xs.max() - xs.min()) == pytest.approx(width * np.cos(angle) + 25 * np.sin(angle) / 2, rel=0.15)
+
+
+def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path):
+    synthetic_face(np.random.default_rng(5), size=100)[0].save(tmp_path / "face.jpg")
+    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",
+                           "moustache", "--feature-maps", str(tmp_path / "face.jpg")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(list(tmp_path.glob("overlay-*-face.png"))) == 1 and len(list(tmp_path.glob("features-*-face.png"))) == 1
+    bad = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",
+                          str(tmp_path / "nope.png"), str(tmp_path / "face.jpg")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nope.png: overlay image not found" in bad.stderr
