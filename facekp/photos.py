@@ -30,6 +30,16 @@ def find_images(inputs):
     return found
 
 
+def gray_of(rgb):
+    """(H,W,3) float RGB -> (H,W) uint8 luminance (the weights of TF's rgb_to_grayscale)."""
+    return np.round(rgb @ np.array([0.2989, 0.587, 0.114], np.float32)).astype(np.uint8)
+
+
+def model_image(rgb, channels):
+    """The image as the model reads it: RGB, or gray with one channel; float 0..255."""
+    return rgb if channels == 3 else gray_of(rgb)[..., None].astype(np.float32)
+
+
 def faces_in(path, predictor, find_all):
     """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image.
 
@@ -37,21 +47,18 @@ def faces_in(path, predictor, find_all):
     CSV box is the whole image, as for any crop. Photos (find_all true): every detection.
     """
     rgb = image_ops.decode(path, 3).numpy()
-    gray = np.round(rgb @ np.array([0.2989, 0.587, 0.114], np.float32)).astype(np.uint8)
-    image = rgb if predictor.cfg.channels == 3 else gray[..., None].astype(np.float32)
+    gray = gray_of(rgb)
+    image = model_image(rgb, predictor.cfg.channels)
     h, w = gray.shape
     detections = detect.detect_faces(gray)
     if find_all:
-        boxes = [box[:4] for box in detections]
-        scores = [box[4] for box in detections]
+        boxes, scores = [d[:4] for d in detections], [d[4] for d in detections]
+        starts = [detect.keypoint_box(box) for box in boxes]
     else:
         boxes, scores = [(0.0, 0.0, float(w), float(h))], [1.0]
-    if find_all:
-        starts = [detect.keypoint_box(b) for b in boxes]
-    elif detections:
-        starts = [detect.keypoint_box(max(detections, key=lambda b: b[2] * b[3]))]
-    else:  # no detection in a crop: assume the face fills the middle of it
-        starts = [((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))]
+        largest = max(detections, key=lambda d: d[2] * d[3]) if detections else None
+        # no detection in a crop: assume the face fills the middle of it
+        starts = [detect.keypoint_box(largest) if largest else ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))]
     points = predictor.predict_faces(image, starts) if starts else []
     return list(zip(boxes, scores, points)), rgb
 
@@ -106,8 +113,7 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
         atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
     if feature_maps and faces:
         center, side = tasks.face_boxes(faces[0][2][None])
-        gray_or_rgb = rgb if predictor.cfg.channels == 3 else rgb @ np.array([[0.2989], [0.587], [0.114]], np.float32)
-        crop, _ = image_ops.crop_with_map(gray_or_rgb.astype(np.float32), center[0],
+        crop, _ = image_ops.crop_with_map(model_image(rgb, predictor.cfg.channels), center[0],
                                           float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
         plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model,
                                 crop.numpy() / 255.0)

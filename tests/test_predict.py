@@ -123,3 +123,15 @@ def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path):
     bad = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",
                           str(tmp_path / "nope.png"), str(tmp_path / "face.jpg")], capture_output=True, text=True)
     assert bad.returncode == 2 and "nope.png: overlay image not found" in bad.stderr
+
+
+def test_shipped_model_loads_and_predicts_inside_the_crop():
+    predictor = Predictor.shipped()
+    assert predictor.cfg.task == "keypoints68" and predictor.scheme.num_points == 68
+    size = predictor.cfg.input_size
+    image, _ = synthetic_face(np.random.default_rng(1), size=size)
+    points = predictor.predict(np.asarray(image.convert("L"), np.float32)[None, ..., None] / 255.0)
+    assert points.shape == (1, 68, 2) and np.all((points > -size) & (points < 2 * size))
+    weights = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(
+        os.path.join(REPO, "models", "keypoints68")) for f in files)
+    assert weights < 10 * 2**20  # the shipped model stays small
