@@ -18,6 +18,7 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from facekp.data import augment
+from facekp.fileio import atomic_write_bytes, public_mode
 from facekp.inference import Predictor
 
 
@@ -58,7 +59,6 @@ def export_tflite(predictor, path):
     # uninitialised); folding them into constants first gives a self-contained model.
     frozen = convert_variables_to_constants_v2(concrete)
     data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
-    from facekp.fileio import atomic_write_bytes
     atomic_write_bytes(path, data)
     return path
 
@@ -83,6 +83,7 @@ def _replace_atomically(folder, write):
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
     try:
         write(tmp)
+        public_mode(tmp, directory=True)
         if os.path.exists(folder):
             shutil.rmtree(folder)
         os.replace(tmp, folder)

@@ -4,6 +4,17 @@ import os
 import tempfile
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def public_mode(path, directory=False):
+    """Give a temporary file or folder (created 0600/0700) the usual permissions before renaming."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def atomic_write_bytes(path, data: bytes):
     """Write `data` to `path` so that readers see either the old file or the whole new one."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -13,6 +24,7 @@ def atomic_write_bytes(path, data: bytes):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        public_mode(tmp)
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):

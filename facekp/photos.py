@@ -90,11 +90,11 @@ def save_plot(path, shown, columns=4, max_files=48):
         ax.imshow(rgb.astype(np.uint8))
         for box, _, points in faces:
             ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
-            ax.scatter(points[:, 0], points[:, 1], s=4, c="#ff3030", marker=".")
+            ax.scatter(points[:, 0], points[:, 1], s=10, c="#ff3030", marker=".", linewidths=0)
         ax.set_title(name, fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80)
+    fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 

@@ -165,3 +165,12 @@ def test_cli_write_failure_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypat
     code, err = _cli(["--run", run, "--data", data, "--input-size", "32", "--width", "8", "--steps", "1"], capsys)
     assert code == 2 and "config.json: No space left on device" in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists(run)
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        fileio.atomic_write_text(str(tmp_path / "a.csv"), "x\n")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a.csv").st_mode & 0o777 == 0o644
