@@ -1,5 +1,4 @@
 """Readers, decoding, the grouped split, DataSet and the step-indexed pipeline."""
-import dataclasses
 import os
 
 import numpy as np

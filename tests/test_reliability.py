@@ -2,7 +2,6 @@
 write failures, export parity and tf.distribute."""
 import dataclasses
 import errno
-import json
 import os
 import signal
 import subprocess
