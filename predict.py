@@ -26,6 +26,8 @@ def main():
     parser.add_argument("--detect", action="store_true", help="find every face in each photo (OpenCV)")
     parser.add_argument("--out", help="output folder (default: the folder of the first input)")
     parser.add_argument("--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)")
+    parser.add_argument("--refine", type=int, default=1,
+                        help="re-crop each face around its own prediction this many times (default 1)")
     parser.add_argument("--feature-maps", action="store_true",
                         help="also save what the first and last conv layers see for each file's first face")
     args = parser.parse_args()
@@ -47,7 +49,7 @@ def main():
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
     csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect, overlay,
-                                                     args.feature_maps)
+                                                     args.feature_maps, args.refine)
     if not read:
         raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")
     print(f"wrote {csv_path} and {plot_path} ({read} of {len(paths)} files read)")

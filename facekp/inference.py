@@ -55,7 +55,7 @@ class Predictor:
         return np.concatenate([self._predict(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
                                for i in range(0, len(images), batch_size)])
 
-    def predict_faces(self, image, boxes, refine=2):
+    def predict_faces(self, image, boxes, refine=1):
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).
 
         A box is a keypoint box (centre x, centre y, side); the crop is that side times the

@@ -40,7 +40,7 @@ def model_image(rgb, channels):
     return rgb if channels == 3 else gray_of(rgb)[..., None].astype(np.float32)
 
 
-def faces_in(path, predictor, find_all):
+def faces_in(path, predictor, find_all, refine=1):
     """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image.
 
     Crops (find_all false): the largest detection starts the search, else the whole image; the
@@ -59,7 +59,7 @@ def faces_in(path, predictor, find_all):
         largest = max(detections, key=lambda d: d[2] * d[3]) if detections else None
         # no detection in a crop: assume the face fills the middle of it
         starts = [detect.keypoint_box(largest) if largest else ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))]
-    points = predictor.predict_faces(image, starts) if starts else []
+    points = predictor.predict_faces(image, starts, refine) if starts else []
     return list(zip(boxes, scores, points)), rgb
 
 
@@ -119,7 +119,7 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
                                 crop.numpy() / 255.0)
 
 
-def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False):
+def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1):
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
     (and, when asked, a filtered image and a feature-map picture per file).
 
@@ -131,7 +131,7 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
     rows, shown, read = [], [], 0
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
-            faces, rgb = faces_in(path, predictor, find_all)
+            faces, rgb = faces_in(path, predictor, find_all, refine)
         except Exception as e:  # TF and OpenCV raise many types for a bad file
             message = getattr(e, "message", str(e)).strip().splitlines()
             print(f"{path}: unreadable image ({message[0] if message else type(e).__name__}), skipped",
