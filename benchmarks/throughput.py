@@ -2,13 +2,15 @@
 the same network in facekp, and facekp's default keypoint model, in one process on synthetic data.
 
     pip install -e '.[bench]'        # torch==2.13.0 (CPU), the optional benchmark dependency
-    python benchmarks/throughput.py [--steps 20] [--batch-size 32]
+    python benchmarks/throughput.py [--steps 20] [--batch-size 32] [--data ../shared/data/youtube-faces-68]
 
 (a) torch: Conv 1->16 k7, pool, 16->32 k5, pool, 32->64 k3, pool, 64->128 k3, pool, 128->512 k3,
     pool, FC 8192->1024, dropout 0.6, FC 1024->136; 224x224x1; RMSprop; MSE; batch 32.
 (b) the same network as facekp's `seednet` model fn through facekp's train step (with and
     without XLA), (c) facekp's default model (resnet, integral head, 96x96x1).
-Prints one JSON line: images/s for training and inference of each, and the ratios b/a.
+With --data, also times (c) fed by the real augmenting tf.data pipeline against the same step fed
+an in-memory batch. Prints one JSON line: images/s for training and inference of each, the
+ratios b/a, and the pipeline's steps/s.
 """
 import argparse
 import dataclasses
@@ -26,7 +28,7 @@ quiet_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from facekp import losses, models  # noqa: E402
+from facekp import losses, models, tasks  # noqa: E402
 from facekp.config import KeypointConfig  # noqa: E402
 from facekp.train_loop import make_optimizer, make_train_step  # noqa: E402
 
@@ -70,12 +72,17 @@ def torch_seednet(steps, batch):
             "torch_threads": torch.get_num_threads()}
 
 
-def facekp_model(cfg, steps, batch):
+def facekp_step(cfg):
+    """facekp's compiled train step and its model, for a config."""
     model = models.build_keypoint_model(cfg, 68)
-    optimizer = make_optimizer(cfg)
     loss = losses.KEYPOINT_LOSSES[cfg.loss]
-    step = make_train_step(model, optimizer, lambda out, b: loss(out, b["keypoints"], b["mask"]),
+    step = make_train_step(model, make_optimizer(cfg), lambda out, b: loss(out, b["keypoints"], b["mask"]),
                            tf.distribute.get_strategy(), cfg)
+    return model, step
+
+
+def facekp_model(cfg, steps, batch):
+    model, step = facekp_step(cfg)
     rng = np.random.default_rng(0)
     data = {"image": tf.constant(rng.random((batch, cfg.input_size, cfg.input_size, 1), np.float32)),
             "keypoints": tf.constant(rng.uniform(0, cfg.input_size, (batch, 68, 2)).astype(np.float32)),
@@ -86,10 +93,28 @@ def facekp_model(cfg, steps, batch):
     return {"train_images_per_s": steps * batch / train_s, "infer_images_per_s": steps * batch / infer_s}
 
 
+def pipeline_vs_synthetic(data_dir, steps, batch):
+    """Default model's training steps/s fed by the real augmenting tf.data pipeline (decoded
+    68-point frames) against the same step fed one in-memory batch over and over."""
+    cfg = KeypointConfig(data=data_dir, batch_size=batch, steps=10 * steps)
+    task = tasks.get("keypoints68")
+    samples = task.load_samples(cfg)
+    batches = iter(task.train_batches(cfg, samples, 0))
+    _, step = facekp_step(cfg)
+    fixed = next(batches)
+    synthetic_s = timed(lambda: step(fixed)["loss"].numpy(), steps)
+    real_s = timed(lambda: step(next(batches))["loss"].numpy(), steps)
+    pipeline_s = timed(lambda: next(batches), steps)
+    return {"synthetic_steps_per_s": steps / synthetic_s, "real_pipeline_steps_per_s": steps / real_s,
+            "ratio_real_to_synthetic": round(synthetic_s / real_s, 3),
+            "pipeline_alone_batches_per_s": steps / pipeline_s}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--data", help="a youtube-faces-68 folder: also time the real input pipeline")
     args = parser.parse_args()
     seed_cfg = KeypointConfig(model="seednet", input_size=224, loss="mse", grad_clip=0.0, weight_decay=0.0,
                               batch_size=args.batch_size)
@@ -103,6 +128,9 @@ def main():
                                                    args.steps, args.batch_size)
     results["c_facekp_default"] = facekp_model(KeypointConfig(batch_size=args.batch_size), args.steps,
                                                args.batch_size)
+    if args.data:
+        results["pipeline_default_model"] = pipeline_vs_synthetic(os.path.abspath(args.data), args.steps,
+                                                                  args.batch_size)
     if results["a_torch_seednet"]:
         for key in ("b_facekp_seednet", "b_facekp_seednet_xla"):
             for what in ("train", "infer"):
