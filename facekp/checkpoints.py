@@ -61,6 +61,10 @@ class RunCheckpoints:
             raise InputError(f"{path}: checkpoint does not match this run's model ({first[:200]})")
         return path
 
+    def restore_weights(self):
+        """For inference and --init-from: the best checkpoint, else the latest; its path or None."""
+        return self.restore("best") or self.restore("latest")
+
     def save(self, step):
         self.step.assign(step)
         return self.latest.save(checkpoint_number=step)
@@ -78,7 +82,7 @@ def init_from_run(model, run_dir):
     cfg = config_lib.load(run_dir)
     source = tasks.get(cfg.task).build_model(cfg)
     ckpts = RunCheckpoints(run_dir, source)
-    if not (ckpts.restore("best") or ckpts.restore("latest")):
+    if not ckpts.restore_weights():
         raise InputError(f"--init-from: {run_dir}: no checkpoint to load")
     weights = {v.path: v for v in source.variables}
     loaded, skipped = 0, []

@@ -16,6 +16,12 @@ from facekp.errors import InputError
 SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
 
 
+def predict_in_batches(predict_fn, images, batch_size=128):
+    """Run a compiled predict function over a numpy image array (or a strided view) in batches."""
+    return np.concatenate([predict_fn(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
+                           for i in range(0, len(images), batch_size)])
+
+
 class Predictor:
     def __init__(self, cfg, model):
         self.cfg, self.model = cfg, model
@@ -28,12 +34,12 @@ class Predictor:
         return cls.from_run(SHIPPED_MODEL)
 
     @classmethod
-    def from_run(cls, run_dir, which="best"):
-        """Rebuild the model from config.json and restore the `best` (else latest) checkpoint."""
+    def from_run(cls, run_dir):
+        """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
         cfg = config_lib.load(run_dir)
         model = tasks.get(cfg.task).build_model(cfg)
         ckpts = RunCheckpoints(run_dir, model)
-        if not (ckpts.restore(which) or ckpts.restore("latest")):
+        if not ckpts.restore_weights():
             raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
         return cls(cfg, model)
 
@@ -52,8 +58,7 @@ class Predictor:
         return points
 
     def _batched(self, images, batch_size):
-        return np.concatenate([self._predict(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
-                               for i in range(0, len(images), batch_size)])
+        return predict_in_batches(self._predict, images, batch_size)
 
     def predict_faces(self, image, boxes, refine=1):
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).

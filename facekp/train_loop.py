@@ -18,6 +18,7 @@ from tqdm import tqdm
 from facekp import plots, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, write_config
 from facekp.errors import TrainingStopped
+from facekp.inference import predict_in_batches
 
 
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -45,12 +46,6 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 def make_optimizer(cfg):
     schedule = WarmupSchedule(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule)
     return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
-
-
-def predict_arrays(predict_step, images, batch_size=128):
-    """Run a compiled predict step over a numpy image array in batches."""
-    return np.concatenate([predict_step(tf.constant(images[i:i + batch_size])).numpy()
-                           for i in range(0, len(images), batch_size)])
 
 
 def _sigterm_as_interrupt(*_):
@@ -131,7 +126,7 @@ def train(cfg, run_dir):
         return model(images, training=False)
 
     def evaluate(step):
-        predictions = predict_arrays(predict_step, val["image"])
+        predictions = predict_in_batches(predict_step, val["image"])
         results = task.evaluate(predictions, val)
         with val_writer.as_default(step=step):
             for name, value in results.items():
