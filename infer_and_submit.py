@@ -3,22 +3,27 @@
     python infer_and_submit.py --task kaggle15 --run runs/k15                # submission-<time>.csv
     python infer_and_submit.py --task kaggle15 --run runs/k15 --data DIR --out sub.csv
     python infer_and_submit.py --task kaggle15 --check sub.csv --data DIR    # validate a file
+    python infer_and_submit.py --task lfw2017 --run runs/id7     # ImageId,PredictedClass for X_test
+    python infer_and_submit.py --task lfw2017 --run runs/emb     # an embedding run: its saved SVM
 """
 import argparse
 import os
 import time
 
+import numpy as np
+
 from facekp.cli import run_main
 from facekp.errors import InputError
 
-TASKS = ("kaggle15",)
+TASKS = ("kaggle15", "lfw2017")
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True, help=f"which competition: {' | '.join(TASKS)}")
     parser.add_argument("--run", help="trained run directory (its best checkpoint is used)")
-    parser.add_argument("--data", help="folder with test.csv/.zip and IdLookupTable.csv (default: the run's data)")
+    parser.add_argument("--data", help="kaggle15: folder with test.csv/.zip and IdLookupTable.csv; lfw2017: folder "
+                                       "with X_test.npy and target_names.txt (default: the run's data)")
     parser.add_argument("--out", help="submission path (default: submission-<timestamp>.csv here)")
     parser.add_argument("--check", metavar="FILE", help="only validate FILE against IdLookupTable.csv")
     parser.add_argument("--flip-tta", action="store_true",
@@ -57,11 +62,33 @@ def submit_kaggle15(args):
     print(f"wrote {out} ({len(lookup)} rows) and {plot}")
 
 
+def submit_lfw2017(args):
+    """Classes of X_test from an identity run (its head) or an embedding run (its SVM)."""
+    from facekp import submission
+    from facekp.data import identities
+    from facekp.recognition import Recogniser
+    if not args.run:
+        raise InputError("--run: needed to make a submission")
+    recogniser = Recogniser(args.run)
+    data = args.data or (recogniser.cfg.classify_data if recogniser.cfg.task == "embedding" else recogniser.cfg.data)
+    if not identities.is_arrays_folder(data):
+        raise InputError(f"{data}: not an LFW 2017 folder (no X_train.npy/X_test.npy); give --data")
+    faces = identities.load_test_arrays(data, recogniser.cfg.input_size, recogniser.cfg.channels)
+    predicted, run_classes = recogniser.classify(faces)
+    classes = submission.competition_classes(predicted, run_classes, identities.read_target_names(data))
+    out = args.out or f"submission-{time.strftime('%Y%m%d-%H%M%S')}.csv"
+    submission.write_class_submission(out, classes)
+    counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(classes, return_counts=True)))
+    print(f"wrote {out} ({len(classes)} rows; predicted classes {counts})")
+
+
 def main():
     args = parse_args()
     if args.task not in TASKS:
         raise InputError(f"--task: unknown task '{args.task}' (choose from {', '.join(TASKS)})")
-    submit_kaggle15(args)
+    if args.task == "lfw2017" and args.check:
+        raise InputError("--check: only for --task kaggle15")
+    (submit_kaggle15 if args.task == "kaggle15" else submit_lfw2017)(args)
 
 
 if __name__ == "__main__":

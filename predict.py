@@ -6,6 +6,8 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
     python predict.py --run runs/kp68 --out results/ DIR
     python predict.py --detect --overlay sunglasses photo.jpg    # overlay-<time>-photo.png
     python predict.py --feature-maps DIR                         # features-<time>-NAME.png
+    python predict.py --detect --identify GALLERY --embedding-run runs/emb photo.jpg
+                      # name every face: nearest enrolled person of GALLERY/<person>/*.jpg, or unknown
 
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
 the first input). Unreadable files are reported by name and skipped; exit code 2 if none could
@@ -30,7 +32,14 @@ def main():
                         help="re-crop each face around its own prediction this many times (default 1)")
     parser.add_argument("--feature-maps", action="store_true",
                         help="also save what the first and last conv layers see for each file's first face")
+    parser.add_argument("--identify", metavar="GALLERY_DIR",
+                        help="name each face: the nearest person enrolled from GALLERY_DIR/<person>/*.jpg")
+    parser.add_argument("--embedding-run", help="embedding run for --identify")
+    parser.add_argument("--threshold", type=float,
+                        help="--identify: largest distance still called a match (default: the run's own)")
     args = parser.parse_args()
+    if args.identify and not args.embedding_run:
+        raise InputError("--identify needs --embedding-run RUN_DIR (an embedding run)")
 
     from facekp import overlay as overlays, photos
     from facekp.inference import Predictor
@@ -46,10 +55,19 @@ def main():
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
     predictor = Predictor.from_run(args.run) if args.run else Predictor.shipped()
+    identify = None
+    if args.identify:
+        from facekp.recognition import Recogniser
+        recogniser = Recogniser(args.embedding_run)
+        threshold = args.threshold if args.threshold is not None else recogniser.threshold()
+        if recogniser.cfg.task != "embedding" or threshold is None:
+            raise InputError(f"--embedding-run {args.embedding_run}: needs a trained embedding run "
+                             f"(with its recognition.json threshold, or give --threshold)")
+        identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold))
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
     csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect, overlay,
-                                                     args.feature_maps, args.refine)
+                                                     args.feature_maps, args.refine, identify)
     if not read:
         raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")
     print(f"wrote {csv_path} and {plot_path} ({read} of {len(paths)} files read)")

@@ -2,20 +2,24 @@
 
     python train.py --task keypoints68 --data ../shared/data/youtube-faces-68 --run runs/kp68 --steps 3000
     python train.py --run runs/kp68 --steps 6000     # resume with the run's own config, longer
+    python train.py --task identity --data ../shared/data/lfw2017 --run runs/id7
+    python train.py --task embedding --data ../shared/data/lfw --exclude-people lfw2017 \
+        --classify-data ../shared/data/lfw2017 --run runs/emb
 """
 import argparse
 import dataclasses
 import os
 
 from facekp.cli import add_config_flags, given_fields, run_main
-from facekp.config import KeypointConfig, RUN_CONTROL_FIELDS, differing_fields, load, validate
+from facekp.config import (KeypointConfig, RUN_CONTROL_FIELDS, RecognitionConfig, differing_fields, load,
+                           validate)
 from facekp.errors import InputError
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory (created, or resumed if it has config.json)")
-    add_config_flags(parser, KeypointConfig)
+    add_config_flags(parser, KeypointConfig, RecognitionConfig)
     return parser.parse_args(argv)
 
 

@@ -8,6 +8,7 @@ so a crash mid-save leaves the previous checkpoint as the latest.
 """
 import math
 import os
+import re
 import shutil
 
 import tensorflow as tf
@@ -84,15 +85,54 @@ def init_from_run(model, run_dir):
     ckpts = RunCheckpoints(run_dir, source)
     if not ckpts.restore_weights():
         raise InputError(f"--init-from: {run_dir}: no checkpoint to load")
-    weights = {v.path: v for v in source.variables}
+    return copy_matching(model, {v.path: v.numpy() for v in source.variables}, run_dir)
+
+
+def copy_matching(model, source_variables, origin):
+    """Assign `source_variables` (path -> array) to `model`'s variables with the same path and
+    shape; returns a one-line report of what was loaded and skipped."""
     loaded, skipped = 0, []
     for v in model.variables:
-        match = weights.get(v.path)
+        match = source_variables.get(v.path)
         if match is not None and tuple(match.shape) == tuple(v.shape):
-            v.assign(match.numpy())
+            v.assign(match)
             loaded += 1
         else:
             skipped.append(v.path)
     shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-    return (f"initialised from {run_dir}: {loaded} of {len(model.variables)} tensors loaded"
+    return (f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded"
             + (f"; skipped (no match by name and shape): {shown}" if skipped else ""))
+
+
+def load_backbone_weights(model, path):
+    """--backbone-weights: a local Keras `.weights.h5` file (e.g. model.save_weights of a facekp
+    model); tensors whose layer path and shape match are loaded, nothing is downloaded."""
+    import h5py
+    if not os.path.isfile(path):
+        raise InputError(f"--backbone-weights: {path}: file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            names = []
+            f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+            arrays = {name: f[name][()] for name in names}
+    except OSError as e:
+        raise InputError(f"--backbone-weights: {path}: not a readable .weights.h5 file ({e})")
+    source = {}
+    for key, layer in zip(_keras_saving_names(model), model.layers):
+        for i, w in enumerate(layer.weights):
+            if f"layers/{key}/vars/{i}" in arrays:
+                source[w.path] = arrays[f"layers/{key}/vars/{i}"]
+    return copy_matching(model, source, path)
+
+
+def _keras_saving_names(model):
+    """The names Keras 3 gives `model.layers` in a .weights.h5 file (layers/<name>/vars/<i>): the
+    class name in snake case, numbered in layer order (conv2d, conv2d_1, ...). Models that share
+    a trunk (keypoint and recognition resnets) share these names for the trunk's layers."""
+    counts, names = {}, []
+    for layer in model.layers:
+        base = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)).lower()
+        n = counts.get(base, 0)
+        counts[base] = n + 1
+        names.append(base if n == 0 else f"{base}_{n}")
+    return names

@@ -8,22 +8,37 @@ from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
 from facekp.tfenv import quiet_tensorflow
 
 
-def add_config_flags(parser, config_class):
-    """One --flag per config field (default None = not given), typed and documented from the field."""
-    hints = typing.get_type_hints(config_class)
-    for f in dataclasses.fields(config_class):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
-        if hints[f.name] is bool:
+def add_config_flags(parser, *config_classes):
+    """One --flag per field of the config classes (default None = not given), typed and documented
+    from the field; a field in several classes gets one flag whose help names each default."""
+    fields = {}
+    for cls in config_classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.metadata.get("flag", True):
+                fields.setdefault(f.name, (f, hints[f.name], {}))[2][cls.__name__] = f.default
+    for name, (f, hint, defaults) in fields.items():
+        flag = "--" + name.replace("_", "-")
+        shown = set(map(repr, defaults.values()))
+        default = f.default if len(shown) == 1 else ", ".join(f"{c}: {d}" for c, d in defaults.items())
+        help_text = f"{f.metadata.get('help', '')} (default: {default})"
+        if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, type=hints[f.name], default=None, help=help_text, metavar=f.name.upper())
+            parser.add_argument(flag, type=hint, default=None, help=help_text, metavar=name.upper())
 
 
 def given_fields(args, config_class):
-    """The config fields the user set on the command line."""
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
-            if getattr(args, f.name, None) is not None}
+    """The config fields the user set on the command line; a flag of another task is an error."""
+    from facekp.config import CONFIG_CLASSES
+    names = {f.name for f in dataclasses.fields(config_class)}
+    any_config = {f.name for cls in CONFIG_CLASSES.values() for f in dataclasses.fields(cls)}
+    given = {key: value for key, value in vars(args).items() if value is not None}
+    foreign = [key for key in given if key in any_config and key not in names]
+    if foreign:
+        flags = ", ".join("--" + key.replace("_", "-") for key in sorted(foreign))
+        raise InputError(f"{flags}: not a setting of {config_class.__name__} (task {given.get('task', '')})")
+    return {key: value for key, value in given.items() if key in names}
 
 
 def run_main(main, quiet=True):

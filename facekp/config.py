@@ -18,7 +18,7 @@ def _f(default, help):
 @dataclass(frozen=True)
 class TrainConfig:
     """What every task shares: data, optimisation, loop cadence."""
-    task: str = _f("keypoints68", "what to train: keypoints68 | kaggle15")
+    task: str = _f("keypoints68", "what to train: keypoints68 | kaggle15 | identity | embedding")
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
     model: str = _f("resnet", "model function name, see facekp/models")
     input_size: int = _f(96, "model input side in pixels (square)")
@@ -64,10 +64,44 @@ class KeypointConfig(TrainConfig):
                          "(one name per line, or the 68-point CSV whose rows match); default: rows")
 
 
-CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig,)}
+@dataclass(frozen=True)
+class RecognitionConfig(TrainConfig):
+    """Face recognition: an identity classifier, or an embedding trained with triplet loss."""
+    task: str = _f("identity", "identity (CNN classifier) | embedding (FaceNet-style, triplet loss)")
+    input_size: int = _f(64, "model input side in pixels (faces are resized to a square)")
+    batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)")
+    steps: int = _f(2000, "total training steps of the run (resuming continues up to this)")
+    val_fraction: float = _f(0.2, "identity: fraction of each person's images held out; "
+                                  "embedding: fraction of people held out")
+    width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)")
+    dropout: float = _f(0.3, "dropout before the head")
+    face_crop: str = _f("auto", "part of a folder image that is the face: auto (LFW's 250 or 160 px "
+                                "framing -> the LFW 2017 face box, else the whole image) | lfw | full")
+    exclude_people: str = _f("", "comma list of people never to train on: names, files of names, "
+                                 "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)")
+    min_images: int = _f(1, "people with fewer images are left out (embedding: at least 2)")
+    class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
+    label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing")
+    embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding")
+    images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch")
+    triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)")
+    classify_data: str = _f("", "embedding: after training, fit an SVM on this data's people "
+                                "(lfw2017 arrays or DIR/<person>/*.jpg) and save it in the run")
+    class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)",
+                                                     "flag": False})
+    backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
+    rotation: float = _f(10.0, "max random rotation in degrees")
+    flip: float = _f(0.5, "probability of a horizontal flip")
+    scale_jitter: float = _f(0.1, "max random scale change, as a fraction")
+    shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side")
+    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
+    contrast: float = _f(0.3, "max random contrast change, as a fraction")
+
+
+CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}
 
 # Fields that only steer the loop: a resumed run may change them without starting a new run.
-RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data")
+RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data")
 
 
 def validate(cfg):
@@ -87,6 +121,10 @@ def validate(cfg):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
     if cfg.source not in ("tfdata", "dataset"):
         raise InputError(f"--source: unknown source '{cfg.source}' (tfdata | dataset)")
+    if isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and (
+            cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person):
+        raise InputError(f"--batch-size {cfg.batch_size} must be a multiple of --images-per-person "
+                         f"{cfg.images_per_person} (at least 2)")
     if not 0.0 < cfg.val_fraction < 1.0:
         raise InputError(f"--val-fraction: must be in (0, 1), got {cfg.val_fraction}")
     return cfg

@@ -22,6 +22,15 @@ def predict_in_batches(predict_fn, images, batch_size=128):
                            for i in range(0, len(images), batch_size)])
 
 
+def load_run(run_dir):
+    """(config, model with the best, else latest, checkpoint's weights) of any run directory."""
+    cfg = config_lib.load(run_dir)
+    model = tasks.get(cfg.task).build_model(cfg)
+    if not RunCheckpoints(run_dir, model).restore_weights():
+        raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
+    return cfg, model
+
+
 class Predictor:
     def __init__(self, cfg, model):
         self.cfg, self.model = cfg, model
@@ -36,11 +45,9 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir):
         """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
-        cfg = config_lib.load(run_dir)
-        model = tasks.get(cfg.task).build_model(cfg)
-        ckpts = RunCheckpoints(run_dir, model)
-        if not ckpts.restore_weights():
-            raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
+        cfg, model = load_run(run_dir)
+        if not hasattr(cfg, "margin"):
+            raise InputError(f"{run_dir}: a {cfg.task} run, not a keypoint run")
         return cls(cfg, model)
 
     def predict(self, images, batch_size=64, flip_tta=False):

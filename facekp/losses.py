@@ -35,3 +35,48 @@ def wing(pred, true, mask, w=10.0, eps=2.0):
 
 
 KEYPOINT_LOSSES = {"wing": wing, "l1": l1, "mse": mse}
+
+
+# ---- Recognition losses. labels: (B,) int person ids.
+
+def class_weighted_cross_entropy(logits, labels, weights, label_smoothing=0.0):
+    """Softmax cross-entropy, each example weighted (e.g. by inverse class frequency)."""
+    onehot = tf.one_hot(labels, tf.shape(logits)[-1])
+    if label_smoothing:
+        onehot = onehot * (1.0 - label_smoothing) + label_smoothing / tf.cast(tf.shape(logits)[-1], tf.float32)
+    per_example = tf.nn.softmax_cross_entropy_with_logits(onehot, logits)
+    return tf.reduce_sum(per_example * weights) / tf.maximum(tf.reduce_sum(weights), 1e-6)
+
+
+def squared_distances(embeddings):
+    """(B, B) squared Euclidean distances between rows."""
+    sq = tf.reduce_sum(tf.square(embeddings), axis=1)
+    return tf.maximum(sq[:, None] - 2.0 * tf.matmul(embeddings, embeddings, transpose_b=True) + sq[None, :], 0.0)
+
+
+def semihard_negatives(distances, labels):
+    """For every anchor-positive pair (a, p): the distance to its negative (B, B), FaceNet's choice:
+
+    the closest negative farther than the positive (semi-hard); where none is, the farthest
+    negative (the easiest, so that hard examples cannot collapse the embedding early on).
+    """
+    same = tf.equal(labels[:, None], labels[None, :])
+    d_an = tf.where(same, tf.constant(float("nan")), distances)[:, None, :]  # (a, 1, n)
+    d_ap = distances[:, :, None]  # (a, p, 1)
+    farther = tf.logical_and(d_an > d_ap, tf.logical_not(same)[:, None, :])  # (a, p, n)
+    big = tf.reduce_max(distances) + 1.0
+    closest_farther = tf.reduce_min(tf.where(farther, tf.broadcast_to(d_an, tf.shape(farther)), big), axis=2)
+    farthest = tf.reduce_max(tf.where(same, -1.0, distances), axis=1)[:, None]
+    has_semihard = tf.reduce_any(farther, axis=2)
+    return tf.where(has_semihard, closest_farther, tf.broadcast_to(farthest, tf.shape(has_semihard)))
+
+
+def triplet_semihard(embeddings, labels, margin=0.2):
+    """Mean of max(d(a,p) - d(a,n) + margin, 0) over all anchor-positive pairs of the batch,
+    with n mined online (semi-hard) in the batch; squared distances on the unit sphere."""
+    distances = squared_distances(embeddings)
+    positive = tf.logical_and(tf.equal(labels[:, None], labels[None, :]),
+                              tf.logical_not(tf.eye(tf.shape(labels)[0], dtype=tf.bool)))
+    losses = tf.maximum(distances - semihard_negatives(distances, labels) + margin, 0.0)
+    positive = tf.cast(positive, losses.dtype)
+    return tf.reduce_sum(losses * positive) / tf.maximum(tf.reduce_sum(positive), 1.0)

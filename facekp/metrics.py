@@ -42,3 +42,51 @@ def kaggle_subset_rmse(pred, true, mask):
     full = mask.sum(1) == mask.shape[1]
     return {"rmse_full": rmse(pred[full], true[full], mask[full]) if full.any() else float("nan"),
             "rmse_partial": rmse(pred[~full], true[~full], mask[~full]) if (~full).any() else float("nan")}
+
+
+# ---- Recognition metrics.
+
+def classification_metrics(logits, labels, num_classes):
+    """Accuracy and macro F1 (every class counts equally, present or not in `labels`' predictions)."""
+    from sklearn.metrics import f1_score
+    predicted = np.argmax(logits, axis=1)
+    return {"accuracy": float((predicted == labels).mean()),
+            "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro",
+                                       zero_division=0))}
+
+
+def best_threshold(distances, same):
+    """The distance threshold (same person when distance <= it) with the highest accuracy."""
+    order = np.argsort(distances, kind="stable")
+    d, s = distances[order], same[order].astype(np.int64)
+    # Threshold between d[i] and d[i+1]: pairs 0..i called same. Accuracy = TP + TN over all.
+    tp = np.cumsum(s)
+    tn = (len(s) - s.sum()) - (np.arange(1, len(s) + 1) - tp)
+    correct = np.concatenate([[len(s) - s.sum()], tp + tn])  # first entry: nothing called same
+    best = int(np.argmax(correct))
+    if best == 0:
+        return float(d[0]) - 1e-6
+    return float((d[best - 1] + d[best]) / 2.0) if best < len(d) else float(d[-1]) + 1e-6
+
+
+def verification_metrics(distances, same, threshold=None):
+    """Accuracy at `threshold` (chosen on these pairs when None) and ROC AUC of -distance."""
+    from sklearn.metrics import roc_auc_score
+    distances, same = np.asarray(distances, np.float64), np.asarray(same, bool)
+    if threshold is None:
+        threshold = best_threshold(distances, same)
+    return {"verification_accuracy": float(((distances <= threshold) == same).mean()),
+            "auc": float(roc_auc_score(same, -distances)), "threshold": float(threshold)}
+
+
+def all_pairs(labels, max_negatives_per_positive=1, seed=0):
+    """Index pairs (i, j), i < j: every same-label pair and as many different-label pairs, seeded."""
+    labels = np.asarray(labels)
+    i, j = np.triu_indices(len(labels), k=1)
+    same = labels[i] == labels[j]
+    positive = np.flatnonzero(same)
+    negative = np.flatnonzero(~same)
+    take = min(len(negative), max(1, len(positive)) * max_negatives_per_positive)
+    negative = np.random.RandomState(seed).choice(negative, take, replace=False)
+    keep = np.concatenate([positive, negative])
+    return i[keep], j[keep], same[keep]

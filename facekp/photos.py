@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from facekp import detect
 from facekp.data import images as image_ops
+from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes, atomic_write_text
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -63,18 +64,53 @@ def faces_in(path, predictor, find_all, refine=1):
     return list(zip(boxes, scores, points)), rgb
 
 
-def csv_text(rows, num_points):
+def csv_text(rows, num_points, identities=None):
+    """The predictions CSV; with `identities` ((name, distance) per row) two more columns."""
     header = ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
     header += [f"{axis}{i}" for i in range(num_points) for axis in ("x", "y")]
+    header += ["identity", "distance"] if identities is not None else []
     lines = [",".join(header)]
-    for path, face, box, score, points in rows:
+    for n, (path, face, box, score, points) in enumerate(rows):
         values = [f"{v:.1f}" for v in box] + [f"{score:.3f}"] + [f"{v:.2f}" for v in np.ravel(points)]
+        if identities is not None:
+            values += [identities[n][0], f"{identities[n][1]:.4f}"]
         lines.append(",".join([path, str(face)] + values))
     return "\n".join(lines) + "\n"
 
 
+def recognition_faces(rgb, faces, recogniser):
+    """The recognition crops (F, S, S, C) of a file's faces, cut around their keypoints."""
+    from facekp.recognition import face_from_keypoints
+    image = model_image(rgb, recogniser.cfg.channels)
+    return np.stack([face_from_keypoints(image, points, recogniser.cfg.input_size) for _, _, points in faces])
+
+
+def enrol(gallery_dir, predictor, recogniser, threshold):
+    """A Gallery of DIR/<person>/<image> (one face per image: the largest found, else the middle)."""
+    from facekp.data.identities import person_folders
+    from facekp.recognition import Gallery
+    embeddings, people = [], []
+    for person, files in person_folders(gallery_dir).items():
+        for path in files:
+            try:
+                faces, rgb = faces_in(path, predictor, find_all=False)
+            except Exception as e:  # TF and OpenCV raise many types for a bad file
+                print(f"{path}: unreadable image ({type(e).__name__}), not enrolled", file=sys.stderr)
+                continue
+            embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser))[0])
+            people.append(person)
+    if not people:
+        raise InputError(f"{gallery_dir}: no readable face image to enrol")
+    print(f"enrolled {len(people)} faces of {len(set(people))} people from {gallery_dir} "
+          f"(threshold {threshold:.3f})")
+    return Gallery(np.stack(embeddings), people, threshold)
+
+
 def save_plot(path, shown, columns=4, max_files=48):
-    """A grid: each file's image with every face's keypoints (and detection box)."""
+    """A grid: each file's image with every face's keypoints, detection box and identity if named.
+
+    shown: (name, rgb, faces, labels) per file; labels: (identity, distance) per face, or [].
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -86,11 +122,14 @@ def save_plot(path, shown, columns=4, max_files=48):
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (name, rgb, faces) in zip(axes.ravel(), shown):
+    for ax, (name, rgb, faces, labels) in zip(axes.ravel(), shown):
         ax.imshow(rgb.astype(np.uint8))
-        for box, _, points in faces:
+        for i, (box, _, points) in enumerate(faces):
             ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
             ax.scatter(points[:, 0], points[:, 1], s=10, c="#ff3030", marker=".", linewidths=0)
+            if i < len(labels):
+                ax.text(box[0], box[1], f"{labels[i][0]} ({labels[i][1]:.2f})", color="#ffff40", fontsize=7,
+                        va="bottom", bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1))
         ax.set_title(name, fontsize=8)
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -119,16 +158,17 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
                                 crop.numpy() / 255.0)
 
 
-def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1):
+def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1,
+                  identify=None):
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
     (and, when asked, a filtered image and a feature-map picture per file).
 
-    overlay: (kind, RGBA image) from facekp.overlay, or None. Returns (csv path, plot path,
-    number of files read).
+    overlay: (kind, RGBA image) from facekp.overlay, or None. identify: (Recogniser, Gallery)
+    to name every face, or None. Returns (csv path, plot path, number of files read).
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
-    rows, shown, read = [], [], 0
+    rows, shown, read, names = [], [], 0, ([] if identify else None)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
             faces, rgb = faces_in(path, predictor, find_all, refine)
@@ -141,12 +181,17 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
         if not faces:
             print(f"{path}: no face found", file=sys.stderr)
         rows += [(path, i, box, score, points) for i, (box, score, points) in enumerate(faces)]
-        shown.append((os.path.basename(path), rgb, faces))
+        labels = []
+        if identify and faces:
+            recogniser, gallery = identify
+            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
+            names += labels
+        shown.append((os.path.basename(path), rgb, faces, labels))
         write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
     if not read:
         return None, None, 0
     csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
     plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
-    atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points))
+    atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points, names))
     save_plot(plot_path, shown)
     return csv_path, plot_path, read

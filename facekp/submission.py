@@ -55,3 +55,24 @@ def check_keypoint_submission(path, lookup):
         problems.append(f"{path}: line {bad[0] + 2}: Location {frame['Location'].iloc[bad[0]]!r} is not a "
                         f"number in [0, {kaggle_fkd.SIDE}] ({bad.size} such rows)")
     return problems
+
+
+CLASS_HEADER = "ImageId,PredictedClass"
+
+
+def competition_classes(predicted, run_classes, target_names):
+    """Map predicted indices into `run_classes` onto the competition's class ids (target_names order)."""
+    from facekp.data.identities import canonical
+    ids = {canonical(name): i for i, name in enumerate(target_names)}
+    unknown = [name for name in run_classes if canonical(name) not in ids]
+    if unknown:
+        raise InputError(f"the model's people {unknown[:3]} are not in target_names.txt "
+                         f"({', '.join(target_names)})")
+    mapping = np.array([ids[canonical(name)] for name in run_classes])
+    return mapping[np.asarray(predicted, int)]
+
+
+def write_class_submission(path, classes):
+    """Kaggle LFW 2017: `ImageId,PredictedClass`, ImageId from 0 in X_test order."""
+    lines = [CLASS_HEADER] + [f"{i},{int(c)}" for i, c in enumerate(classes)]
+    atomic_write_text(path, "\n".join(lines) + "\n")

@@ -5,7 +5,7 @@ from typing import Callable
 
 import numpy as np
 
-from facekp import losses, metrics, models
+from facekp import losses, metrics, models, plots, recognition
 from facekp.config import KeypointConfig
 from facekp.data import images, kaggle_fkd, pipeline, youtube68
 from facekp.data.dataset import DataSet
@@ -84,6 +84,11 @@ class KeypointTask:
     best_metric: str = "nme"  # validation metric to minimise
     config_class: type = KeypointConfig
     extra_metrics: Callable = None  # (pred, true, mask) -> dict, beside NME and RMSE
+    higher_is_better: bool = False
+
+    def prepare(self, cfg, samples):
+        """The config as the data completes it (recognition records its people); keypoints: as is."""
+        return cfg
 
     def split(self, cfg, samples):
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
@@ -115,11 +120,21 @@ class KeypointTask:
             results.update(self.extra_metrics(predictions, true, mask))
         return results
 
+    def summary_images(self, predictions, arrays):
+        """TensorBoard pictures of validation predictions: the first 8 faces with their points."""
+        grid = plots.keypoint_grid(arrays["image"][:8], predictions[:8], arrays["keypoints"][:8])
+        return {"val/keypoints": grid[None]}
+
+    def after_training(self, cfg, run_dir, predict_fn, val):
+        return {}
+
 
 TASKS = {
     "keypoints68": KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_youtube68),
     "kaggle15": KeypointTask("kaggle15", KAGGLE15, "kaggle-fkd-yt", load_kaggle15, best_metric="rmse",
                              extra_metrics=metrics.kaggle_subset_rmse),
+    "identity": recognition.IdentityTask("identity", "lfw2017", best_metric="macro_f1"),
+    "embedding": recognition.EmbeddingTask("embedding", "lfw", best_metric="verification_accuracy"),
 }
 
 

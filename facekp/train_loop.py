@@ -15,8 +15,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from facekp import plots, tasks
-from facekp.checkpoints import RunCheckpoints, init_from_run, write_config
+from facekp import tasks
+from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
 from facekp.errors import TrainingStopped
 from facekp.inference import predict_in_batches
 
@@ -90,18 +90,21 @@ def train(cfg, run_dir):
     strategy = make_strategy(cfg)
     if cfg.strategy != "default":
         print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
-    # ---- Model and optimizer first: a bad --model or --loss fails before any data is read.
+    # ---- Input pipeline: read and check all data before the run dir exists.
+    samples = task.load_samples(cfg)
+    cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
+    train_samples, val_samples = task.split(cfg, samples)
+    val = task.val_arrays(cfg, val_samples)
+    print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
+          f"({len(set(val_samples.groups))} validation groups)")
+
+    # ---- Model and optimizer.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
     with strategy.scope():
         model = task.build_model(cfg)
         optimizer = make_optimizer(cfg)
     loss_fn = task.loss_fn(cfg)
-
-    # ---- Input pipeline: read and check all data before the run dir exists.
-    train_samples, val_samples = task.split(cfg, task.load_samples(cfg))
-    val = task.val_arrays(cfg, val_samples)
-    print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
-          f"({len(set(val_samples.groups))} held-out groups)")
+    sign = -1.0 if task.higher_is_better else 1.0  # the best checkpoint minimises sign * metric
 
     # ---- Checkpoint. Resume order: 1) this run's latest checkpoint, 2) --init-from (matching
     # weights only), 3) from scratch.
@@ -115,6 +118,8 @@ def train(cfg, run_dir):
         print(f"resuming {run_dir} from step {start} ({restored})")
     elif cfg.init_from:
         print(init_from_run(model, cfg.init_from))
+    elif getattr(cfg, "backbone_weights", ""):
+        print(load_backbone_weights(model, cfg.backbone_weights))
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
 
@@ -131,8 +136,8 @@ def train(cfg, run_dir):
         with val_writer.as_default(step=step):
             for name, value in results.items():
                 tf.summary.scalar(f"val/{name}", value)
-            grid = plots.keypoint_grid(val["image"][:8], predictions[:8], val["keypoints"][:8])
-            tf.summary.image("val/keypoints", grid[None])
+            for name, picture in task.summary_images(predictions, val).items():
+                tf.summary.image(name, picture)
         return results
 
     # ---- Train loop.
@@ -167,8 +172,8 @@ def train(cfg, run_dir):
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 results = evaluate(done)
                 log.write(json.dumps({"step": done, "split": "val", **results}) + "\n")
-                if results[task.best_metric] < ckpts.best.numpy():
-                    ckpts.save_best(done, results[task.best_metric])
+                if sign * results[task.best_metric] < ckpts.best.numpy():
+                    ckpts.save_best(done, sign * results[task.best_metric])
                 status[task.best_metric] = f"{results[task.best_metric]:.4f}"
                 bar.set_postfix(status)
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
@@ -187,4 +192,7 @@ def train(cfg, run_dir):
         signal.signal(signal.SIGTERM, previous)
         bar.close()
         log.close()
-    return results or evaluate(done)  # a run already at --steps still reports its metrics
+    results = results or evaluate(done)  # a run already at --steps still reports its metrics
+    ckpts.restore_weights()  # the best weights serve the task's after-training fits (threshold, SVM)
+    task.after_training(cfg, run_dir, predict_step, val)
+    return results

@@ -101,3 +101,16 @@ def augment_batch(images, keypoints, mask, boxes, seed, cfg, flip_perm):
     out, points, mask = crop_batch(images, keypoints, mask, boxes, cfg.input_size, flip_perm,
                                    angle=p["angle"], flip=p["flip"], scale=p["scale"], shift=p["shift"])
     return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask
+
+
+def augment_faces(images, seed, cfg):
+    """The same random geometry and photometry for faces without keypoints (recognition).
+
+    images: (B, S, S, C) uint8 faces filling the image; returns floats in [0, 1] at cfg.input_size.
+    """
+    batch, side = tf.shape(images)[0], tf.cast(tf.shape(images)[1], tf.float32)
+    mid = (side - 1.0) / 2.0
+    boxes = tf.tile(tf.stack([mid, mid, side])[None], [batch, 1])
+    no_points = tf.zeros([batch, 0, 2])
+    out, _, _ = augment_batch(images, no_points, tf.zeros([batch, 0]), boxes, seed, cfg, flip_perm=())
+    return out

@@ -42,6 +42,53 @@ def train_dataset(samples, cfg, flip_perm, start_step=0):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def person_batch_indices(step, people_per_batch, per_person, offsets, counts, seed):
+    """Sample indices of P x K batch `step`: P people from a seeded stream of per-epoch person
+    permutations, then K distinct images of each (repeats only for people with fewer than K).
+
+    Faces are sorted by person: person p's images are offsets[p] .. offsets[p] + counts[p] - 1.
+    """
+    people = batch_indices(step, people_per_batch, tf.size(counts, out_type=tf.int64), seed)  # (P,)
+    count = tf.gather(counts, people)
+    draw_seed = tf.stack([seed, -1 - tf.cast(step, tf.int64)])  # apart from the epoch and augment seeds
+    scores = tf.random.stateless_uniform([people_per_batch, tf.reduce_max(counts)], draw_seed)
+    scores = tf.where(tf.range(tf.reduce_max(counts))[None] < count[:, None], scores, 2.0)  # mask past count
+    chosen = tf.argsort(scores, axis=1)[:, :per_person] % count[:, None]  # (P, K)
+    return tf.reshape(tf.gather(offsets, people)[:, None] + chosen, [-1])
+
+
+def face_dataset(faces, cfg, start_step, weights=None):
+    """Augmented recognition batches {image, label, weight} for steps start_step .. cfg.steps-1.
+
+    Embedding runs get P x K batches (cfg.images_per_person images of each person); identity
+    runs get uniformly shuffled batches, each face weighted by `weights` (class weighting).
+    """
+    order = np.argsort(faces.labels, kind="stable")  # P x K needs each person's faces together
+    labels = faces.labels[order]
+    images = tf.constant(faces.images[order])
+    label_t = tf.constant(labels, tf.int32)
+    weight_t = tf.constant(np.ones(len(labels)) if weights is None else weights[labels], tf.float32)
+    seed = tf.constant(cfg.seed, tf.int64)
+    if cfg.task == "embedding":
+        counts = np.bincount(labels)
+        present = np.flatnonzero(counts)
+        offsets = tf.constant(np.searchsorted(labels, present), tf.int32)
+        counts = tf.constant(counts[present], tf.int32)
+        index_of = lambda step: person_batch_indices(step, cfg.batch_size // cfg.images_per_person,
+                                                     cfg.images_per_person, offsets, counts, seed)
+    else:
+        index_of = lambda step: batch_indices(step, cfg.batch_size, len(labels), seed)
+
+    def make_batch(step):
+        index = index_of(step)
+        image = augment.augment_faces(tf.gather(images, index), tf.stack([seed, 2 * step + 1]), cfg)
+        return {"image": image, "label": tf.gather(label_t, index), "weight": tf.gather(weight_t, index)}
+
+    ds = tf.data.Dataset.range(start_step, cfg.steps)
+    ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
 def center_crops(samples, cfg, flip_perm, batch_size=256):
     """Un-augmented crops at the input size, as numpy arrays (validation, DataSet source)."""
     out = {"image": [], "keypoints": [], "mask": []}

@@ -75,6 +75,22 @@ class SoftArgmax(layers.Layer):
         return {**super().get_config(), "input_size": self.input_size}
 
 
+def resnet_trunk(inputs, cfg):
+    """The residual trunk shared by keypoint and recognition models: the features of its four
+    stages, at strides 4, 8, 16 and 32 (layer names match across tasks, for --init-from)."""
+    w, sync = cfg.width, cfg.strategy != "default"
+    if cfg.input_size % 32:
+        raise InputError(f"--input-size: resnet needs a multiple of 32, got {cfg.input_size}")
+    x = _conv_bn(inputs, w // 2, 3, 2, "stem1", sync)  # stride 2
+    x = _conv_bn(x, w, 3, 2, "stem2", sync)  # stride 4
+    stages = []
+    for i, (filters, blocks) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 1)]):
+        for j in range(blocks):
+            x = _residual_block(x, filters, 2 if (j == 0 and i > 0) else 1, f"s{i + 1}b{j + 1}", sync)
+        stages.append(x)
+    return stages
+
+
 def resnet(cfg, num_points):
     """Small residual net at strides 4-32, with an integral (heatmap soft-argmax) or dense head.
 
@@ -83,17 +99,10 @@ def resnet(cfg, num_points):
     """
     if cfg.head not in ("integral", "regression"):
         raise InputError(f"--head: unknown head '{cfg.head}' (integral | regression)")
-    if cfg.input_size % 32:
-        raise InputError(f"--input-size: resnet needs a multiple of 32, got {cfg.input_size}")
     w, sync = cfg.width, cfg.strategy != "default"
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
-    x = _conv_bn(inputs, w // 2, 3, 2, "stem1", sync)  # stride 2
-    x = _conv_bn(x, w, 3, 2, "stem2", sync)  # stride 4
-    stages = []
-    for i, (filters, blocks) in enumerate([(w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 1)]):
-        for j in range(blocks):
-            x = _residual_block(x, filters, 2 if (j == 0 and i > 0) else 1, f"s{i + 1}b{j + 1}", sync)
-        stages.append(x)
+    stages = resnet_trunk(inputs, cfg)
+    x = stages[-1]
     if cfg.head == "regression":
         x = layers.Flatten(name="flatten")(x)
         x = layers.Dropout(0.3, name="drop")(x)

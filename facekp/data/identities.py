@@ -1,0 +1,252 @@
+"""Face-recognition data: per-person image folders, the Kaggle LFW 2017 arrays, LFW's pairs files.
+
+A folder `DIR/<person>/*.jpg` (any image type) is how users bring their own people; the LFW 2017
+folder holds `X_train.npy` (N x 50*37, 0..255), `y_train.npy`, `X_test.npy`, `target_names.txt`.
+Every face becomes a square uint8 image of the model's input size (a face box is resized to it).
+"""
+import os
+import re
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from facekp.errors import InputError
+
+LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
+# The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
+LFW2017_PEOPLE = ("Ariel_Sharon", "Colin_Powell", "Donald_Rumsfeld", "George_W_Bush",
+                  "Gerhard_Schroeder", "Hugo_Chavez", "Tony_Blair")
+# scikit-learn's LFW face box (rows 70:195, columns 78:172 of the 250x250 LFW photo), which is
+# the framing of the LFW 2017 arrays; the shared 160x160 photos are the 250's centre.
+LFW_FACE_BOX = {250: (70, 195, 78, 172), 160: (25, 150, 33, 127)}
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class Faces:
+    images: np.ndarray  # (N, S, S, C) uint8 faces at the model's input size
+    labels: np.ndarray  # (N,) int32 index into class_names
+    class_names: list  # person names
+    names: list  # file (or array row) of each face, for messages
+
+    def __len__(self):
+        return len(self.images)
+
+    def subset(self, index):
+        index = np.asarray(index, int)
+        return Faces(self.images[index], self.labels[index], self.class_names, [self.names[i] for i in index])
+
+    @property
+    def groups(self):
+        return [self.class_names[i] for i in self.labels]
+
+
+def canonical(name):
+    """`George W Bush`, `george_w_bush` -> `george_w_bush`: how names are compared."""
+    return re.sub(r"[\s_]+", "_", name.strip()).lower()
+
+
+def is_arrays_folder(path):
+    return os.path.isfile(os.path.join(path, "X_train.npy"))
+
+
+def square_face(image, size, face_crop="auto"):
+    """The face part of one (H, W[, C]) image, resized to size x size."""
+    h, w = image.shape[:2]
+    if face_crop == "lfw" or (face_crop == "auto" and h == w and h in LFW_FACE_BOX):
+        if h != w or h not in LFW_FACE_BOX:
+            raise InputError(f"--face-crop lfw: needs 250 or 160 px square LFW photos, got {w}x{h}")
+        top, bottom, left, right = LFW_FACE_BOX[h]
+        image = image[top:bottom, left:right]
+    interpolation = cv2.INTER_AREA if image.shape[0] > size else cv2.INTER_LINEAR
+    face = cv2.resize(image, (size, size), interpolation=interpolation)
+    return face.reshape(size, size, -1)
+
+
+def _load_npy(path):
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}: cannot read ({e})")
+
+
+def read_target_names(folder):
+    path = os.path.join(folder, "target_names.txt")
+    try:
+        with open(path) as f:
+            return [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})")
+
+
+def arrays_to_faces(x, path, size, channels):
+    """(N, 1850) LFW 2017 rows -> (N, size, size, channels) uint8 faces."""
+    rows, cols = LFW2017_SHAPE
+    if x.ndim != 2 or x.shape[1] != rows * cols:
+        raise InputError(f"{path}: expected an (N, {rows * cols}) array of {rows}x{cols} faces, got {x.shape}")
+    if not np.isfinite(x).all():
+        raise InputError(f"{path}: holds NaN or infinite pixel values")
+    faces = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, rows, cols)
+    out = np.stack([square_face(face, size, "full") for face in faces]) if len(faces) else \
+        np.zeros((0, size, size, 1), np.uint8)
+    return np.repeat(out, channels, axis=-1) if channels == 3 else out
+
+
+def load_arrays(folder, size, channels):
+    """The LFW 2017 training arrays as Faces (labels = y_train, names = target_names.txt)."""
+    x_path, y_path = os.path.join(folder, "X_train.npy"), os.path.join(folder, "y_train.npy")
+    x, y = _load_npy(x_path), _load_npy(y_path)
+    class_names = read_target_names(folder)
+    if y.shape != (len(x),):
+        raise InputError(f"{y_path}: {y.shape} labels for {len(x)} faces in X_train.npy")
+    if len(y) and (y.min() < 0 or y.max() >= len(class_names)):
+        raise InputError(f"{y_path}: labels must be 0..{len(class_names) - 1} (target_names.txt)")
+    faces = arrays_to_faces(x, x_path, size, channels)
+    return Faces(faces, y.astype(np.int32), class_names, [f"X_train row {i}" for i in range(len(x))])
+
+
+def load_test_arrays(folder, size, channels):
+    path = os.path.join(folder, "X_test.npy")
+    return arrays_to_faces(_load_npy(path), path, size, channels)
+
+
+def read_face(path, size, channels, face_crop):
+    """One image file -> (size, size, channels) uint8 face, or an InputError naming the file."""
+    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    image = cv2.imread(path, flag)
+    if image is None:
+        raise InputError(f"{path}: not a readable image")
+    if channels == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return square_face(image, size, face_crop)
+
+
+def person_folders(folder):
+    """{person: [image paths]} of DIR/<person>/<images>, people and files sorted."""
+    if not os.path.isdir(folder):
+        raise InputError(f"{folder}: data folder not found")
+    people = {}
+    for person in sorted(os.listdir(folder)):
+        sub = os.path.join(folder, person)
+        if os.path.isdir(sub):
+            files = sorted(f for f in os.listdir(sub) if f.lower().endswith(IMAGE_EXTENSIONS))
+            if files:
+                people[person] = [os.path.join(sub, f) for f in files]
+    if not people:
+        raise InputError(f"{folder}: no DIR/<person>/<image> files (and no X_train.npy)")
+    return people
+
+
+def load_folders(folder, size, channels, face_crop="auto", exclude=(), min_images=1):
+    """Faces of every person in DIR/<person>/ not in `exclude` (canonical names), with enough images."""
+    excluded = set(exclude)
+    people = {p: files for p, files in person_folders(folder).items()
+              if canonical(p) not in excluded and len(files) >= min_images}
+    if not people:
+        raise InputError(f"{folder}: no person left with at least {min_images} images after exclusions")
+    paths = [(i, path) for i, files in enumerate(people.values()) for path in files]
+    images = [read_face(path, size, channels, face_crop)
+              for _, path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 500)]
+    return Faces(np.stack(images), np.array([i for i, _ in paths], np.int32), list(people),
+                 [os.path.relpath(path, folder) for _, path in paths])
+
+
+def load_faces(folder, cfg, exclude=()):
+    """LFW 2017 arrays or a per-person folder, whichever `folder` holds."""
+    if is_arrays_folder(folder):
+        faces = load_arrays(folder, cfg.input_size, cfg.channels)
+        keep = [i for i, label in enumerate(faces.labels) if canonical(faces.class_names[label]) not in set(exclude)]
+        return faces.subset(keep)
+    return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images)
+
+
+# ---- LFW verification pairs (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt)
+
+@dataclass(frozen=True)
+class Pair:
+    name1: str
+    number1: int
+    name2: str
+    number2: int
+
+    @property
+    def same(self):
+        return self.name1 == self.name2
+
+
+def read_pairs(path):
+    """Folds of Pairs: header `folds per_fold` (View 2) or `per_fold` (View 1), then per fold
+    `per_fold` same-person lines `name n1 n2` and `per_fold` different-person lines `name1 n1 name2 n2`."""
+    try:
+        with open(path) as f:
+            lines = [line.split() for line in f if line.strip()]
+    except OSError as e:
+        raise InputError(f"{path}: cannot read pairs file ({e.strerror})")
+    try:
+        header = [int(v) for v in lines[0]]
+        folds, per_fold = (header if len(header) == 2 else (1, header[0]))
+        pairs = []
+        for number, fields in enumerate(lines[1:], start=2):
+            if len(fields) == 3:
+                pairs.append(Pair(fields[0], int(fields[1]), fields[0], int(fields[2])))
+            elif len(fields) == 4:
+                pairs.append(Pair(fields[0], int(fields[1]), fields[2], int(fields[3])))
+            else:
+                raise ValueError(f"line {number}: expected 3 or 4 fields, got {len(fields)}")
+    except (ValueError, IndexError) as e:
+        raise InputError(f"{path}: not an LFW pairs file ({e})")
+    if len(pairs) != folds * 2 * per_fold:
+        raise InputError(f"{path}: header promises {folds} folds of {2 * per_fold} pairs, found {len(pairs)} pairs")
+    return [pairs[i * 2 * per_fold:(i + 1) * 2 * per_fold] for i in range(folds)]
+
+
+def parse_folds(spec, count, path):
+    """`1-5,7` -> [0, 1, 2, 3, 4, 6] (folds are numbered from 1 on the command line)."""
+    chosen = set()
+    for part in filter(None, spec.split(",")):
+        try:
+            lo, _, hi = part.partition("-")
+            chosen.update(range(int(lo), int(hi or lo) + 1))
+        except ValueError:
+            raise InputError(f"{path}: bad fold list '{spec}' (e.g. 1-5 or 1,3)")
+    if not chosen or min(chosen) < 1 or max(chosen) > count:
+        raise InputError(f"{path}: folds must be within 1-{count}, got '{spec}'")
+    return sorted(f - 1 for f in chosen)
+
+
+def pair_path(folder, name, number):
+    return os.path.join(folder, name, f"{name}_{number:04d}.jpg")
+
+
+def people_of_pairs(folds):
+    return {canonical(name) for fold in folds for p in fold for name in (p.name1, p.name2)}
+
+
+def read_exclusions(spec):
+    """Canonical names from a comma list of: person names, files of names (one a line),
+    PAIRS.txt[:FOLDS] (the people in those folds), or `lfw2017` (its 7 people)."""
+    names = set()
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        path, _, folds = item.partition(":") if ":" in item and not os.path.isfile(item) else (item, "", "")
+        if item == "lfw2017":
+            names.update(canonical(n) for n in LFW2017_PEOPLE)
+        elif os.path.isfile(path) and _looks_like_pairs(path):
+            all_folds = read_pairs(path)
+            chosen = parse_folds(folds, len(all_folds), path) if folds else range(len(all_folds))
+            names |= people_of_pairs([all_folds[i] for i in chosen])
+        elif os.path.isfile(path):
+            with open(path) as f:
+                names.update(canonical(line) for line in f if line.strip())
+        elif folds or os.sep in item:
+            raise InputError(f"--exclude-people: {path}: file not found")
+        else:
+            names.add(canonical(item))
+    return names
+
+
+def _looks_like_pairs(path):
+    with open(path) as f:
+        first = f.readline().split()
+    return 1 <= len(first) <= 2 and all(v.isdigit() for v in first)

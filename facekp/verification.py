@@ -1,0 +1,104 @@
+"""LFW's verification protocol for embedding runs: per fold of pairs.txt, accuracy at a threshold
+chosen on the other folds, and ROC AUC; each fold judged only by a run that never trained on its
+people (checked: the run's own data and exclusions say whom it trained on)."""
+import io
+import os
+
+import numpy as np
+
+from facekp import metrics
+from facekp.data import identities
+from facekp.errors import InputError
+from facekp.fileio import atomic_write_bytes
+
+
+def trained_people(cfg):
+    """Canonical names of the people an embedding run trained on (its data minus its exclusions)."""
+    if identities.is_arrays_folder(cfg.data):
+        names = identities.read_target_names(cfg.data)
+    else:
+        names = list(identities.person_folders(cfg.data))
+    excluded = identities.read_exclusions(cfg.exclude_people)
+    return {identities.canonical(n) for n in names} - excluded
+
+
+def pair_distances(recogniser, folder, pairs):
+    """Euclidean embedding distance of every pair; images read from folder/<name>/<name>_NNNN.jpg."""
+    paths = sorted({identities.pair_path(folder, p.name1, p.number1) for p in pairs}
+                   | {identities.pair_path(folder, p.name2, p.number2) for p in pairs})
+    cfg = recogniser.cfg
+    faces = np.stack([identities.read_face(path, cfg.input_size, cfg.channels, cfg.face_crop) for path in paths])
+    embedding = dict(zip(paths, recogniser.outputs(faces)))
+    return np.array([np.linalg.norm(embedding[identities.pair_path(folder, p.name1, p.number1)]
+                                    - embedding[identities.pair_path(folder, p.name2, p.number2)]) for p in pairs])
+
+
+def evaluate_folds(fold_results):
+    """fold_results: {fold index: (distances, same)}. Each fold's threshold is chosen on the other
+    folds' pairs (all folds judged, so no fold picks its own); returns per-fold figures."""
+    if len(fold_results) < 2:
+        raise InputError("verification needs at least two folds (the threshold is chosen on the others)")
+    out = {}
+    for fold, (distances, same) in fold_results.items():
+        others = [f for f in fold_results if f != fold]
+        threshold = metrics.best_threshold(np.concatenate([fold_results[f][0] for f in others]),
+                                           np.concatenate([fold_results[f][1] for f in others]))
+        out[fold] = metrics.verification_metrics(distances, same, threshold)
+    return out
+
+
+def check_no_overlap(recogniser, folds, run_dir):
+    """A run may judge a fold only if it never trained on that fold's people."""
+    overlap = identities.people_of_pairs(folds) & trained_people(recogniser.cfg)
+    if overlap:
+        raise InputError(f"{run_dir}: trained on {len(overlap)} people of the folds it would judge "
+                         f"(e.g. {sorted(overlap)[0]}); train with --exclude-people PAIRS.txt:FOLDS")
+
+
+def save_roc(path, fold_results):
+    """ROC curves (true positive rate against false positive rate) of every fold, with AUCs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import roc_auc_score, roc_curve
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for fold, (distances, same) in sorted(fold_results.items()):
+        fpr, tpr, _ = roc_curve(same, -distances)
+        ax.plot(fpr, tpr, lw=1, label=f"fold {fold + 1} (AUC {roc_auc_score(same, -distances):.3f})")
+    ax.plot([0, 1], [0, 1], ls=":", c="gray")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title="LFW pairs: ROC per fold")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def run_protocol(runs_and_folds, pairs_path, image_dir):
+    """[(run dir, fold indices)] -> ({fold: figures}, {fold: (distances, same)})."""
+    from facekp.recognition import Recogniser
+    all_folds = identities.read_pairs(pairs_path)
+    results = {}
+    for run_dir, folds in runs_and_folds:
+        recogniser = Recogniser(run_dir)
+        if recogniser.cfg.task != "embedding":
+            raise InputError(f"{run_dir}: a {recogniser.cfg.task} run, verification needs an embedding run")
+        check_no_overlap(recogniser, [all_folds[f] for f in folds], run_dir)
+        for f in folds:
+            if f in results:
+                raise InputError(f"fold {f + 1} is given to two runs")
+            pairs = all_folds[f]
+            results[f] = (pair_distances(recogniser, image_dir, pairs), np.array([p.same for p in pairs]))
+    return evaluate_folds(results), results
+
+
+def summary(per_fold):
+    accuracy = [r["verification_accuracy"] for r in per_fold.values()]
+    return {"folds": len(per_fold), "accuracy_mean": float(np.mean(accuracy)),
+            "accuracy_std": float(np.std(accuracy)),
+            "auc_mean": float(np.mean([r["auc"] for r in per_fold.values()]))}
+
+
+def default_image_dir(pairs_path):
+    return os.path.dirname(os.path.abspath(pairs_path))

@@ -1,0 +1,271 @@
+"""Recognition: triplet mining, the P x K sampler, a tiny classifier that learns, the LFW 2017
+submission byte for byte, exclusions and pairs, verification, and gallery identification."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from facekp import losses, metrics, verification
+from facekp.config import KeypointConfig, RecognitionConfig
+from facekp.data import identities, pipeline
+from facekp.errors import InputError
+from facekp.recognition import Gallery, inverse_frequency_weights, stratified_split
+from facekp.submission import competition_classes, write_class_submission
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ---- triplet loss and semi-hard mining on hand-made embeddings
+
+def test_semihard_negative_is_the_closest_one_farther_than_the_positive():
+    # 1-D points: anchor 0 at 0.0, its positive 1 at 0.5; negatives at 0.3 (hard: closer than the
+    # positive), 0.6 (semi-hard: farther, within the margin) and 2.0 (easy).
+    emb = tf.constant([[0.0], [0.5], [0.3], [0.6], [2.0]])
+    labels = tf.constant([0, 0, 1, 2, 3])
+    d = losses.squared_distances(emb).numpy()
+    neg = losses.semihard_negatives(tf.constant(d), labels).numpy()
+    assert neg[0, 1] == pytest.approx(0.36)  # 0.6**2: closest negative with d_an > d_ap = 0.25
+    # anchor 1 (0.5), positive 0: d_ap = 0.25; negatives at squared 0.04, 0.01, 2.25 -> 2.25
+    assert neg[1, 0] == pytest.approx(2.25)
+
+
+def test_semihard_falls_back_to_the_farthest_negative_when_none_is_farther():
+    emb = tf.constant([[0.0], [3.0], [1.0], [2.0]])  # the positive (3.0) is farther than every negative
+    labels = tf.constant([0, 0, 1, 1])
+    neg = losses.semihard_negatives(losses.squared_distances(emb), labels).numpy()
+    assert neg[0, 1] == pytest.approx(4.0)  # farthest negative of anchor 0: 2.0**2
+
+
+def test_triplet_loss_value_by_hand():
+    emb = tf.constant([[0.0], [0.5], [0.6], [0.9]])
+    labels = tf.constant([0, 0, 1, 1])
+    # pairs (a,p): (0,1) d_ap .25, n: .36 -> .25-.36+.2 = .09; (1,0) d_ap .25, negatives .01, .16
+    # -> none farther -> farthest .16 -> .29; (2,3) d_ap .09, negatives .36, .01 -> .36 -> 0;
+    # (3,2) d_ap .09, negatives .81, .16 -> .16 -> .13
+    loss = losses.triplet_semihard(emb, labels, margin=0.2).numpy()
+    assert loss == pytest.approx((0.09 + 0.29 + 0.0 + 0.13) / 4, abs=1e-6)
+
+
+def test_triplet_loss_is_zero_for_well_separated_people():
+    emb = tf.math.l2_normalize(tf.constant([[1.0, 0.0], [1.0, 0.01], [-1.0, 0.0], [-1.0, 0.01]]), axis=1)
+    assert losses.triplet_semihard(emb, tf.constant([0, 0, 1, 1]), 0.2).numpy() == pytest.approx(0.0)
+
+
+# ---- the P x K sampler
+
+def test_person_batches_hold_k_distinct_images_of_p_people():
+    counts = np.array([5, 2, 7, 4, 3])
+    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    person_of = np.repeat(np.arange(5), counts)
+    seen = set()
+    for step in range(5):  # 5 steps x 2 people = two epochs of the 5 people
+        index = pipeline.person_batch_indices(step, 2, 2, tf.constant(offsets, tf.int32),
+                                              tf.constant(counts, tf.int32), tf.constant(7, tf.int64)).numpy()
+        people = person_of[index].reshape(2, 2)
+        assert (people[:, 0] == people[:, 1]).all() and people[0, 0] != people[1, 0]
+        assert len(set(index)) == 4  # distinct images: every person has at least K=2
+        seen.update(people[:, 0])
+    assert seen == set(range(5))
+    args = (2, 2, tf.constant(offsets, tf.int32), tf.constant(counts, tf.int32), tf.constant(7, tf.int64))
+    first, again = (pipeline.person_batch_indices(3, *args).numpy() for _ in range(2))  # same seed, same batch
+    np.testing.assert_array_equal(first, again)
+
+
+def test_face_dataset_embedding_batches_are_p_by_k():
+    faces = identities.Faces(np.zeros((12, 32, 32, 1), np.uint8), np.repeat(np.arange(4), 3).astype(np.int32),
+                             ["a", "b", "c", "d"], [str(i) for i in range(12)])
+    cfg = RecognitionConfig(task="embedding", input_size=32, batch_size=4, images_per_person=2, steps=3)
+    batch = next(iter(pipeline.face_dataset(faces, cfg, 0)))
+    labels = batch["label"].numpy()
+    assert batch["image"].shape == (4, 32, 32, 1)
+    assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+
+
+def test_class_weights_and_stratified_split():
+    labels = np.array([0] * 8 + [1] * 2)
+    np.testing.assert_allclose(inverse_frequency_weights(labels, 3), [10 / 16, 10 / 4, 0.0])
+    train, val = stratified_split(labels, 0.25, 0)
+    assert sorted(labels[val]) == [0, 0, 1] and len(train) == 7 and not set(train) & set(val)
+
+
+# ---- data: folders, arrays, exclusions, pairs
+
+def write_people(folder, people, per_person=4, size=40, seed=0):
+    """DIR/<person>/<person>_NNNN.jpg: each person a distinct pattern (stripes at an angle), noisy."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for p, name in enumerate(people):
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+        angle = np.pi * p / len(people)
+        pattern = 127 + 100 * np.sin((xx * np.cos(angle) + yy * np.sin(angle)) / 3.0)
+        for i in range(per_person):
+            image = np.clip(pattern + rng.normal(0, 20, pattern.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(image).save(os.path.join(folder, name, f"{name}_{i + 1:04d}.jpg"), quality=95)
+    return folder
+
+
+def test_load_folders_excludes_people_and_needs_min_images(tmp_path):
+    folder = write_people(str(tmp_path / "people"), ["Ann_A", "Bob_B", "Cid_C"], per_person=3)
+    os.remove(os.path.join(folder, "Cid_C", "Cid_C_0003.jpg"))
+    faces = identities.load_folders(folder, 32, 1, "full", exclude={"ann_a"}, min_images=3)
+    assert faces.class_names == ["Bob_B"] and faces.images.shape == (3, 32, 32, 1)
+    with open(os.path.join(folder, "Bob_B", "bad.jpg"), "w") as f:
+        f.write("not an image")
+    with pytest.raises(InputError, match="bad.jpg: not a readable image"):
+        identities.load_folders(folder, 32, 1, "full")
+
+
+def write_pairs(path):
+    with open(path, "w") as f:
+        f.write("2\t2\nAnn_A\t1\t2\nBob_B\t1\t3\nAnn_A\t1\tCid_C\t2\nBob_B\t2\tDee_D\t1\n"
+                "Eve_E\t1\t2\nCid_C\t1\t2\nEve_E\t3\tFay_F\t1\nGus_G\t1\tCid_C\t3\n")
+    return path
+
+
+def test_read_pairs_and_exclusions(tmp_path):
+    pairs = write_pairs(str(tmp_path / "pairs.txt"))
+    folds = identities.read_pairs(pairs)
+    assert [len(f) for f in folds] == [4, 4]
+    assert folds[0][0] == identities.Pair("Ann_A", 1, "Ann_A", 2) and folds[0][0].same and not folds[0][2].same
+    names = tmp_path / "names.txt"
+    names.write_text("Zed Z\n")
+    excluded = identities.read_exclusions(f"{pairs}:2,lfw2017,{names},Al Bee")
+    assert {"eve_e", "cid_c", "fay_f", "gus_g", "george_w_bush", "zed_z", "al_bee"} <= excluded
+    assert "ann_a" not in excluded  # fold 1 only
+    with pytest.raises(InputError, match="folds must be within 1-2"):
+        identities.read_exclusions(f"{pairs}:3")
+    (tmp_path / "bad.txt").write_text("10 300\nAnn_A 1\n")
+    with pytest.raises(InputError, match="bad.txt: not an LFW pairs file"):
+        identities.read_pairs(str(tmp_path / "bad.txt"))
+
+
+def write_lfw2017(folder, seed=0, n_train=60, n_test=9):
+    """A tiny LFW 2017 folder: 3 people as distinct 50x37 stripe patterns."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:50, 0:37]
+
+    def faces(labels):
+        return np.stack([np.clip(127 + 100 * np.sin((xx * np.cos(a) + yy * np.sin(a)) / 3.0)
+                                 + rng.normal(0, 15, xx.shape), 0, 255).ravel()
+                         for a in np.pi * np.asarray(labels) / 3]).astype(np.float32)
+
+    os.makedirs(folder, exist_ok=True)
+    y = np.arange(n_train) % 3
+    np.save(os.path.join(folder, "X_train.npy"), faces(y))
+    np.save(os.path.join(folder, "y_train.npy"), y.astype(np.int64))
+    np.save(os.path.join(folder, "X_test.npy"), faces(np.arange(n_test) % 3))
+    with open(os.path.join(folder, "target_names.txt"), "w") as f:
+        f.write("Ann A\nBob B\nCid C\n")
+    return folder
+
+
+def test_arrays_folder_loads_and_bad_arrays_are_named(tmp_path):
+    folder = write_lfw2017(str(tmp_path / "lfw2017"))
+    faces = identities.load_arrays(folder, 32, 1)
+    assert faces.images.shape == (60, 32, 32, 1) and faces.class_names == ["Ann A", "Bob B", "Cid C"]
+    np.save(os.path.join(folder, "y_train.npy"), np.arange(60) % 5)
+    with pytest.raises(InputError, match="y_train.npy: labels must be 0..2"):
+        identities.load_arrays(folder, 32, 1)
+
+
+# ---- training through the one loop, submission, verification, identification
+
+def run_cli(script, *args):
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600)
+
+
+TINY = ["--input-size", "32", "--width", "8", "--log-every", "10", "--warmup-steps", "5", "--rotation", "0",
+        "--scale-jitter", "0", "--shift-jitter", "0"]
+
+
+def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path):
+    data = write_lfw2017(str(tmp_path / "lfw2017"))
+    run = str(tmp_path / "runs" / "id")
+    done = run_cli("train.py", "--task", "identity", "--data", data, "--run", run, "--steps", "60",
+                   "--eval-every", "60", "--batch-size", "16", "--lr", "3e-3", *TINY)
+    assert done.returncode == 0, done.stderr
+    line = [ln for ln in done.stdout.splitlines() if ln.startswith("validation:")][0]
+    assert float(line.split("macro_f1=")[1].split(",")[0]) >= 0.9
+    out = str(tmp_path / "sub.csv")
+    done = run_cli("infer_and_submit.py", "--task", "lfw2017", "--run", run, "--out", out)
+    assert done.returncode == 0, done.stderr
+    with open(out, "rb") as f:
+        assert f.read() == b"ImageId,PredictedClass\n" + b"".join(f"{i},{i % 3}\n".encode() for i in range(9))
+
+
+def test_class_submission_format_and_name_mapping(tmp_path):
+    path = str(tmp_path / "s.csv")
+    write_class_submission(path, competition_classes([1, 0, 1], ["Bob_B", "Ann_A"], ["Ann A", "Bob B"]))
+    assert open(path, "rb").read() == b"ImageId,PredictedClass\n0,0\n1,1\n2,0\n"
+    with pytest.raises(InputError, match="not in target_names.txt"):
+        competition_classes([0], ["Zed"], ["Ann A"])
+
+
+def test_best_threshold_and_fold_protocol():
+    distances = np.array([0.1, 0.2, 0.3, 0.8, 0.9, 0.35, 0.85])
+    same = np.array([1, 1, 1, 0, 0, 0, 1], bool)  # one same pair (0.85) no threshold can get right
+    t = metrics.best_threshold(distances, same)
+    assert t == pytest.approx(0.325) and metrics.verification_metrics(distances, same, t)["verification_accuracy"] == 6 / 7
+    folds = {0: (distances, same), 1: (distances + 0.05, same)}
+    per_fold = verification.evaluate_folds(folds)
+    assert per_fold[0]["threshold"] == pytest.approx(metrics.best_threshold(distances + 0.05, same))
+    assert verification.summary(per_fold)["folds"] == 2
+
+
+def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_path):
+    people = [f"P{i}_X" for i in range(6)]
+    data = write_people(str(tmp_path / "lfw"), people, per_person=4, size=40)
+    pairs = str(tmp_path / "lfw" / "pairs.txt")
+    with open(pairs, "w") as f:  # fold 1: people 4 and 5 only; fold 2: people 0 and 1
+        f.write("2\t1\nP4_X\t1\t2\nP4_X\t3\tP5_X\t1\nP0_X\t1\t2\nP0_X\t1\tP1_X\t2\n")
+    run = str(tmp_path / "runs" / "emb")
+    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", run, "--steps", "20",
+                   "--eval-every", "20", "--batch-size", "8", "--images-per-person", "2",
+                   "--exclude-people", f"{pairs}:1", "--val-fraction", "0.25", *TINY)
+    assert done.returncode == 0, done.stderr
+    assert os.path.isfile(os.path.join(run, "recognition.json"))
+    # fold 2's people were trained on: judging it is refused; fold 1 alone cannot pick a threshold
+    refused = run_cli("verify.py", "--pairs", pairs, "--run", run, "--folds", "1-2")
+    assert refused.returncode == 2 and "trained on" in refused.stderr and "Traceback" not in refused.stderr
+
+    gallery = str(tmp_path / "gallery")
+    for name in ("P4_X", "P5_X"):
+        os.makedirs(os.path.join(gallery, name))
+        Image.open(os.path.join(data, name, f"{name}_0001.jpg")).save(os.path.join(gallery, name, "a.jpg"))
+    out = str(tmp_path / "out")
+    done = run_cli("predict.py", "--identify", gallery, "--embedding-run", run, "--out", out,
+                   os.path.join(gallery, "P5_X", "a.jpg"))
+    assert done.returncode == 0, done.stderr
+    csv = [f for f in os.listdir(out) if f.startswith("prediction-")][0]
+    header, row = open(os.path.join(out, csv)).read().splitlines()
+    assert header.endswith(",identity,distance") and header.count(",") == 7 + 136 + 1
+    assert row.split(",")[-2] == "P5_X" and float(row.split(",")[-1]) < 1e-3  # its own enrolled image
+    done = run_cli("predict.py", "--identify", gallery, "--embedding-run", run, "--threshold", "-1",
+                   "--out", out, os.path.join(gallery, "P5_X", "a.jpg"))
+    assert done.returncode == 0 and "unknown" in open(os.path.join(out, sorted(
+        f for f in os.listdir(out) if f.startswith("prediction-"))[-1])).read()
+
+
+def test_gallery_names_the_nearest_person_or_unknown():
+    gallery = Gallery(np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 0.99]]), ["ann", "bob", "bob"], threshold=0.5)
+    (name1, d1), (name2, _) = gallery.identify(np.array([[0.95, 0.05], [-1.0, 0.0]]))
+    assert name1 == "ann" and d1 == pytest.approx(np.hypot(0.05, 0.05)) and name2 == "unknown"
+
+
+def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
+    from facekp.checkpoints import load_backbone_weights
+    from facekp.models.keypoints import resnet
+    from facekp.models.recognition import embedding_network
+    keypoints = resnet(KeypointConfig(input_size=32, width=8), 68)
+    path = str(tmp_path / "kp.weights.h5")
+    keypoints.save_weights(path)
+    embedding = embedding_network(RecognitionConfig(input_size=32, width=8))
+    report = load_backbone_weights(embedding, path)
+    assert "skipped" in report and "embedding_dense/kernel" in report
+    source = {v.path: v.numpy() for v in keypoints.variables}
+    np.testing.assert_array_equal(embedding.get_layer("s4b1_a_conv").kernel.numpy(), source["s4b1_a_conv/kernel"])
