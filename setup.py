@@ -16,9 +16,12 @@ setup(
         "tqdm",
         "tensorboard",
         "opencv-python-headless>=4.8,<5",
+        "scikit-learn",  # the SVM on face embeddings, ROC AUC, macro F1
+        "h5py",  # --backbone-weights: Keras .weights.h5 files
     ],
     extras_require={
         "test": ["pytest"],
         "bench": ["torch==2.13.0"],  # benchmarks/throughput.py: the seeds' PyTorch network
+        "dlib": ["dlib", "face_recognition_models"],  # benchmarks/predict68.py --dlib (dlib compiles from source)
     },
 )

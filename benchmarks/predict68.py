@@ -5,8 +5,11 @@ people (never seen in training): OpenCV detection, calibrated box, refinement pa
 
 Prints one JSON line: NME mean / median / share above 10% against the true keypoints, how many
 frames had no detection (the image centre then starts the search), and ms per face for the
-model (1 + --refine passes, with decoding and crops) and per image for the detector. dlib's figures are not measured here
-(dlib is not installed in this workspace; see the README).
+model (1 + --refine passes, with decoding and crops) and per image for the detector.
+
+With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships the .dat), dlib's
+68-point predictor runs on the same frames in the same process, twice: as its users run it (its
+HOG detector, then the predictor on the largest detection), and on the same OpenCV boxes as ours.
 """
 import argparse
 import json
@@ -35,6 +38,7 @@ def main():
                                                        "youtube-faces-68"))
     parser.add_argument("--run", default=SHIPPED_MODEL)
     parser.add_argument("--refine", type=int, default=1, help="refinement passes, as predict.py --refine")
+    parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     args = parser.parse_args()
     predictor = Predictor.from_run(args.run)
     cfg = config_lib.load(args.run)
@@ -48,12 +52,14 @@ def main():
         preds.append(faces[0][2])
     # detector timing on its own, and detection misses
     import cv2
+    boxes = []
     for i in val:
         image = cv2.imread(ann.paths[i], cv2.IMREAD_GRAYSCALE)
         start = time.perf_counter()
         found = detect.detect_faces(image)
         detect_s += time.perf_counter() - start
         missed += not found
+        boxes.append(max(found, key=lambda d: d[2] * d[3]) if found else None)
     true = ann.keypoints[val]
     result = metrics.keypoint_metrics(np.array(preds), true, np.ones(true.shape[:2]), IBUG68.norm_points)
     print(json.dumps({
@@ -62,7 +68,53 @@ def main():
         "failure_rate_10pct": round(result["failure_rate"], 4), "no_detection": missed,
         "detector_ms_per_image": round(1000 * detect_s / len(val), 1),
         "refine": args.refine, "model_ms_per_face": round(1000 * (total_s - detect_s) / len(val), 1),
+        **(dlib_figures([ann.paths[i] for i in val], true, boxes) if args.dlib else {}),
     }))
+
+
+def dlib_figures(paths, true, opencv_boxes):
+    """dlib's HOG detector + 68-point predictor on the same frames (NME over the faces it found),
+    and its predictor on our OpenCV boxes (frames without one are left out, as for dlib's misses)."""
+    import cv2
+    import importlib.util
+
+    import dlib
+    # face_recognition_models' own lookup imports pkg_resources (gone from new setuptools): find the file
+    package = importlib.util.find_spec("face_recognition_models").submodule_search_locations[0]
+    detector = dlib.get_frontal_face_detector()
+    predictor = dlib.shape_predictor(os.path.join(package, "models", "shape_predictor_68_face_landmarks.dat"))
+
+    def shape(image, rect):
+        start = time.perf_counter()
+        s = predictor(image, rect)
+        return np.array([(p.x, p.y) for p in s.parts()], np.float32), time.perf_counter() - start
+
+    own, own_idx, same, same_idx, det_s, pred_s = [], [], [], [], 0.0, 0.0
+    for i, path in enumerate(paths):
+        image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        start = time.perf_counter()
+        rects = detector(image, 1)  # one upsampling, as face_recognition does by default
+        det_s += time.perf_counter() - start
+        if len(rects):
+            points, seconds = shape(image, max(rects, key=lambda r: r.area()))
+            own.append(points)
+            own_idx.append(i)
+            pred_s += seconds
+        if opencv_boxes[i] is not None:
+            x, y, w, h = (int(round(v)) for v in opencv_boxes[i][:4])
+            same.append(shape(image, dlib.rectangle(x, y, x + w, y + h))[0])
+            same_idx.append(i)
+
+    def figures(pred, index):
+        t = true[index]
+        return metrics.keypoint_metrics(np.array(pred), t, np.ones(t.shape[:2]), IBUG68.norm_points)
+
+    mine, boxed = figures(own, own_idx), figures(same, same_idx)
+    return {"dlib_nme": round(mine["nme"], 4), "dlib_nme_median": round(mine["nme_median"], 4),
+            "dlib_failure_rate_10pct": round(mine["failure_rate"], 4), "dlib_no_detection": len(paths) - len(own),
+            "dlib_nme_opencv_boxes": round(boxed["nme"], 4), "dlib_nme_median_opencv_boxes": round(boxed["nme_median"], 4),
+            "dlib_detector_ms_per_image": round(1000 * det_s / len(paths), 1),
+            "dlib_predictor_ms_per_face": round(1000 * pred_s / max(len(own), 1), 2)}
 
 
 if __name__ == "__main__":

@@ -64,6 +64,13 @@ def embed(predict_fn, images, batch_size=256):
     return predict_in_batches(predict_fn, images, batch_size)
 
 
+def face_embeddings(predict_fn, faces):
+    """Embeddings as every trained embedding is used: the face's plus its mirror image's,
+    renormalised (a face and its mirror are one person; training mirrors faces too)."""
+    both = embed(predict_fn, faces) + embed(predict_fn, np.ascontiguousarray(faces[:, :, ::-1]))
+    return both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
+
+
 @dataclass(frozen=True)
 class RecognitionTask:
     name: str
@@ -151,7 +158,7 @@ class EmbeddingTask(RecognitionTask):
         """Save the verification threshold (from the validation people) and the --classify-data SVM."""
         summary = {}
         if len(val["label"]):
-            embeddings = embed(predict_fn, val["image"])
+            embeddings = face_embeddings(predict_fn, val["image"])
             i, j, same = metrics.all_pairs(val["label"])
             summary["validation_people"] = metrics.verification_metrics(
                 np.linalg.norm(embeddings[i] - embeddings[j], axis=1), same)
@@ -175,7 +182,7 @@ def make_classifier(seed=0):
 def fit_classifier(cfg, run_dir, predict_fn):
     """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
     faces = identities.load_faces(cfg.classify_data, cfg)
-    embeddings = embed(predict_fn, faces.images)
+    embeddings = face_embeddings(predict_fn, faces.images)
     train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
     classifier = make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
     scores = classifier.decision_function(embeddings[val_idx])
@@ -243,7 +250,7 @@ class Recogniser:
 
     def outputs(self, faces):
         """Logits (identity runs) or embeddings (embedding runs) of (N, S, S, C) faces."""
-        return embed(self._predict, faces)
+        return (face_embeddings if self.cfg.task == "embedding" else embed)(self._predict, faces)
 
     def classify(self, faces):
         """(class indices, class names): the identity head, or the embedding run's SVM."""

@@ -269,3 +269,14 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
     assert "skipped" in report and "embedding_dense/kernel" in report
     source = {v.path: v.numpy() for v in keypoints.variables}
     np.testing.assert_array_equal(embedding.get_layer("s4b1_a_conv").kernel.numpy(), source["s4b1_a_conv/kernel"])
+
+
+def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
+    data = write_lfw2017(str(tmp_path / "lfw2017"))
+    done = run_cli("train.py", "--task", "keypoints68", "--data", data, "--run", str(tmp_path / "r"),
+                   "--triplet-margin", "0.3")
+    assert done.returncode == 2 and "--triplet-margin: not a setting of KeypointConfig" in done.stderr
+    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", str(tmp_path / "r"),
+                   "--batch-size", "10", "--images-per-person", "4")
+    assert done.returncode == 2 and "multiple of --images-per-person" in done.stderr
+    assert not os.path.exists(tmp_path / "r")

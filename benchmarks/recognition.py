@@ -1,0 +1,58 @@
+"""Recognition figures of trained runs, as one JSON line: the identity classifier's validation
+macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (its --classify-data
+split), LFW pairs verification (mean over the folds judged, each by a run that never trained on
+its people) with AUC, and training images/s from each run's log.
+
+    python benchmarks/recognition.py --identity-run runs/id7 \\
+        --embedding-run runs/embA --folds 1-5 --embedding-run runs/embB --folds 6-10 \\
+        --pairs $FACEKP_DATA/lfw/pairs.txt [--roc docs/lfw-roc.png]
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks.common import data_default, last_train_speed  # noqa: E402
+from facekp import tasks, verification  # noqa: E402
+from facekp.data import identities  # noqa: E402
+from facekp.recognition import Recogniser, load_results  # noqa: E402
+
+
+def identity_figures(run_dir):
+    """Re-evaluate the best checkpoint on the run's own validation split."""
+    recogniser = Recogniser(run_dir)
+    cfg, task = recogniser.cfg, tasks.get(recogniser.cfg.task)
+    _, val = task.split(cfg, task.load_samples(cfg))
+    figures = task.evaluate(recogniser.outputs(val.images), {"label": val.labels})
+    return {"classifier_macro_f1": figures["macro_f1"], "classifier_accuracy": figures["accuracy"],
+            "classifier_val_faces": len(val), "classifier_train_img_s": last_train_speed(run_dir)}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--identity-run")
+    parser.add_argument("--embedding-run", action="append", default=[])
+    parser.add_argument("--folds", action="append", default=[], help="pairs folds each embedding run judges")
+    parser.add_argument("--pairs", default=os.path.join(data_default("lfw"), "pairs.txt"))
+    parser.add_argument("--roc", help="also save the ROC plot here")
+    args = parser.parse_args()
+    out = identity_figures(args.identity_run) if args.identity_run else {}
+    if args.embedding_run:
+        svm = load_results(args.embedding_run[0]).get("classifier", {})
+        out.update(embedding_svm_macro_f1=svm.get("macro_f1"), embedding_svm_accuracy=svm.get("accuracy"),
+                   embedding_train_img_s=last_train_speed(args.embedding_run[0]))
+        count = len(identities.read_pairs(args.pairs))
+        plan = [(run, identities.parse_folds(f, count, args.pairs)) for run, f in zip(args.embedding_run, args.folds)]
+        per_fold, distances = verification.run_protocol(plan, args.pairs, verification.default_image_dir(args.pairs))
+        summary = verification.summary(per_fold)
+        out.update(verification_folds=summary["folds"], verification_accuracy=summary["accuracy_mean"],
+                   verification_accuracy_std=summary["accuracy_std"], verification_auc=summary["auc_mean"])
+        if args.roc:
+            verification.save_roc(args.roc, distances)
+    print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()
