@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from facekp import config as config_lib, tasks
 from facekp.checkpoints import RunCheckpoints
-from facekp.data import augment, images as image_ops
+from facekp.data import images as image_ops
 from facekp.errors import InputError
 
 SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
@@ -77,9 +77,8 @@ class Predictor:
         for center_x, center_y, side in boxes:
             center = np.array([center_x, center_y], np.float32)
             for _ in range(refine + 1):
-                crop, (A, t) = image_ops.crop_with_map(image, center, side * self.cfg.margin, self.cfg.input_size)
-                points = self.predict(crop[None].numpy() / 255.0)
-                points = augment.points_to_source(tf.constant(points), A, t).numpy()[0]
+                crop, (A, t) = image_ops.crop_with_map_fast(image, center, side * self.cfg.margin, self.cfg.input_size)
+                points = self.predict(crop[None] / 255.0)[0] @ A[0].T + t[0]  # crop -> image pixels
                 centers, sides = tasks.face_boxes(points[None])
                 center, side = centers[0], float(sides[0])
             out.append(points)

@@ -152,10 +152,9 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
         atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
     if feature_maps and faces:
         center, side = tasks.face_boxes(faces[0][2][None])
-        crop, _ = image_ops.crop_with_map(model_image(rgb, predictor.cfg.channels), center[0],
-                                          float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
-        plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model,
-                                crop.numpy() / 255.0)
+        crop, _ = image_ops.crop_with_map_fast(model_image(rgb, predictor.cfg.channels), center[0],
+                                               float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
+        plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model, crop / 255.0)
 
 
 def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1,

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -36,6 +37,18 @@ def test_crop_maps_back_to_the_photo_under_a_known_box():
     # exact for the map itself: crop centre <-> box centre, crop edge <-> box edge
     np.testing.assert_allclose(A[0].numpy() @ np.array([19.5, 19.5]) + t[0].numpy(), [90.0, 60.0], atol=1e-4)
     np.testing.assert_allclose(A[0].numpy() @ np.array([-0.5, -0.5]) + t[0].numpy(), [50.0, 20.0], atol=1e-4)
+
+
+def test_fast_opencv_crop_matches_the_tf_crop():
+    rng = np.random.default_rng(0)
+    image = rng.uniform(0, 255, (120, 160, 1)).astype(np.float32)
+    image = cv2.GaussianBlur(image, (0, 0), 3)[..., None]  # smooth: the two shrink filters differ at sharp edges
+    for center, side, out in [((90.0, 60.0), 80.0, 40), ((50.0, 70.0), 30.0, 40), ((10.0, 10.0), 100.0, 96)]:
+        slow, (A1, t1) = image_ops.crop_with_map(image, np.array(center), side, out)
+        fast, (A2, t2) = image_ops.crop_with_map_fast(image, np.array(center), side, out)
+        np.testing.assert_allclose(A2, A1.numpy(), atol=1e-5)
+        np.testing.assert_allclose(t2, t1.numpy(), atol=1e-3)
+        assert fast.shape == (out, out, 1) and np.abs(fast - slow.numpy()).mean() < 1.0
 
 
 def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
