@@ -122,7 +122,7 @@ class IdentityTask(RecognitionTask):
             logits, batch["label"], batch["weight"], cfg.label_smoothing)
 
     def evaluate(self, predictions, arrays):
-        return metrics.classification_metrics(predictions, arrays["label"], predictions.shape[1])
+        return metrics.classification_metrics(np.argmax(predictions, axis=1), arrays["label"])
 
     def after_training(self, cfg, run_dir, predict_fn, val):
         return {}
@@ -185,10 +185,7 @@ def fit_classifier(cfg, run_dir, predict_fn):
     embeddings = face_embeddings(predict_fn, faces.images)
     train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
     classifier = make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
-    scores = classifier.decision_function(embeddings[val_idx])
-    if scores.ndim == 1:  # two classes: one score column
-        scores = np.stack([-scores, scores], axis=1)
-    figures = metrics.classification_metrics(scores, faces.labels[val_idx], len(faces.class_names))
+    figures = metrics.classification_metrics(classifier.predict(embeddings[val_idx]), faces.labels[val_idx])
     classifier = make_classifier(cfg.seed).fit(embeddings, faces.labels)
     buffer = io.BytesIO()
     pickle.dump({"classifier": classifier, "class_names": faces.class_names}, buffer)

@@ -157,8 +157,9 @@ def load_faces(folder, cfg, exclude=()):
     """LFW 2017 arrays or a per-person folder, whichever `folder` holds."""
     if is_arrays_folder(folder):
         faces = load_arrays(folder, cfg.input_size, cfg.channels)
-        keep = [i for i, label in enumerate(faces.labels) if canonical(faces.class_names[label]) not in set(exclude)]
-        return faces.subset(keep)
+        excluded = set(exclude)
+        return faces.subset([i for i, label in enumerate(faces.labels)
+                             if canonical(faces.class_names[label]) not in excluded])
     return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images)
 
 
