@@ -29,10 +29,8 @@ def main():
         raise InputError(f"--run given {len(args.run)} times, --folds {len(args.folds)}: give one --folds per --run")
 
     from facekp import verification
-    from facekp.data import identities
-    count = len(identities.read_pairs(args.pairs))
-    plan = [(run, identities.parse_folds(folds, count, args.pairs)) for run, folds in zip(args.run, args.folds)]
-    per_fold, distances = verification.run_protocol(plan, args.pairs, args.images or verification.default_image_dir(args.pairs))
+    per_fold, distances = verification.run_protocol(list(zip(args.run, args.folds)), args.pairs,
+                                                    args.images or verification.default_image_dir(args.pairs))
     for fold, figures in sorted(per_fold.items()):
         print(f"fold {fold + 1}: accuracy {figures['verification_accuracy']:.4f}, AUC {figures['auc']:.4f}, "
               f"threshold {figures['threshold']:.3f}")

@@ -16,7 +16,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import data_default, last_train_speed  # noqa: E402
 from facekp import tasks, verification  # noqa: E402
-from facekp.data import identities  # noqa: E402
 from facekp.recognition import Recogniser, load_results  # noqa: E402
 
 
@@ -43,9 +42,8 @@ def main():
         svm = load_results(args.embedding_run[0]).get("classifier", {})
         out.update(embedding_svm_macro_f1=svm.get("macro_f1"), embedding_svm_accuracy=svm.get("accuracy"),
                    embedding_train_img_s=last_train_speed(args.embedding_run[0]))
-        count = len(identities.read_pairs(args.pairs))
-        plan = [(run, identities.parse_folds(f, count, args.pairs)) for run, f in zip(args.embedding_run, args.folds)]
-        per_fold, distances = verification.run_protocol(plan, args.pairs, verification.default_image_dir(args.pairs))
+        per_fold, distances = verification.run_protocol(list(zip(args.embedding_run, args.folds)), args.pairs,
+                                                        verification.default_image_dir(args.pairs))
         summary = verification.summary(per_fold)
         out.update(verification_folds=summary["folds"], verification_accuracy=summary["accuracy_mean"],
                    verification_accuracy_std=summary["accuracy_std"], verification_auc=summary["auc_mean"])

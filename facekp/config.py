@@ -43,6 +43,15 @@ class TrainConfig:
     strategy: str = _f("default", "tf.distribute: default (one device) | mirrored (all local GPUs, or "
                                   "logical CPUs) | multiworker (reads TF_CONFIG)")
     init_from: str = _f("", "start from the matching weights of another run's best checkpoint")
+    # Augmentation (facekp/data/augment.py reads these for every task; defaults: keypoints').
+    rotation: float = _f(30.0, "max random rotation in degrees")
+    # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
+    # a mirror turns that into a 2 px disagreement between twin images (README, measured figures).
+    flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)")
+    scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction")
+    shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
+    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
+    contrast: float = _f(0.3, "max random contrast change, as a fraction")
 
 
 @dataclass(frozen=True)
@@ -52,14 +61,6 @@ class KeypointConfig(TrainConfig):
     width: int = _f(32, "model width: channels of the first stage")
     head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) | regression")
     margin: float = _f(1.35, "crop side / keypoint-box side")
-    rotation: float = _f(30.0, "max random rotation in degrees")
-    # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
-    # a mirror turns that into a 2 px disagreement between twin images (README, measured figures).
-    flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)")
-    scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction")
-    shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
-    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
-    contrast: float = _f(0.3, "max random contrast change, as a fraction")
     groups: str = _f("", "kaggle15: file naming each training row's person, for a grouped split "
                          "(one name per line, or the 68-point CSV whose rows match); default: rows")
 
@@ -90,12 +91,11 @@ class RecognitionConfig(TrainConfig):
     class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)",
                                                      "flag": False})
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
+    # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
     rotation: float = _f(10.0, "max random rotation in degrees")
     flip: float = _f(0.5, "probability of a horizontal flip")
     scale_jitter: float = _f(0.1, "max random scale change, as a fraction")
     shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side")
-    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
-    contrast: float = _f(0.3, "max random contrast change, as a fraction")
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}

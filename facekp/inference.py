@@ -22,6 +22,11 @@ def predict_in_batches(predict_fn, images, batch_size=128):
                            for i in range(0, len(images), batch_size)])
 
 
+def compiled_predict(model):
+    """The model in inference mode as a tf.function that any batch size reuses."""
+    return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+
+
 def load_run(run_dir):
     """(config, model with the best, else latest, checkpoint's weights) of any run directory."""
     cfg = config_lib.load(run_dir)
@@ -35,7 +40,7 @@ class Predictor:
     def __init__(self, cfg, model):
         self.cfg, self.model = cfg, model
         self.scheme = tasks.get(cfg.task).scheme
-        self._predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+        self._predict = compiled_predict(model)
 
     @classmethod
     def shipped(cls):
@@ -46,7 +51,7 @@ class Predictor:
     def from_run(cls, run_dir):
         """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
         cfg, model = load_run(run_dir)
-        if not hasattr(cfg, "margin"):
+        if not isinstance(cfg, config_lib.KeypointConfig):
             raise InputError(f"{run_dir}: a {cfg.task} run, not a keypoint run")
         return cls(cfg, model)
 

@@ -78,6 +78,12 @@ def verification_metrics(distances, same, threshold=None):
             "auc": float(roc_auc_score(same, -distances)), "threshold": float(threshold)}
 
 
+def embedding_verification(embeddings, labels):
+    """verification_metrics over all same-person pairs of the embeddings and as many others."""
+    i, j, same = all_pairs(labels)
+    return verification_metrics(np.linalg.norm(embeddings[i] - embeddings[j], axis=1), same)
+
+
 def all_pairs(labels, max_negatives_per_positive=1, seed=0):
     """Index pairs (i, j), i < j: every same-label pair and as many different-label pairs, seeded."""
     labels = np.asarray(labels)

@@ -86,12 +86,6 @@ class RecognitionTask:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
         return faces
 
-    def train_batches(self, cfg, samples, start_step):
-        weights = None
-        if self.name == "identity" and cfg.class_weighting:
-            weights = inverse_frequency_weights(samples.labels, len(samples.class_names))
-        return pipeline.face_dataset(samples, cfg, start_step, weights)
-
     def val_arrays(self, cfg, samples):
         return face_arrays(samples)
 
@@ -111,6 +105,11 @@ class IdentityTask(RecognitionTask):
     def split(self, cfg, samples):
         train_idx, val_idx = stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
         return samples.subset(train_idx), samples.subset(val_idx)
+
+    def train_batches(self, cfg, samples, start_step):
+        """Shuffled batches; each face weighted by its class's inverse frequency (--class-weighting)."""
+        weights = inverse_frequency_weights(samples.labels, len(samples.class_names)) if cfg.class_weighting else None
+        return pipeline.face_dataset(samples, cfg, start_step, weights=weights)
 
     def build_model(self, cfg):
         if not cfg.class_names:
@@ -141,6 +140,10 @@ class EmbeddingTask(RecognitionTask):
             raise InputError(f"{cfg.data}: no training person has two or more images")
         return train.subset(keep), samples.subset(val_idx)
 
+    def train_batches(self, cfg, samples, start_step):
+        """P x K batches: cfg.images_per_person faces of each of batch_size / K people."""
+        return pipeline.face_dataset(samples, cfg, start_step, per_person=cfg.images_per_person)
+
     def build_model(self, cfg):
         return recognition_models.embedding_network(cfg)
 
@@ -148,9 +151,7 @@ class EmbeddingTask(RecognitionTask):
         return lambda embeddings, batch: losses.triplet_semihard(embeddings, batch["label"], cfg.triplet_margin)
 
     def evaluate(self, predictions, arrays):
-        i, j, same = metrics.all_pairs(arrays["label"])
-        distances = np.linalg.norm(predictions[i] - predictions[j], axis=1)
-        results = metrics.verification_metrics(distances, same)
+        results = metrics.embedding_verification(predictions, arrays["label"])
         results.pop("threshold")
         return results
 
@@ -158,10 +159,8 @@ class EmbeddingTask(RecognitionTask):
         """Save the verification threshold (from the validation people) and the --classify-data SVM."""
         summary = {}
         if len(val["label"]):
-            embeddings = face_embeddings(predict_fn, val["image"])
-            i, j, same = metrics.all_pairs(val["label"])
-            summary["validation_people"] = metrics.verification_metrics(
-                np.linalg.norm(embeddings[i] - embeddings[j], axis=1), same)
+            summary["validation_people"] = metrics.embedding_verification(
+                face_embeddings(predict_fn, val["image"]), val["label"])
             summary["threshold"] = summary["validation_people"]["threshold"]
         if cfg.classify_data:
             summary["classifier"] = fit_classifier(cfg, run_dir, predict_fn)
@@ -222,7 +221,9 @@ FACE_BOX_DY, FACE_BOX_WIDTH, FACE_BOX_HEIGHT = -0.12, 0.95, 1.26
 def face_from_keypoints(image, points, size):
     """The recognition face (size, size, C) uint8 cut from an (H, W, C) image around 68 keypoints."""
     import cv2
-    (cx, cy), side = points.min(0) / 2 + points.max(0) / 2, float((points.max(0) - points.min(0)).max())
+    from facekp.tasks import face_boxes
+    centers, sides = face_boxes(points[None])
+    (cx, cy), side = centers[0], float(sides[0])
     width, height = FACE_BOX_WIDTH * side, FACE_BOX_HEIGHT * side
     cy += FACE_BOX_DY * side
     # output pixel (u, v) -> source (cx + (u - mid) * width / size, cy + (v - mid) * height / size)
@@ -237,13 +238,12 @@ class Recogniser:
     """A trained identity or embedding run: outputs for faces, classes, the verification threshold."""
 
     def __init__(self, run_dir):
-        import tensorflow as tf
-        from facekp.inference import load_run
+        from facekp.inference import compiled_predict, load_run
         self.run_dir = run_dir
         self.cfg, self.model = load_run(run_dir)
         if not isinstance(self.cfg, RecognitionConfig):
             raise InputError(f"{run_dir}: a {self.cfg.task} run, not a recognition run")
-        self._predict = tf.function(lambda images: self.model(images, training=False), reduce_retracing=True)
+        self._predict = compiled_predict(self.model)
 
     def outputs(self, faces):
         """Logits (identity runs) or embeddings (embedding runs) of (N, S, S, C) faces."""

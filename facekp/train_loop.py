@@ -18,7 +18,7 @@ from tqdm import tqdm
 from facekp import tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
 from facekp.errors import TrainingStopped
-from facekp.inference import predict_in_batches
+from facekp.inference import compiled_predict, predict_in_batches
 
 
 class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
@@ -126,9 +126,7 @@ def train(cfg, run_dir):
     # ---- Update and evaluation steps.
     train_step = make_train_step(model, optimizer, loss_fn, strategy, cfg)
 
-    @tf.function(reduce_retracing=True)
-    def predict_step(images):
-        return model(images, training=False)
+    predict_step = compiled_predict(model)
 
     def evaluate(step):
         predictions = predict_in_batches(predict_step, val["image"])

@@ -76,11 +76,13 @@ def save_roc(path, fold_results):
 
 
 def run_protocol(runs_and_folds, pairs_path, image_dir):
-    """[(run dir, fold indices)] -> ({fold: figures}, {fold: (distances, same)})."""
+    """[(run dir, folds it judges as on the command line, e.g. "1-5")] ->
+    ({fold index: figures}, {fold index: (distances, same)})."""
     from facekp.recognition import Recogniser
     all_folds = identities.read_pairs(pairs_path)
     results = {}
-    for run_dir, folds in runs_and_folds:
+    for run_dir, spec in runs_and_folds:
+        folds = identities.parse_folds(spec, len(all_folds), pairs_path)
         recogniser = Recogniser(run_dir)
         if recogniser.cfg.task != "embedding":
             raise InputError(f"{run_dir}: a {recogniser.cfg.task} run, verification needs an embedding run")

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from facekp import losses, metrics, verification
+from facekp import losses, metrics, tasks, verification
 from facekp.config import KeypointConfig, RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.errors import InputError
@@ -79,7 +79,7 @@ def test_face_dataset_embedding_batches_are_p_by_k():
     faces = identities.Faces(np.zeros((12, 32, 32, 1), np.uint8), np.repeat(np.arange(4), 3).astype(np.int32),
                              ["a", "b", "c", "d"], [str(i) for i in range(12)])
     cfg = RecognitionConfig(task="embedding", input_size=32, batch_size=4, images_per_person=2, steps=3)
-    batch = next(iter(pipeline.face_dataset(faces, cfg, 0)))
+    batch = next(iter(tasks.get("embedding").train_batches(cfg, faces, 0)))
     labels = batch["label"].numpy()
     assert batch["image"].shape == (4, 32, 32, 1)
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]

@@ -57,11 +57,11 @@ def person_batch_indices(step, people_per_batch, per_person, offsets, counts, se
     return tf.reshape(tf.gather(offsets, people)[:, None] + chosen, [-1])
 
 
-def face_dataset(faces, cfg, start_step, weights=None):
+def face_dataset(faces, cfg, start_step, weights=None, per_person=None):
     """Augmented recognition batches {image, label, weight} for steps start_step .. cfg.steps-1.
 
-    Embedding runs get P x K batches (cfg.images_per_person images of each person); identity
-    runs get uniformly shuffled batches, each face weighted by `weights` (class weighting).
+    With `per_person` (K): P x K batches, K images of each of batch_size / K people; else
+    uniformly shuffled batches. Each face's loss weight is `weights[its label]` (default 1).
     """
     order = np.argsort(faces.labels, kind="stable")  # P x K needs each person's faces together
     labels = faces.labels[order]
@@ -69,13 +69,13 @@ def face_dataset(faces, cfg, start_step, weights=None):
     label_t = tf.constant(labels, tf.int32)
     weight_t = tf.constant(np.ones(len(labels)) if weights is None else weights[labels], tf.float32)
     seed = tf.constant(cfg.seed, tf.int64)
-    if cfg.task == "embedding":
+    if per_person:
         counts = np.bincount(labels)
         present = np.flatnonzero(counts)
         offsets = tf.constant(np.searchsorted(labels, present), tf.int32)
         counts = tf.constant(counts[present], tf.int32)
-        index_of = lambda step: person_batch_indices(step, cfg.batch_size // cfg.images_per_person,
-                                                     cfg.images_per_person, offsets, counts, seed)
+        index_of = lambda step: person_batch_indices(step, cfg.batch_size // per_person, per_person,
+                                                     offsets, counts, seed)
     else:
         index_of = lambda step: batch_indices(step, cfg.batch_size, len(labels), seed)
 
