@@ -18,9 +18,13 @@ setup(
         "opencv-python-headless>=4.8,<5",
         "scikit-learn",  # the SVM on face embeddings, ROC AUC, macro F1
         "h5py",  # --backbone-weights: Keras .weights.h5 files
+        # LiteRT, TFLite's interpreter (XNNPACK) for fast inference; no wheels for Windows,
+        # where facekp falls back to tf.lite's (deprecated) interpreter
+        "ai-edge-litert; platform_system != 'Windows'",
     ],
     extras_require={
-        "test": ["pytest"],
+        "test": ["pytest", "tensorflow-datasets", "importlib_resources"],
+        "tfds": ["tensorflow-datasets", "importlib_resources"],  # facekp.data.tfds_builders
         "bench": ["torch==2.13.0"],  # benchmarks/throughput.py: the seeds' PyTorch network
         "dlib": ["dlib", "face_recognition_models"],  # benchmarks/predict68.py --dlib (dlib compiles from source)
     },

@@ -1,11 +1,13 @@
 """Benchmark: the shipped 68-point model as predict.py runs it, on whole frames of validation
-people (never seen in training): OpenCV detection, calibrated box, refinement passes (--refine, default 1).
+people (never seen in training): OpenCV detection, calibrated box, then 0 and 1 refinement passes.
 
-    python benchmarks/predict68.py --data ../shared/data/youtube-faces-68 [--run models/keypoints68]
+    python benchmarks/predict68.py --data ../shared/data/youtube-faces-68 [--run models/keypoints68] [--dlib]
 
-Prints one JSON line: NME mean / median / share above 10% against the true keypoints, how many
-frames had no detection (the image centre then starts the search), and ms per face for the
-model (1 + --refine passes, with decoding and crops) and per image for the detector.
+Prints one JSON line: for each refinement setting, NME mean / median / share above 10% against
+the true keypoints and ms per face for Predictor.predict_faces (crops, network passes, map back to
+the frame) on all cores and on one thread; the bare network's ms per face at batch 1 and 32 for
+both engines (TFLite/XNNPACK, TensorFlow); how many frames had no detection (the image centre then
+starts the search) and the detector's ms per image.
 
 With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships the .dat), dlib's
 68-point predictor runs on the same frames in the same process, twice: as its users run it (its
@@ -19,17 +21,14 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from facekp.tfenv import quiet_tensorflow  # noqa: E402
-
-quiet_tensorflow()
-
-import numpy as np  # noqa: E402
-
+from benchmarks.common import inference_ms  # noqa: E402
 from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
-from facekp.data import youtube68  # noqa: E402
+from facekp.data import images as image_ops, youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.inference import SHIPPED_MODEL, Predictor  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def main():
@@ -37,39 +36,45 @@ def main():
     parser.add_argument("--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"),
                                                        "youtube-faces-68"))
     parser.add_argument("--run", default=SHIPPED_MODEL)
-    parser.add_argument("--refine", type=int, default=1, help="refinement passes, as predict.py --refine")
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     args = parser.parse_args()
-    predictor = Predictor.from_run(args.run)
     cfg = config_lib.load(args.run)
+    predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
     ann = youtube68.load(args.data)
     _, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
-    preds, missed, detect_s, total_s = [], 0, 0.0, 0.0
+    preds, seconds, missed, detect_s, boxes = {0: [], 1: []}, {}, 0, 0.0, []
     for i in val:
+        rgb = image_ops.decode(ann.paths[i], 3).numpy()
+        gray, image = photos.gray_of(rgb), photos.model_image(rgb, cfg.channels)
         start = time.perf_counter()
-        faces, _ = photos.faces_in(ann.paths[i], predictor, find_all=False, refine=args.refine)
-        total_s += time.perf_counter() - start
-        preds.append(faces[0][2])
-    # detector timing on its own, and detection misses
-    import cv2
-    boxes = []
-    for i in val:
-        image = cv2.imread(ann.paths[i], cv2.IMREAD_GRAYSCALE)
-        start = time.perf_counter()
-        found = detect.detect_faces(image)
+        detections = detect.detect_faces(gray)
         detect_s += time.perf_counter() - start
-        missed += not found
-        boxes.append(max(found, key=lambda d: d[2] * d[3]) if found else None)
+        missed += not detections
+        boxes.append(max(detections, key=lambda d: d[2] * d[3]) if detections else None)
+        _, _, starts = photos.face_starts(detections, gray.shape, find_all=False)
+        for refine in preds:
+            for threads, predictor in predictors.items():
+                start = time.perf_counter()
+                points = predictor.predict_faces(image, starts, refine)[0]
+                seconds[refine, threads] = seconds.get((refine, threads), 0.0) + time.perf_counter() - start
+            preds[refine].append(points)
     true = ann.keypoints[val]
-    result = metrics.keypoint_metrics(np.array(preds), true, np.ones(true.shape[:2]), IBUG68.norm_points)
-    print(json.dumps({
-        "benchmark": "predict68", "run": args.run, "val_faces": len(val), "val_people": len(set(ann.groups[j] for j in val)),
-        "nme": round(result["nme"], 4), "nme_median": round(result["nme_median"], 4),
-        "failure_rate_10pct": round(result["failure_rate"], 4), "no_detection": missed,
-        "detector_ms_per_image": round(1000 * detect_s / len(val), 1),
-        "refine": args.refine, "model_ms_per_face": round(1000 * (total_s - detect_s) / len(val), 1),
-        **(dlib_figures([ann.paths[i] for i in val], true, boxes) if args.dlib else {}),
-    }))
+    figures = {"benchmark": "predict68", "run": args.run, "val_faces": len(val),
+               "val_people": len(set(ann.groups[j] for j in val)), "no_detection": missed,
+               "detector_ms_per_image": round(1000 * detect_s / len(val), 1)}
+    for refine, points in preds.items():
+        result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
+        figures[f"refine{refine}"] = {
+            "nme": round(result["nme"], 4), "nme_median": round(result["nme_median"], 4),
+            "failure_rate_10pct": round(result["failure_rate"], 4),
+            **{f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors}}
+    plain = Predictor.from_run(args.run, engine="tf")
+    for name, predictor in [("tflite", predictors["all_cores"]), ("tflite_1_thread", predictors["1_thread"]), ("tf", plain)]:
+        for batch in (1, 32):
+            figures[f"network_ms_per_face_{name}_batch{batch}"] = round(inference_ms(predictor, batch, max(640 // batch, 5)), 2)
+    if args.dlib:
+        figures.update(dlib_figures([ann.paths[i] for i in val], true, boxes))
+    print(json.dumps(figures))
 
 
 def dlib_figures(paths, true, opencv_boxes):

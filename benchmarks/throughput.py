@@ -8,6 +8,8 @@ the same network in facekp, and facekp's default keypoint model, in one process 
     pool, FC 8192->1024, dropout 0.6, FC 1024->136; 224x224x1; RMSprop; MSE; batch 32.
 (b) the same network as facekp's `seednet` model fn through facekp's train step (with and
     without XLA), (c) facekp's default model (resnet, integral head, 96x96x1).
+(c) is also timed through facekp.inference.Predictor, ms per face at batch 1 and 32, for its
+TFLite (XNNPACK, the default) and TensorFlow engines.
 With --data, also times (c) fed by the real augmenting tf.data pipeline against the same step fed
 an in-memory batch. Prints one JSON line: images/s for training and inference of each, the
 ratios b/a, and the pipeline's steps/s.
@@ -28,7 +30,9 @@ quiet_tensorflow()
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks.common import inference_ms  # noqa: E402
 from facekp import losses, models, tasks  # noqa: E402
+from facekp.inference import ENGINES, Predictor  # noqa: E402
 from facekp.config import KeypointConfig  # noqa: E402
 from facekp.train_loop import make_optimizer, make_train_step  # noqa: E402
 
@@ -93,6 +97,14 @@ def facekp_model(cfg, steps, batch):
     return {"train_images_per_s": steps * batch / train_s, "infer_images_per_s": steps * batch / infer_s}
 
 
+def predictor_ms_per_face(cfg):
+    """ms per face through facekp's Predictor, each engine at batch 1 and 32 (weights untrained:
+    the time is the same)."""
+    model = models.build_keypoint_model(cfg, 68)
+    return {f"{engine}_batch{batch}": round(inference_ms(Predictor(cfg, model, engine), batch, max(320 // batch, 5)), 2)
+            for engine in ENGINES for batch in (1, 32)}
+
+
 def pipeline_vs_synthetic(data_dir, steps, batch):
     """Default model's training steps/s fed by the real augmenting tf.data pipeline (decoded
     68-point frames) against the same step fed one in-memory batch over and over."""
@@ -118,7 +130,9 @@ def main():
     args = parser.parse_args()
     seed_cfg = KeypointConfig(model="seednet", input_size=224, loss="mse", grad_clip=0.0, weight_decay=0.0,
                               batch_size=args.batch_size)
-    results = {"benchmark": "throughput", "batch_size": args.batch_size, "cpu_count": os.cpu_count()}
+    from tensorflow.python.util import _pywrap_util_port
+    results = {"benchmark": "throughput", "batch_size": args.batch_size, "cpu_count": os.cpu_count(),
+               "tf_onednn": bool(_pywrap_util_port.IsMklEnabled())}  # facekp turns it on (facekp/__init__.py)
     try:
         results["a_torch_seednet"] = torch_seednet(args.steps, args.batch_size)
     except ImportError:
@@ -128,6 +142,7 @@ def main():
                                                    args.steps, args.batch_size)
     results["c_facekp_default"] = facekp_model(KeypointConfig(batch_size=args.batch_size), args.steps,
                                                args.batch_size)
+    results["c_facekp_default_inference_ms_per_face"] = predictor_ms_per_face(KeypointConfig())
     if args.data:
         results["pipeline_default_model"] = pipeline_vs_synthetic(os.path.abspath(args.data), args.steps,
                                                                   args.batch_size)

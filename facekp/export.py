@@ -15,11 +15,11 @@ import shutil
 import tempfile
 
 import tensorflow as tf
-from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from facekp.data import augment
 from facekp.fileio import atomic_write_bytes, public_mode
 from facekp.inference import Predictor
+from facekp.tflite import tflite_bytes
 
 
 class KeypointServing(tf.Module):
@@ -53,12 +53,8 @@ def export_tflite(predictor, path):
     """Fixed input (1, S, S, C): the crop itself, so the map back to its pixels is the identity
     and only TFLite builtin ops are needed (no Flex delegate)."""
     model, size, channels = predictor.model, predictor.cfg.input_size, predictor.cfg.channels
-    concrete = tf.function(lambda images: model(images / 255.0, training=False)).get_concrete_function(
-        tf.TensorSpec([1, size, size, channels], tf.float32, name="images"))
-    # Keras 3 weights stay resource variables in a converted graph (TFLite then reads them
-    # uninitialised); folding them into constants first gives a self-contained model.
-    frozen = convert_variables_to_constants_v2(concrete)
-    data = tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+    data = tflite_bytes(lambda images: model(images / 255.0, training=False),
+                        tf.TensorSpec([1, size, size, channels], tf.float32, name="images"))
     atomic_write_bytes(path, data)
     return path
 

@@ -2,6 +2,9 @@
 
     predictor = Predictor.from_run("runs/kp68")
     points = predictor.predict(crops)      # (N, S, S, C) images in [0, 1] -> (N, K, 2) input pixels
+
+Inference runs through TFLite (XNNPACK) by default, converted in memory when the model loads;
+`engine="tf"` runs the Keras model under tf.function instead (same points, slower per face).
 """
 import os
 
@@ -12,6 +15,9 @@ from facekp import config as config_lib, tasks
 from facekp.checkpoints import RunCheckpoints
 from facekp.data import images as image_ops
 from facekp.errors import InputError
+from facekp.tflite import TFLiteModel
+
+ENGINES = ("tflite", "tf")
 
 SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
 
@@ -37,23 +43,29 @@ def load_run(run_dir):
 
 
 class Predictor:
-    def __init__(self, cfg, model):
-        self.cfg, self.model = cfg, model
+    def __init__(self, cfg, model, engine="tflite", threads=None):
+        if engine not in ENGINES:
+            raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
+        self.cfg, self.model, self.engine = cfg, model, engine
         self.scheme = tasks.get(cfg.task).scheme
-        self._predict = compiled_predict(model)
+        if engine == "tflite":
+            self._run_batch = TFLiteModel(model, threads)
+        else:
+            predict = compiled_predict(model)
+            self._run_batch = lambda batch: predict(tf.constant(batch)).numpy()
 
     @classmethod
-    def shipped(cls):
+    def shipped(cls, engine="tflite", threads=None):
         """The 68-point model that ships in models/keypoints68."""
-        return cls.from_run(SHIPPED_MODEL)
+        return cls.from_run(SHIPPED_MODEL, engine, threads)
 
     @classmethod
-    def from_run(cls, run_dir):
+    def from_run(cls, run_dir, engine="tflite", threads=None):
         """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
         cfg, model = load_run(run_dir)
         if not isinstance(cfg, config_lib.KeypointConfig):
             raise InputError(f"{run_dir}: a {cfg.task} run, not a keypoint run")
-        return cls(cfg, model)
+        return cls(cfg, model, engine, threads)
 
     def predict(self, images, batch_size=64, flip_tta=False):
         """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].
@@ -70,21 +82,25 @@ class Predictor:
         return points
 
     def _batched(self, images, batch_size):
-        return predict_in_batches(self._predict, images, batch_size)
+        return np.concatenate([np.zeros((0, self.scheme.num_points, 2), np.float32)] +
+                              [self._run_batch(np.ascontiguousarray(images[i:i + batch_size]))
+                               for i in range(0, len(images), batch_size)])
 
     def predict_faces(self, image, boxes, refine=1):
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).
 
         A box is a keypoint box (centre x, centre y, side); the crop is that side times the
-        model's margin. Each face is then re-cropped `refine` times around its own prediction.
+        model's margin. Each face is then re-cropped `refine` times around its own prediction;
+        every pass predicts all faces of the image as one batch.
         """
-        out = []
-        for center_x, center_y, side in boxes:
-            center = np.array([center_x, center_y], np.float32)
-            for _ in range(refine + 1):
-                crop, (A, t) = image_ops.crop_with_map_fast(image, center, side * self.cfg.margin, self.cfg.input_size)
-                points = self.predict(crop[None] / 255.0)[0] @ A[0].T + t[0]  # crop -> image pixels
-                centers, sides = tasks.face_boxes(points[None])
-                center, side = centers[0], float(sides[0])
-            out.append(points)
-        return np.array(out, np.float32).reshape(-1, self.scheme.num_points, 2)
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
+        if not len(boxes):
+            return np.zeros((0, self.scheme.num_points, 2), np.float32)
+        centers, sides = boxes[:, :2], boxes[:, 2]
+        for _ in range(refine + 1):
+            cropped = [image_ops.crop_with_map_fast(image, c, s * self.cfg.margin, self.cfg.input_size)
+                       for c, s in zip(centers, sides)]
+            points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
+            points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image
+            centers, sides = tasks.face_boxes(points)
+        return points.astype(np.float32)

@@ -42,26 +42,29 @@ def model_image(rgb, channels):
 
 
 def faces_in(path, predictor, find_all, refine=1):
-    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image.
+    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image."""
+    rgb = image_ops.decode(path, 3).numpy()
+    gray = gray_of(rgb)
+    boxes, scores, starts = face_starts(detect.detect_faces(gray), gray.shape, find_all)
+    points = predictor.predict_faces(model_image(rgb, predictor.cfg.channels), starts, refine)
+    return list(zip(boxes, scores, points)), rgb
+
+
+def face_starts(detections, shape, find_all):
+    """(CSV boxes (x, y, w, h), scores, keypoint boxes to start the search from) for one image of
+    `shape` (h, w) from its detections.
 
     Crops (find_all false): the largest detection starts the search, else the whole image; the
     CSV box is the whole image, as for any crop. Photos (find_all true): every detection.
     """
-    rgb = image_ops.decode(path, 3).numpy()
-    gray = gray_of(rgb)
-    image = model_image(rgb, predictor.cfg.channels)
-    h, w = gray.shape
-    detections = detect.detect_faces(gray)
+    h, w = shape[:2]
     if find_all:
         boxes, scores = [d[:4] for d in detections], [d[4] for d in detections]
-        starts = [detect.keypoint_box(box) for box in boxes]
-    else:
-        boxes, scores = [(0.0, 0.0, float(w), float(h))], [1.0]
-        largest = max(detections, key=lambda d: d[2] * d[3]) if detections else None
-        # no detection in a crop: assume the face fills the middle of it
-        starts = [detect.keypoint_box(largest) if largest else ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))]
-    points = predictor.predict_faces(image, starts, refine) if starts else []
-    return list(zip(boxes, scores, points)), rgb
+        return boxes, scores, [detect.keypoint_box(box) for box in boxes]
+    largest = max(detections, key=lambda d: d[2] * d[3]) if detections else None
+    # no detection in a crop: assume the face fills the middle of it
+    start = detect.keypoint_box(largest) if largest else ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))
+    return [(0.0, 0.0, float(w), float(h))], [1.0], [start]
 
 
 def csv_text(rows, num_points, identities=None):

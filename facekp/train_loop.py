@@ -84,6 +84,7 @@ def make_train_step(model, optimizer, loss_fn, strategy, cfg):
 
 def train(cfg, run_dir):
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
+    began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
     task = tasks.get(cfg.task)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
@@ -169,7 +170,8 @@ def train(cfg, run_dir):
                 bar.set_postfix(status)
             if done % cfg.eval_every == 0 or done == cfg.steps:
                 results = evaluate(done)
-                log.write(json.dumps({"step": done, "split": "val", **results}) + "\n")
+                elapsed = round(time.perf_counter() - began, 1)
+                log.write(json.dumps({"step": done, "split": "val", **results, "elapsed_s": elapsed}) + "\n")
                 if sign * results[task.best_metric] < ckpts.best.numpy():
                     ckpts.save_best(done, sign * results[task.best_metric])
                 status[task.best_metric] = f"{results[task.best_metric]:.4f}"

@@ -8,7 +8,7 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
-from facekp import export
+from facekp import export, tflite
 from facekp.data import augment
 from facekp.inference import Predictor
 from facekp.train_loop import train
@@ -37,8 +37,8 @@ def test_savedmodel_and_tflite_match_the_checkpoint(tmp_path):
     np.testing.assert_allclose(got, expected, atol=0.01)
 
     path = export.export_tflite(predictor, str(tmp_path / "model.tflite"))
-    interpreter = tf.lite.Interpreter(model_path=path)
-    interpreter.allocate_tensors()
+    with open(path, "rb") as f:
+        interpreter = tflite.interpreter(f.read())
     square = np.ascontiguousarray(images[:1, :32, :32])
     interpreter.set_tensor(interpreter.get_input_details()[0]["index"], square)
     interpreter.invoke()

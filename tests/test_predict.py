@@ -94,6 +94,21 @@ def test_predict_py_exit_2_when_nothing_readable(tiny_run, tmp_path):
     assert not list(tmp_path.glob("prediction-*"))
 
 
+def test_tflite_and_tf_engines_agree_and_faces_batch_like_one_by_one(tiny_run):
+    fast, plain = Predictor.from_run(tiny_run), Predictor.from_run(tiny_run, engine="tf")
+    assert fast.engine == "tflite" and plain.engine == "tf"
+    images = np.random.default_rng(1).random((5, 32, 32, 1), np.float32)
+    np.testing.assert_allclose(fast.predict(images, batch_size=2), plain.predict(images), atol=1e-3)
+    assert fast.predict(images[:0]).shape == (0, 68, 2)
+    photo = np.random.default_rng(2).random((120, 160, 1), np.float32) * 255
+    boxes = [(50, 60, 40), (110, 50, 30), (80, 90, 60)]
+    together = fast.predict_faces(photo, boxes, refine=1)
+    apart = np.concatenate([fast.predict_faces(photo, [box], refine=1) for box in boxes])
+    assert together.shape == (3, 68, 2)
+    np.testing.assert_allclose(together, apart, atol=1e-4)
+    assert fast.predict_faces(photo, [], refine=1).shape == (0, 68, 2)
+
+
 def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
     predictor = Predictor.from_run(tiny_run)
     folder = export.export_slim(predictor, str(tmp_path / "slim"), tiny_run)

@@ -1,0 +1,63 @@
+"""Run a Keras model through TFLite (XNNPACK): about 5x faster than TensorFlow for one face.
+
+    fast = TFLiteModel(model)          # converted in memory (about a second), nothing written
+    points = fast(images)              # (N, ...) float32 numpy in, numpy out, one image per call
+
+The interpreter comes from `ai_edge_litert` (LiteRT, TFLite's successor) where it is installed,
+else from `tf.lite`, which TensorFlow still ships but has deprecated.
+"""
+import os
+import warnings
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+try:
+    from ai_edge_litert.interpreter import Interpreter
+except ImportError:  # platforms without LiteRT wheels (Windows)
+    Interpreter = tf.lite.Interpreter
+
+
+def tflite_bytes(fn, input_spec):
+    """A TFLite flatbuffer of `fn` (a model, or a function calling one) for one fixed input spec.
+
+    Keras 3 weights stay resource variables in a converted graph (TFLite then reads them
+    uninitialised); folding them into constants first gives a self-contained model that needs
+    only builtin ops.
+    """
+    concrete = tf.function(fn).get_concrete_function(input_spec)
+    frozen = convert_variables_to_constants_v2(concrete)
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen]).convert()
+
+
+def interpreter(model_content, threads=None):
+    """An allocated interpreter on all cores (or `threads`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        runner = Interpreter(model_content=model_content, num_threads=threads or os.cpu_count())
+    runner.allocate_tensors()
+    return runner
+
+
+class TFLiteModel:
+    """A model's inference (training=False) as a batch-1 TFLite interpreter over numpy arrays.
+
+    Batching buys nothing here (XNNPACK's time per image is the same at batch 1 and 8), so a
+    batch runs image by image through one fixed-shape interpreter.
+    """
+
+    def __init__(self, model, threads=None):
+        spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
+        self.runner = interpreter(tflite_bytes(lambda x: model(x, training=False), spec), threads)
+        self.input = self.runner.get_input_details()[0]["index"]
+        self.output = self.runner.get_output_details()[0]["index"]
+        self.output_shape = tuple(self.runner.get_output_details()[0]["shape"][1:])
+
+    def __call__(self, images):
+        out = [np.zeros((0, *self.output_shape), np.float32)]
+        for image in np.asarray(images, np.float32):
+            self.runner.set_tensor(self.input, image[None])
+            self.runner.invoke()
+            out.append(self.runner.get_tensor(self.output))
+        return np.concatenate(out)
