@@ -153,7 +153,7 @@ def main():
                     results[key][f"{what}_images_per_s"] / results["a_torch_seednet"][f"{what}_images_per_s"], 3)
     for key, value in results.items():
         if isinstance(value, dict):
-            results[key] = {k: round(v, 1) if isinstance(v, float) else v for k, v in value.items()}
+            results[key] = {k: round(v, 2) if isinstance(v, float) else v for k, v in value.items()}
     print(json.dumps(results))
 
 

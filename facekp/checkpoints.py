@@ -99,6 +99,9 @@ def copy_matching(model, source_variables, origin):
             loaded += 1
         else:
             skipped.append(v.path)
+    if loaded < len(model.variables) / 2:  # a trunk alone is most of any facekp model
+        raise InputError(f"{origin}: only {loaded} of this model's {len(model.variables)} tensors match it "
+                         "by name and shape (a different --width or --model?)")
     shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
     return (f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded"
             + (f"; skipped (no match by name and shape): {shown}" if skipped else ""))

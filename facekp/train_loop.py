@@ -109,8 +109,6 @@ def train(cfg, run_dir):
 
     # ---- Checkpoint. Resume order: 1) this run's latest checkpoint, 2) --init-from (matching
     # weights only), 3) from scratch.
-    if not os.path.isfile(os.path.join(run_dir, "config.json")):
-        write_config(run_dir, cfg)
     with strategy.scope():
         ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
     restored = ckpts.restore()
@@ -123,6 +121,8 @@ def train(cfg, run_dir):
         print(load_backbone_weights(model, cfg.backbone_weights))
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):  # only once the start is sound
+        write_config(run_dir, cfg)
 
     # ---- Update and evaluation steps.
     train_step = make_train_step(model, optimizer, loss_fn, strategy, cfg)

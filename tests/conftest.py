@@ -3,6 +3,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import facekp  # noqa: E402,F401  (sets TensorFlow's oneDNN switch before any test imports TF, as the commands do)
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from facekp import fileio, tasks
 from facekp.checkpoints import RunCheckpoints
-from facekp.errors import TrainingStopped
+from facekp.errors import InputError, TrainingStopped
 from facekp.train_loop import make_optimizer, train
 from tests.conftest import write_youtube68
 from tests.test_train import read_jsonl, tiny_config
@@ -141,6 +141,15 @@ def test_init_from_loads_matching_weights_and_says_what_it_skipped(tmp_path, cap
     _, _, dst = _state(cfg, str(tmp_path / "dst"))
     np.testing.assert_allclose(dst["stem1_conv/kernel"], src["stem1_conv/kernel"], atol=1e-6)
     assert "heatmaps/kernel" in src and "heatmaps/kernel" not in dst
+
+
+def test_init_from_a_model_of_another_width_is_refused_before_the_run_dir_is_written(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    train(tiny_config(data, steps=1), str(tmp_path / "src"))
+    wider = tiny_config(data, steps=1, width=2 * tiny_config(data).width, init_from=str(tmp_path / "src"))
+    with pytest.raises(InputError, match="tensors match it by name and shape"):
+        train(wider, str(tmp_path / "dst"))
+    assert not os.path.exists(tmp_path / "dst" / "config.json")
 
 
 def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
