@@ -23,8 +23,9 @@ SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 
 
 def predict_in_batches(predict_fn, images, batch_size=128):
-    """Run a compiled predict function over a numpy image array (or a strided view) in batches."""
-    return np.concatenate([predict_fn(tf.constant(np.ascontiguousarray(images[i:i + batch_size]))).numpy()
+    """Run a predict function (a compiled tf.function or a TFLiteModel) over a non-empty numpy
+    image array (or a strided view) in batches."""
+    return np.concatenate([np.asarray(predict_fn(np.ascontiguousarray(images[i:i + batch_size])))
                            for i in range(0, len(images), batch_size)])
 
 
@@ -48,11 +49,7 @@ class Predictor:
             raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
         self.cfg, self.model, self.engine = cfg, model, engine
         self.scheme = tasks.get(cfg.task).scheme
-        if engine == "tflite":
-            self._run_batch = TFLiteModel(model, threads)
-        else:
-            predict = compiled_predict(model)
-            self._run_batch = lambda batch: predict(tf.constant(batch)).numpy()
+        self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
 
     @classmethod
     def shipped(cls, engine="tflite", threads=None):
@@ -74,17 +71,15 @@ class Predictor:
         right relabelled) and average the two.
         """
         images = np.asarray(images, np.float32)
-        points = self._batched(images, batch_size)
+        if not len(images):  # no batch to run (a Keras model under oneDNN rejects an empty one)
+            return np.zeros((0, self.scheme.num_points, 2), np.float32)
+        points = predict_in_batches(self._predict, images, batch_size)
         if flip_tta:
-            mirrored = self._batched(images[:, :, ::-1], batch_size)[:, list(self.scheme.flip_perm)]
+            mirrored = predict_in_batches(self._predict, images[:, :, ::-1], batch_size)
+            mirrored = mirrored[:, list(self.scheme.flip_perm)]
             mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
             points = (points + mirrored) / 2.0
         return points
-
-    def _batched(self, images, batch_size):
-        return np.concatenate([np.zeros((0, self.scheme.num_points, 2), np.float32)] +
-                              [self._run_batch(np.ascontiguousarray(images[i:i + batch_size]))
-                               for i in range(0, len(images), batch_size)])
 
     def predict_faces(self, image, boxes, refine=1):
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).
