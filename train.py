@@ -10,14 +10,14 @@ import argparse
 import dataclasses
 import os
 
-from facekp.cli import add_config_flags, given_fields, run_main
+from facekp.cli import ArgumentParser, add_config_flags, given_fields, run_main
 from facekp.config import (KeypointConfig, RUN_CONTROL_FIELDS, RecognitionConfig, differing_fields, load,
                            validate)
 from facekp.errors import InputError
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory (created, or resumed if it has config.json)")
     add_config_flags(parser, KeypointConfig, RecognitionConfig)
     return parser.parse_args(argv)
@@ -41,8 +41,8 @@ def build_config(args):
             raise InputError(f"{args.run}: folder exists but holds no config.json; choose a new --run")
         task = tasks.get(args.task or KeypointConfig.task)
         cfg = task.config_class(**given_fields(args, task.config_class))
-    task = tasks.get(cfg.task)
-    return validate(dataclasses.replace(cfg, data=tasks.resolve_data_dir(cfg.data, task.data_subdir)))
+    validate(cfg)  # every value is checked before any data is read
+    return dataclasses.replace(cfg, data=tasks.resolve_data_dir(cfg.data, tasks.get(cfg.task).data_subdir))
 
 
 def main():

@@ -3,19 +3,28 @@
 runs/<name>/config.json   the full config, written before step 0
 runs/<name>/ckpt/         the last `keep_checkpoints` checkpoints (step, model, optimizer, best)
 runs/<name>/best/         the checkpoint with the best validation metric so far
-TF writes a checkpoint's files first and then swaps the small `checkpoint` index file atomically,
-so a crash mid-save leaves the previous checkpoint as the latest.
+
+Checkpoints are found from their own `ckpt-N.index` files, not from TF's `checkpoint` index file
+(which training rewrites from what is on disk), and each is read whole before it is used: a
+truncated or empty newest checkpoint is skipped, said aloud, and the next newest is used. TF
+writes a checkpoint into `ckpt-N_temp/` and then renames it, so a crash mid-save leaves the
+previous checkpoint intact; stale `_temp` folders are removed when training starts again.
 """
 import math
 import os
 import re
 import shutil
+import sys
 
+import numpy as np
 import tensorflow as tf
 
 from facekp import config as config_lib
-from facekp.errors import InputError
+from facekp.errors import InputError, TrainingStopped, first_line
 from facekp.fileio import atomic_write_json
+
+CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
+SET_ASIDE_PREFIX = "unreadable-"  # an unreadable checkpoint's files, renamed so they are never used
 
 
 def write_config(run_dir, cfg):
@@ -30,8 +39,35 @@ def write_config(run_dir, cfg):
         raise
 
 
+def checkpoints_on_disk(folder):
+    """Checkpoint prefixes (folder/ckpt-N) in `folder`, newest first, from their .index files."""
+    if not os.path.isdir(folder):
+        return []
+    steps = sorted((int(m.group(1)) for m in map(CHECKPOINT_INDEX.match, os.listdir(folder)) if m), reverse=True)
+    return [os.path.join(folder, f"ckpt-{step}") for step in steps]
+
+
+def unreadable_reason(prefix):
+    """Why the checkpoint `prefix` cannot be read (every tensor is read once), or None."""
+    try:
+        reader = tf.train.load_checkpoint(prefix)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except (tf.errors.OpError, IndexError, ValueError, RuntimeError, OSError) as e:
+        return first_line(e)
+    return None
+
+
+def warn(message):
+    print(f"warning: {message}", file=sys.stderr)
+
+
 class RunCheckpoints:
-    """The training state of one run: step, best metric, model and optimizer."""
+    """The training state of one run: step, best metric, model and optimizer.
+
+    With an optimizer (training) it also writes: it removes stale `_temp` folders, sets aside
+    unreadable checkpoints it skips and rewrites TF's index file from the checkpoints on disk.
+    """
 
     def __init__(self, run_dir, model, optimizer=None, keep=3):
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -41,15 +77,35 @@ class RunCheckpoints:
         if self.training:
             optimizer.build(model.trainable_variables)  # create slots now so restore fills them
             state["optimizer"] = optimizer
+        self.run_dir, self.model, self.keep = run_dir, model, keep
         self.checkpoint = tf.train.Checkpoint(**state)
-        self.latest = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, "ckpt"), keep)
-        self.best_manager = tf.train.CheckpointManager(self.checkpoint, os.path.join(run_dir, "best"), 1)
+        self.folders = {"latest": os.path.join(run_dir, "ckpt"), "best": os.path.join(run_dir, "best")}
+        self.managers = {}
+        self.saved_step = None  # the step of the newest checkpoint known good (restored or saved)
+
+    def newest_readable(self, which):
+        """The newest readable checkpoint of `which` (latest | best) or None, and the newer ones
+        that could not be read [(prefix, reason)], each named on stderr."""
+        skipped = []
+        for prefix in checkpoints_on_disk(self.folders[which]):
+            reason = unreadable_reason(prefix)
+            if reason is None:
+                return prefix, skipped
+            warn(f"{prefix}: unreadable checkpoint skipped ({reason})")
+            skipped.append((prefix, reason))
+        return None, skipped
 
     def restore(self, which="latest"):
-        """Restore the newest checkpoint of `which` (latest | best); return its path or None."""
-        manager = self.latest if which == "latest" else self.best_manager
-        path = manager.latest_checkpoint
+        """Restore the newest readable checkpoint of `which`; its path, or None if there is none.
+
+        When training, checkpoints on disk that all fail to read are an error (never a silent
+        fresh start), and unreadable ones newer than the one restored are set aside."""
+        path, skipped = self.newest_readable(which)
         if path is None:
+            if skipped and self.training:
+                raise InputError(f"{self.folders[which]}: none of its {len(skipped)} checkpoints can be read "
+                                 f"({os.path.basename(skipped[0][0])}: {skipped[0][1]}); move it away to "
+                                 "start this run over")
             return None
         try:
             status = self.checkpoint.restore(path)
@@ -58,22 +114,98 @@ class RunCheckpoints:
             else:
                 status.expect_partial()  # inference needs no optimizer slots
         except (AssertionError, ValueError, tf.errors.OpError) as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(f"{path}: checkpoint does not match this run's model ({first[:200]})")
+            raise InputError(f"{path}: checkpoint does not match this run's model ({first_line(e)[:200]})")
+        if self.training:
+            for prefix, _ in skipped:
+                _set_aside(prefix)
+                warn(f"{os.path.basename(prefix)}'s files are kept as {SET_ASIDE_PREFIX}{os.path.basename(prefix)}.*")
+        self.saved_step = int(self.step.numpy())
+        return path
+
+    def resume(self):
+        """Training: restore the latest checkpoint (else the best one, if ckpt/ holds none), after
+        removing stale `_temp` folders of killed saves; its path or None (a fresh start)."""
+        for folder in self.folders.values():
+            for name in os.listdir(folder) if os.path.isdir(folder) else []:
+                if name.endswith("_temp"):
+                    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+        path = self.restore("latest")
+        if path is None and checkpoints_on_disk(self.folders["best"]):
+            path = self.restore("best")
+            warn(f"{self.folders['latest']}: no checkpoint; resuming from the best one, {path}")
         return path
 
     def restore_weights(self):
-        """For inference and --init-from: the best checkpoint, else the latest; its path or None."""
-        return self.restore("best") or self.restore("latest")
+        """For inference and --init-from: the best checkpoint, else the latest (said aloud if the
+        best cannot be read); its path or None."""
+        path = self.restore("best")
+        if path is None and checkpoints_on_disk(self.folders["best"]):
+            warn(f"{self.folders['best']}: no readable checkpoint; using the latest checkpoint instead")
+        return path or self.restore("latest")
+
+    def kept(self):
+        """What a stopped run leaves: the words for the newest good checkpoint, or for none."""
+        if self.saved_step is None:
+            return "no checkpoint was saved"
+        return f"the last good checkpoint (step {self.saved_step}) is kept"
 
     def save(self, step):
-        self.step.assign(step)
-        return self.latest.save(checkpoint_number=step)
+        return self._save("latest", step)
 
     def save_best(self, step, value):
-        self.step.assign(step)
         self.best.assign(value)
-        return self.best_manager.save(checkpoint_number=step)
+        return self._save("best", step)
+
+    def _save(self, which, step):
+        """Save after checking every weight is finite; a failed write (disk full, read-only)
+        leaves no partial files and names the checkpoint and what is kept."""
+        bad = [v.path for v in self.model.variables if not np.all(np.isfinite(v.numpy()))]
+        if bad:
+            raise TrainingStopped(f"weights became non-finite ({bad[0]}) by step {step}, so they were not "
+                                  f"saved; {self.kept()}")
+        self.step.assign(step)
+        prefix = os.path.join(self.folders[which], f"ckpt-{step}")
+        try:
+            path = self._manager(which).save(checkpoint_number=step)
+        except (tf.errors.OpError, OSError) as e:
+            _remove_files(prefix)
+            raise InputError(f"{prefix}: cannot save checkpoint ({first_line(e)}); {self.kept()}")
+        if which == "latest":
+            self.saved_step = step
+        return path
+
+    def _manager(self, which):
+        """The CheckpointManager of `which`, made once, after TF's index file has been rewritten
+        from the checkpoints on disk (a missing, empty or garbled index is no loss)."""
+        if which not in self.managers:
+            folder = self.folders[which]
+            os.makedirs(folder, exist_ok=True)
+            on_disk = [os.path.basename(p) for p in checkpoints_on_disk(folder)]
+            index = os.path.join(folder, "checkpoint")
+            if on_disk:
+                tf.compat.v1.train.update_checkpoint_state(folder, on_disk[0], on_disk[::-1])
+            elif os.path.exists(index):
+                os.remove(index)
+            self.managers[which] = tf.train.CheckpointManager(
+                self.checkpoint, folder, self.keep if which == "latest" else 1)
+        return self.managers[which]
+
+
+def _set_aside(prefix):
+    """Rename an unreadable checkpoint's files (folder/ckpt-N.*) so that nothing uses them again."""
+    folder, name = os.path.split(prefix)
+    for file in os.listdir(folder):
+        if file.startswith(name + "."):
+            os.replace(os.path.join(folder, file), os.path.join(folder, SET_ASIDE_PREFIX + file))
+
+
+def _remove_files(prefix):
+    """Remove what a failed save of `prefix` may have left: its _temp folder and its files."""
+    folder, name = os.path.split(prefix)
+    shutil.rmtree(prefix + "_temp", ignore_errors=True)
+    for file in os.listdir(folder) if os.path.isdir(folder) else []:
+        if file.startswith(name + "."):
+            os.remove(os.path.join(folder, file))
 
 
 def init_from_run(model, run_dir):

@@ -8,6 +8,14 @@ from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
 from facekp.tfenv import quiet_tensorflow
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with a bad flag reported as one line (`error: ...`, exit 2), not the usage text."""
+
+    def error(self, message):
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def add_config_flags(parser, *config_classes):
     """One --flag per field of the config classes (default None = not given), typed and documented
     from the field; a field in several classes gets one flag whose help names each default."""
@@ -25,7 +33,16 @@ def add_config_flags(parser, *config_classes):
         if hint is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            parser.add_argument(flag, type=hint, default=None, help=help_text, metavar=name.upper())
+            choices = [c for cls in config_classes for c in _field_choices(cls, name)]
+            choices = list(dict.fromkeys(choices)) or None
+            parser.add_argument(flag, type=hint, default=None, help=help_text, choices=choices,
+                                metavar="|".join(map(str, choices)) if choices else name.upper())
+
+
+def _field_choices(config_class, name):
+    """The choices a config class's field accepts (empty if any value of its type may do)."""
+    field = {f.name: f for f in dataclasses.fields(config_class)}.get(name)
+    return (field.metadata.get("choices") or ()) if field else ()
 
 
 def given_fields(args, config_class):

@@ -5,62 +5,77 @@ directory stores the config as `config.json`, from which everything (model, data
 """
 import dataclasses
 import json
+import math
 import os
+import typing
 from dataclasses import dataclass, field
 
 from facekp.errors import InputError
 
+# Value checks a field may carry: (what the value must be, test).
+POSITIVE = ("a positive number", lambda v: math.isfinite(v) and v > 0)
+NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
+FRACTION = ("a number in [0, 1]", lambda v: 0 <= v <= 1)
+OPEN_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
+BELOW_ONE = ("a number in [0, 1)", lambda v: 0 <= v < 1)
 
-def _f(default, help):
-    return field(default=default, metadata={"help": help})
+
+def _f(default, help, choices=None, check=None):
+    """A config field: its default, help text, and the values it accepts (a list of choices, or
+    a check); argparse, `validate` and config.json loading all use these."""
+    return field(default=default, metadata={"help": help, "choices": choices, "check": check})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """What every task shares: data, optimisation, loop cadence."""
-    task: str = _f("keypoints68", "what to train: keypoints68 | kaggle15 | identity | embedding")
+    task: str = _f("keypoints68", "what to train",
+                   choices=("keypoints68", "kaggle15", "identity", "embedding"))
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
-    model: str = _f("resnet", "model function name, see facekp/models")
-    input_size: int = _f(96, "model input side in pixels (square)")
-    channels: int = _f(1, "1 = grayscale, 3 = RGB input")
-    batch_size: int = _f(32, "images per training step")
-    steps: int = _f(3000, "total training steps of the run (resuming continues up to this)")
-    lr: float = _f(2e-3, "peak learning rate (AdamW)")
-    schedule: str = _f("cosine", "learning-rate schedule: cosine | constant | step")
-    warmup_steps: int = _f(100, "linear warm-up steps before the schedule")
-    weight_decay: float = _f(1e-4, "AdamW decoupled weight decay")
-    grad_clip: float = _f(5.0, "clip gradients at this global norm, 0 disables")
-    eval_every: int = _f(250, "validate every N steps (and at the last step)")
-    ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)")
-    log_every: int = _f(25, "write training scalars every N steps")
-    keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)")
+    model: str = _f("resnet", "model function, see facekp/models", choices=("resnet", "seednet"))
+    input_size: int = _f(96, "model input side in pixels (square)", check=POSITIVE)
+    channels: int = _f(1, "1 = grayscale, 3 = RGB input", choices=(1, 3))
+    batch_size: int = _f(32, "images per training step", check=POSITIVE)
+    steps: int = _f(3000, "total training steps of the run (resuming continues up to this)", check=POSITIVE)
+    lr: float = _f(2e-3, "peak learning rate (AdamW)", check=POSITIVE)
+    schedule: str = _f("cosine", "learning-rate schedule", choices=("cosine", "constant", "step"))
+    warmup_steps: int = _f(100, "linear warm-up steps before the schedule", check=NON_NEGATIVE)
+    weight_decay: float = _f(1e-4, "AdamW decoupled weight decay", check=NON_NEGATIVE)
+    grad_clip: float = _f(5.0, "clip gradients at this global norm, 0 disables", check=NON_NEGATIVE)
+    eval_every: int = _f(250, "validate every N steps (and at the last step)", check=POSITIVE)
+    ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)", check=POSITIVE)
+    log_every: int = _f(25, "write training scalars every N steps", check=POSITIVE)
+    keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)", check=POSITIVE)
     seed: int = _f(0, "seed for shuffling, augmentation and initialisation")
-    val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation")
+    val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation", check=OPEN_FRACTION)
     split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
-    source: str = _f("tfdata", "training input: tfdata (augmented tf.data) | dataset (DataSet.next_batch)")
+    source: str = _f("tfdata", "training input: tfdata (augmented tf.data) or dataset (DataSet.next_batch)",
+                     choices=("tfdata", "dataset"))
     jit_compile: bool = _f(False, "compile the train step with XLA")
     deterministic: bool = _f(False, "deterministic TF ops: equal runs give equal losses, step by step")
-    strategy: str = _f("default", "tf.distribute: default (one device) | mirrored (all local GPUs, or "
-                                  "logical CPUs) | multiworker (reads TF_CONFIG)")
+    strategy: str = _f("default", "tf.distribute: default (one device), mirrored (all local GPUs, or "
+                                  "logical CPUs) or multiworker (reads TF_CONFIG)",
+                       choices=("default", "mirrored", "multiworker"))
     init_from: str = _f("", "start from the matching weights of another run's best checkpoint")
     # Augmentation (facekp/data/augment.py reads these for every task; defaults: keypoints').
-    rotation: float = _f(30.0, "max random rotation in degrees")
+    rotation: float = _f(30.0, "max random rotation in degrees", check=NON_NEGATIVE)
     # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
     # a mirror turns that into a 2 px disagreement between twin images (README, measured figures).
-    flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)")
-    scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction")
-    shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side")
-    brightness: float = _f(0.2, "max random brightness change (images in 0..1)")
-    contrast: float = _f(0.3, "max random contrast change, as a fraction")
+    flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)", check=FRACTION)
+    scale_jitter: float = _f(0.15, "max random crop scale change, as a fraction", check=BELOW_ONE)
+    shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side", check=NON_NEGATIVE)
+    brightness: float = _f(0.2, "max random brightness change (images in 0..1)", check=NON_NEGATIVE)
+    contrast: float = _f(0.3, "max random contrast change, as a fraction", check=BELOW_ONE)
 
 
 @dataclass(frozen=True)
 class KeypointConfig(TrainConfig):
     """Keypoint regression: crop, augmentation, loss and model head."""
-    loss: str = _f("wing", "keypoint loss: wing | l1 | mse (in input pixels, masked)")
-    width: int = _f(32, "model width: channels of the first stage")
-    head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) | regression")
-    margin: float = _f(1.35, "crop side / keypoint-box side")
+    loss: str = _f("wing", "keypoint loss (in input pixels, masked)", choices=("wing", "l1", "mse"))
+    width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
+    head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) or regression",
+                   choices=("integral", "regression"))
+    margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
     groups: str = _f("", "kaggle15: file naming each training row's person, for a grouped split "
                          "(one name per line, or the 68-point CSV whose rows match); default: rows")
 
@@ -68,34 +83,37 @@ class KeypointConfig(TrainConfig):
 @dataclass(frozen=True)
 class RecognitionConfig(TrainConfig):
     """Face recognition: an identity classifier, or an embedding trained with triplet loss."""
-    task: str = _f("identity", "identity (CNN classifier) | embedding (FaceNet-style, triplet loss)")
-    input_size: int = _f(64, "model input side in pixels (faces are resized to a square)")
-    batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)")
-    steps: int = _f(2000, "total training steps of the run (resuming continues up to this)")
+    task: str = _f("identity", "identity (CNN classifier) or embedding (FaceNet-style, triplet loss)",
+                   choices=("identity", "embedding"))
+    model: str = _f("resnet", "model function: the keypoint resnet's trunk", choices=("resnet",))
+    input_size: int = _f(64, "model input side in pixels (faces are resized to a square)", check=POSITIVE)
+    batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)", check=POSITIVE)
+    steps: int = _f(2000, "total training steps of the run (resuming continues up to this)", check=POSITIVE)
     val_fraction: float = _f(0.2, "identity: fraction of each person's images held out; "
-                                  "embedding: fraction of people held out")
-    width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)")
-    dropout: float = _f(0.3, "dropout before the head")
+                                  "embedding: fraction of people held out", check=OPEN_FRACTION)
+    width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)", check=POSITIVE)
+    dropout: float = _f(0.3, "dropout before the head", check=BELOW_ONE)
     face_crop: str = _f("auto", "part of a folder image that is the face: auto (LFW's 250 or 160 px "
-                                "framing -> the LFW 2017 face box, else the whole image) | lfw | full")
+                                "framing -> the LFW 2017 face box, else the whole image), lfw or full",
+                        choices=("auto", "lfw", "full"))
     exclude_people: str = _f("", "comma list of people never to train on: names, files of names, "
                                  "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)")
-    min_images: int = _f(1, "people with fewer images are left out (embedding: at least 2)")
+    min_images: int = _f(1, "people with fewer images are left out (embedding: at least 2)", check=POSITIVE)
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
-    label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing")
-    embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding")
-    images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch")
-    triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)")
+    label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
+    embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
+    images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=POSITIVE)
+    triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
     classify_data: str = _f("", "embedding: after training, fit an SVM on this data's people "
                                 "(lfw2017 arrays or DIR/<person>/*.jpg) and save it in the run")
     class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)",
                                                      "flag": False})
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
     # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
-    rotation: float = _f(10.0, "max random rotation in degrees")
-    flip: float = _f(0.5, "probability of a horizontal flip")
-    scale_jitter: float = _f(0.1, "max random scale change, as a fraction")
-    shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side")
+    rotation: float = _f(10.0, "max random rotation in degrees", check=NON_NEGATIVE)
+    flip: float = _f(0.5, "probability of a horizontal flip", check=FRACTION)
+    scale_jitter: float = _f(0.1, "max random scale change, as a fraction", check=BELOW_ONE)
+    shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side", check=NON_NEGATIVE)
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}
@@ -104,29 +122,44 @@ CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfi
 RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data")
 
 
+def _problem(cfg, f):
+    """Why the value of field `f` of `cfg` is not acceptable (type, choices, range), or None."""
+    hint, value = typing.get_type_hints(type(cfg))[f.name], getattr(cfg, f.name)
+    if hint is tuple:
+        ok, kind = isinstance(value, (list, tuple)), "a list"
+    elif hint is float:
+        ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+    else:
+        ok, kind = type(value) is hint, {int: "an integer", str: "a string", bool: "true or false"}[hint]
+    if not ok:
+        return f"must be {kind}, got {value!r}"
+    choices, check = f.metadata.get("choices"), f.metadata.get("check")
+    if choices and value not in choices:
+        return f"unknown value {value!r} (choose from {', '.join(map(str, choices))})"
+    if check and not check[1](value):
+        return f"must be {check[0]}, got {value!r}"
+    return None
+
+
+def check_fields(cfg, source=None):
+    """Every field's type, choices and range; errors name the flag, or the field in `source`."""
+    for f in dataclasses.fields(cfg):
+        problem = _problem(cfg, f)
+        if problem:
+            where = f"--{f.name.replace('_', '-')}" if source is None else f'{source}: "{f.name}"'
+            raise InputError(f"{where}: {problem}")
+    return cfg
+
+
 def validate(cfg):
-    """Range checks that a dataclass type cannot express."""
-    positive = ("input_size", "batch_size", "steps", "eval_every", "ckpt_every", "log_every",
-                "keep_checkpoints")
-    for name in positive:
-        if getattr(cfg, name) <= 0:
-            raise InputError(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(cfg, name)}")
-    if cfg.channels not in (1, 3):
-        raise InputError(f"--channels: must be 1 or 3, got {cfg.channels}")
-    if cfg.schedule not in ("cosine", "constant", "step"):
-        raise InputError(f"--schedule: unknown schedule '{cfg.schedule}' (cosine | constant | step)")
-    if cfg.strategy not in ("default", "mirrored", "multiworker"):
-        raise InputError(f"--strategy: unknown strategy '{cfg.strategy}' (default | mirrored | multiworker)")
+    """A run's config from flags: every field's value, then what one field cannot say alone."""
+    check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
-    if cfg.source not in ("tfdata", "dataset"):
-        raise InputError(f"--source: unknown source '{cfg.source}' (tfdata | dataset)")
     if isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and (
             cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person):
         raise InputError(f"--batch-size {cfg.batch_size} must be a multiple of --images-per-person "
                          f"{cfg.images_per_person} (at least 2)")
-    if not 0.0 < cfg.val_fraction < 1.0:
-        raise InputError(f"--val-fraction: must be in (0, 1), got {cfg.val_fraction}")
     return cfg
 
 
@@ -145,7 +178,7 @@ def from_json(obj, path="config.json"):
     if unknown:
         raise InputError(f"{path}: unknown config fields {unknown}")
     try:
-        return cls(**obj)
+        return check_fields(cls(**obj), path)
     except TypeError as e:
         raise InputError(f"{path}: {e}")
 

@@ -1,4 +1,5 @@
 """One error type for bad input: the CLIs print its message as one line and exit 2."""
+import re
 
 
 class InputError(Exception):
@@ -10,3 +11,13 @@ EXIT_BAD_INPUT = 2
 
 class TrainingStopped(Exception):
     """Training cannot go on (a non-finite loss); the message names the step."""
+
+
+def first_line(error):
+    """An exception's message as one line, without TensorFlow's internals ({{function_node ...}},
+    [Op:...] suffixes) that mean nothing to the user."""
+    text = getattr(error, "message", None) or str(error)
+    text = re.sub(r"\{\{[^}]*\}\}", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__

@@ -6,8 +6,10 @@ checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, ch
 import json
 import math
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 
 import keras
@@ -17,7 +19,7 @@ from tqdm import tqdm
 
 from facekp import tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
-from facekp.errors import TrainingStopped
+from facekp.errors import InputError, TrainingStopped
 from facekp.inference import compiled_predict, predict_in_batches
 
 
@@ -52,6 +54,18 @@ def _sigterm_as_interrupt(*_):
     raise KeyboardInterrupt
 
 
+def check_writable(run_dir):
+    """A run dir (or the folder that will hold it) that cannot be written is an error before step 0."""
+    folder = run_dir if os.path.isdir(run_dir) else os.path.dirname(os.path.abspath(run_dir))
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise InputError(f"{folder}: cannot write the run there ({e.strerror})")
+
+
 def make_strategy(cfg):
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -83,7 +97,16 @@ def make_train_step(model, optimizer, loss_fn, strategy, cfg):
 
 
 def train(cfg, run_dir):
-    """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics."""
+    """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics.
+    SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return _train(cfg, run_dir)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _train(cfg, run_dir):
     began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
     task = tasks.get(cfg.task)
     if cfg.deterministic:
@@ -92,12 +115,17 @@ def train(cfg, run_dir):
     if cfg.strategy != "default":
         print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
     # ---- Input pipeline: read and check all data before the run dir exists.
-    samples = task.load_samples(cfg)
+    try:
+        samples = task.load_samples(cfg)
+    except KeyboardInterrupt:
+        print("interrupted while reading the data; nothing was written")
+        raise SystemExit(130)
     cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
     train_samples, val_samples = task.split(cfg, samples)
     val = task.val_arrays(cfg, val_samples)
     print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
           f"({len(set(val_samples.groups))} validation groups)")
+    check_writable(run_dir)
 
     # ---- Model and optimizer.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
@@ -111,7 +139,7 @@ def train(cfg, run_dir):
     # weights only), 3) from scratch.
     with strategy.scope():
         ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
-    restored = ckpts.restore()
+    restored = ckpts.resume()
     start = int(ckpts.step.numpy()) if restored else 0
     if restored:
         print(f"resuming {run_dir} from step {start} ({restored})")
@@ -121,7 +149,8 @@ def train(cfg, run_dir):
         print(load_backbone_weights(model, cfg.backbone_weights))
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
-    if not os.path.isfile(os.path.join(run_dir, "config.json")):  # only once the start is sound
+    new_run = not os.path.isfile(os.path.join(run_dir, "config.json"))
+    if new_run:  # only once the start is sound
         write_config(run_dir, cfg)
 
     # ---- Update and evaluation steps.
@@ -146,15 +175,13 @@ def train(cfg, run_dir):
     batches = iter(strategy.experimental_distribute_dataset(task.train_batches(cfg, train_samples, start)))
     bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train",
                mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
-    done, saved, results, tick, losses, status = start, start, {}, time.perf_counter(), [], {}
+    done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
     try:
         for step in range(start, cfg.steps):
             out = train_step(next(batches))
             losses.append(float(out["loss"]))
             if not math.isfinite(losses[-1]):
-                raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; the last good "
-                                      f"checkpoint (step {saved}) is kept")
+                raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; {ckpts.kept()}")
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
                 seconds, tick = time.perf_counter() - tick, time.perf_counter()
@@ -178,18 +205,22 @@ def train(cfg, run_dir):
                 bar.set_postfix(status)
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
                 ckpts.save(done)
-                saved = done
             log.flush()
             bar.update(1)
     except KeyboardInterrupt:
-        if done > saved:  # `done` counts only steps whose loss was checked finite
+        if done > (ckpts.saved_step or 0):  # `done` counts only steps whose loss was checked finite
             ckpts.save(done)
-            saved = done
         bar.close()
-        print(f"interrupted: checkpoint at step {saved} saved in {run_dir}; run the same command to resume")
+        print(f"interrupted: checkpoint at step {ckpts.saved_step} saved in {run_dir}; run the same command "
+              "to resume" if ckpts.saved_step is not None else f"interrupted before step 1; {run_dir} holds no checkpoint")
         raise SystemExit(130)
+    except TrainingStopped:
+        if new_run and ckpts.saved_step is None:  # nothing worth keeping: leave no run dir behind
+            for writer in (train_writer, val_writer, log):
+                writer.close()
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     finally:
-        signal.signal(signal.SIGTERM, previous)
         bar.close()
         log.close()
     results = results or evaluate(done)  # a run already at --steps still reports its metrics

@@ -107,9 +107,9 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_no_run_dir(tmp_path, capsys):
     run = str(tmp_path / "runs" / "x")
     cases = [
         (["--data", str(tmp_path / "missing")], "missing: data folder not found"),
-        (["--data", data, "--task", "nope"], "--task: unknown task 'nope'"),
-        (["--data", data, "--batch-size", "0"], "--batch-size: must be a positive integer"),
-        (["--data", data, "--steps", "-5"], "--steps: must be a positive integer"),
+        (["--data", data, "--task", "nope"], "--task: invalid choice: 'nope'"),
+        (["--data", data, "--batch-size", "0"], "--batch-size: must be a positive number, got 0"),
+        (["--data", data, "--steps", "-5"], "--steps: must be a positive number, got -5"),
     ]
     for args, message in cases:
         code, err = _cli(["--run", run] + args, capsys)
@@ -124,7 +124,7 @@ def test_cli_unknown_model_and_changed_config_on_resume(tmp_path, capsys):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "runs" / "x")
     code, err = _cli(["--run", run, "--data", data, "--model", "nope", "--input-size", "32"], capsys)
-    assert code == 2 and "--model: unknown model 'nope'" in err and not os.path.exists(run)
+    assert code == 2 and "--model: invalid choice: 'nope'" in err and not os.path.exists(run)
     train(tiny_config(data, steps=1), run)
     code, err = _cli(["--run", run, "--width", "16", "--input-size", "48"], capsys)
     assert code == 2 and "--width (8 -> 16)" in err and "--input-size (32 -> 48)" in err
