@@ -1,29 +1,39 @@
 #!/usr/bin/env bash
-# Delete run directories under runs/ (checkpoints, TensorBoard logs, metrics).
-#   ./clear_ckpts.sh               every run under runs/ (asks first)
+# Delete facekp run directories (checkpoints, TensorBoard logs, metrics).
+#   ./clear_ckpts.sh                every run under ./runs/ of the current folder (asks first)
 #   ./clear_ckpts.sh runs/a runs/b  just these runs (asks first)
 #   ./clear_ckpts.sh -y ...         without asking
-# Refuses any path that is not a directory inside runs/.
+# Paths are relative to the current folder, wherever the script lives. A path is deleted only
+# when it is a run directory: a folder holding config.json, or any folder inside a runs/ folder;
+# never /, the home folder, this repository, the current folder or a folder containing them.
 set -euo pipefail
-cd "$(dirname "$0")"
+repo="$(cd "$(dirname "$0")" && pwd -P)"
+here="$(pwd -P)"
+home="$(realpath -m -- "${HOME:-/}")"
+refuse() { echo "error: $1: $2; refusing to delete it" >&2; exit 2; }
+keep() {  # ARG REAL FOLDER WHAT: refuse REAL when it is FOLDER or holds it
+  if [[ "$3" == "$2" || "$3" == "$2"/* ]]; then refuse "$1" "$4 ($3), or a folder holding it"; fi
+}
 yes=0
 if [[ "${1:-}" == "-y" ]]; then yes=1; shift; fi
-root="$(pwd -P)/runs"
 targets=()
 if [[ $# -eq 0 ]]; then
-  [[ -d runs ]] && for d in runs/*/; do [[ -d "$d" ]] && targets+=("${d%/}"); done
+  for d in runs/*/; do [[ -d "$d" ]] && targets+=("$here/${d%/}"); done
 else
   for arg in "$@"; do
     real="$(realpath -m -- "$arg")"
-    if [[ "$real" != "$root"/* || "$real" == "$root" ]]; then
-      echo "error: $arg: not a run directory inside runs/; refusing to delete it" >&2
-      exit 2
-    fi
     [[ -d "$real" ]] || { echo "error: $arg: no such run directory" >&2; exit 2; }
+    keep "$arg" "$real" / "the root folder"
+    keep "$arg" "$real" "$home" "the home folder"
+    keep "$arg" "$real" "$repo" "the facekp repository"
+    keep "$arg" "$real" "$here" "the current folder"
+    if [[ ! -f "$real/config.json" && "$real" != */runs/* ]]; then
+      refuse "$arg" "not a run directory (no config.json, not inside a runs/ folder)"
+    fi
     targets+=("$real")
   done
 fi
-if [[ ${#targets[@]} -eq 0 ]]; then echo "nothing to delete"; exit 0; fi
+if [[ ${#targets[@]} -eq 0 ]]; then echo "nothing to delete (no runs under $here/runs)"; exit 0; fi
 printf 'will delete:\n'; printf '  %s\n' "${targets[@]}"
 if [[ $yes -eq 0 ]]; then
   read -r -p "delete these ${#targets[@]} run(s)? [y/N] " answer || answer=""

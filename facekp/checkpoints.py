@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from facekp import config as config_lib
 from facekp.errors import InputError, TrainingStopped, first_line
-from facekp.fileio import atomic_write_json
+from facekp.fileio import atomic_write_json, atomic_write_text
 
 CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 SET_ASIDE_PREFIX = "unreadable-"  # an unreadable checkpoint's files, renamed so they are never used
@@ -169,7 +169,8 @@ class RunCheckpoints:
             path = self._manager(which).save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:
             _remove_files(prefix)
-            raise InputError(f"{prefix}: cannot save checkpoint ({first_line(e)}); {self.kept()}")
+            reason = re.sub(r"\S*_temp\S*?;\s*", "", first_line(e))  # not TF's temporary file name
+            raise InputError(f"{prefix}: cannot save checkpoint ({reason}); {self.kept()}")
         if which == "latest":
             self.saved_step = step
         return path
@@ -180,15 +181,24 @@ class RunCheckpoints:
         if which not in self.managers:
             folder = self.folders[which]
             os.makedirs(folder, exist_ok=True)
-            on_disk = [os.path.basename(p) for p in checkpoints_on_disk(folder)]
-            index = os.path.join(folder, "checkpoint")
-            if on_disk:
-                tf.compat.v1.train.update_checkpoint_state(folder, on_disk[0], on_disk[::-1])
-            elif os.path.exists(index):
-                os.remove(index)
+            write_index(folder)
             self.managers[which] = tf.train.CheckpointManager(
                 self.checkpoint, folder, self.keep if which == "latest" else 1)
         return self.managers[which]
+
+
+def write_index(folder):
+    """Rewrite TF's `checkpoint` index file (a text proto) from the checkpoints in `folder`, with
+    their files' times, so that CheckpointManager keeps and deletes exactly these."""
+    found = checkpoints_on_disk(folder)[::-1]  # oldest first
+    lines = [f'model_checkpoint_path: "{os.path.basename(found[-1])}"'] if found else []
+    lines += [f'all_model_checkpoint_paths: "{os.path.basename(p)}"' for p in found]
+    lines += [f"all_model_checkpoint_timestamps: {os.path.getmtime(p + '.index')}" for p in found]
+    index = os.path.join(folder, "checkpoint")
+    if found:
+        atomic_write_text(index, "\n".join(lines + ["last_preserved_timestamp: 0"]) + "\n")
+    elif os.path.exists(index):
+        os.remove(index)
 
 
 def _set_aside(prefix):

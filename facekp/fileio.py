@@ -1,4 +1,6 @@
-"""Atomic file writes: write to a temporary name in the same folder, then rename."""
+"""Atomic file writes (a temporary name in the same folder, then a rename) and text reading."""
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -16,10 +18,12 @@ def public_mode(path, directory=False):
 
 
 def atomic_write_bytes(path, data: bytes):
-    """Write `data` to `path` so that readers see either the old file or the whole new one."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+    """Write `data` to `path` so that readers see either the old file or the whole new one.
+
+    Any OSError names `path`, never the temporary file."""
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -27,10 +31,11 @@ def atomic_write_bytes(path, data: bytes):
         public_mode(tmp)
         os.replace(tmp, path)
     except BaseException as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        if isinstance(e, OSError) and not e.filename:
-            raise OSError(e.errno, e.strerror, path) from e  # name the file the user asked for
+        if tmp:
+            with contextlib.suppress(OSError):
+                os.remove(tmp)
+        if isinstance(e, OSError):
+            raise OSError(e.errno, e.strerror or str(e), path) from e
         raise
 
 
@@ -40,3 +45,17 @@ def atomic_write_text(path, text: str):
 
 def atomic_write_json(path, obj):
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def open_text(source):
+    """A text stream over a CSV or other text file (a path, or its bytes): UTF-8 (a BOM is dropped),
+    else Latin-1, which reads any byte, so names with accented letters read in either encoding."""
+    if not isinstance(source, bytes):
+        with open(source, "rb") as f:
+            source = f.read()
+    try:
+        source.decode("utf-8")
+        encoding = "utf-8-sig"
+    except UnicodeDecodeError:
+        encoding = "latin-1"
+    return io.TextIOWrapper(io.BytesIO(source), encoding=encoding, newline="")

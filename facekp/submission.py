@@ -4,7 +4,7 @@ import pandas as pd
 
 from facekp.data import kaggle_fkd
 from facekp.errors import InputError
-from facekp.fileio import atomic_write_text
+from facekp.fileio import atomic_write_text, open_text
 
 KEYPOINT_HEADER = "RowId,Location"
 
@@ -35,7 +35,7 @@ def write_keypoint_submission(path, lookup, locations):
 def check_keypoint_submission(path, lookup):
     """Problems of a submission against IdLookupTable, one line each (empty when it is valid)."""
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(open_text(path), dtype=str, keep_default_na=False)
     except Exception as e:
         return [f"{path}: unreadable CSV ({str(e).splitlines()[0][:200]})"]
     if list(frame.columns) != KEYPOINT_HEADER.split(","):
@@ -44,8 +44,13 @@ def check_keypoint_submission(path, lookup):
     if len(frame) != len(lookup):
         problems.append(f"{path}: {len(frame)} rows, IdLookupTable has {len(lookup)}")
     n = min(len(frame), len(lookup))
-    ids = pd.to_numeric(frame["RowId"], errors="coerce").to_numpy()
-    wrong = np.flatnonzero(ids[:n] != lookup["RowId"].to_numpy()[:n])
+    plain = frame["RowId"].str.fullmatch(r"[1-9][0-9]*").to_numpy()  # as Kaggle writes them: not 1.0, +1, 01
+    if not plain.all():
+        first = int(np.flatnonzero(~plain)[0])
+        problems.append(f"{path}: line {first + 2}: RowId {frame['RowId'].iloc[first]!r} is not a plain positive "
+                        f"integer ({(~plain).sum()} such rows)")
+    ids = pd.to_numeric(frame["RowId"].where(plain), errors="coerce").to_numpy()
+    wrong = np.flatnonzero(plain[:n] & (ids[:n] != lookup["RowId"].to_numpy()[:n]))
     if wrong.size:
         problems.append(f"{path}: line {wrong[0] + 2}: RowId {frame['RowId'].iloc[wrong[0]]!r}, "
                         f"expected {lookup['RowId'].iloc[wrong[0]]} (IdLookupTable order)")

@@ -11,6 +11,7 @@ from facekp.data import images, kaggle_fkd, pipeline, youtube68
 from facekp.data.dataset import DataSet
 from facekp.data.samples import Samples, split_by_group
 from facekp.errors import InputError
+from facekp.fileio import open_text
 from facekp.schemes import IBUG68, KAGGLE15, Scheme
 
 # Cached crops cover this many face-box sides, at twice the input size: room for rotation,
@@ -53,7 +54,7 @@ def load_youtube68(cfg):
 def read_groups(path, count):
     """One group per training row: a file of names, one a line, or a 68-point CSV (person of each file)."""
     try:
-        with open(path) as f:
+        with open_text(path) as f:
             lines = f.read().splitlines()
     except OSError as e:
         raise InputError(f"{path}: cannot read groups file ({e.strerror})")

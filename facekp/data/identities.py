@@ -13,6 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facekp.errors import InputError
+from facekp.fileio import open_text
 
 LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
 # The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
@@ -75,7 +76,7 @@ def _load_npy(path):
 def read_target_names(folder):
     path = os.path.join(folder, "target_names.txt")
     try:
-        with open(path) as f:
+        with open_text(path) as f:
             return [line.strip() for line in f if line.strip()]
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror})")
@@ -181,7 +182,7 @@ def read_pairs(path):
     """Folds of Pairs: header `folds per_fold` (View 2) or `per_fold` (View 1), then per fold
     `per_fold` same-person lines `name n1 n2` and `per_fold` different-person lines `name1 n1 name2 n2`."""
     try:
-        with open(path) as f:
+        with open_text(path) as f:
             lines = [line.split() for line in f if line.strip()]
     except OSError as e:
         raise InputError(f"{path}: cannot read pairs file ({e.strerror})")
@@ -238,7 +239,7 @@ def read_exclusions(spec):
             chosen = parse_folds(folds, len(all_folds), path) if folds else range(len(all_folds))
             names |= people_of_pairs([all_folds[i] for i in chosen])
         elif os.path.isfile(path):
-            with open(path) as f:
+            with open_text(path) as f:
                 names.update(canonical(line) for line in f if line.strip())
         elif folds or os.sep in item:
             raise InputError(f"--exclude-people: {path}: file not found")
@@ -248,6 +249,6 @@ def read_exclusions(spec):
 
 
 def _looks_like_pairs(path):
-    with open(path) as f:
+    with open_text(path) as f:
         first = f.readline().split()
     return 1 <= len(first) <= 2 and all(v.isdigit() for v in first)

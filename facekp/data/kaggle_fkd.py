@@ -6,11 +6,14 @@ grayscale pixels as space-separated integers. Empty cells are missing keypoints:
 with a mask, never dropped or filled in. test.csv: `ImageId,Image`.
 """
 import os
+import zipfile
+import zlib
 
 import numpy as np
 import pandas as pd
 
 from facekp.errors import InputError
+from facekp.fileio import open_text
 from facekp.schemes import KAGGLE15_NAMES
 
 SIDE = 96
@@ -31,10 +34,28 @@ def find(data_dir, stem):
     raise InputError(f"{os.path.join(data_dir, stem)}.csv: not found (nor {stem}.zip)")
 
 
-def _read_csv(path, columns):
+def _csv_bytes(path):
+    """The file's bytes; for a .zip, those of the one CSV inside."""
+    if not path.lower().endswith(".zip"):
+        with open(path, "rb") as f:
+            return f.read()
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as e:  # pandas raises many types for a bad zip or CSV
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.lower().endswith(".csv") and not n.startswith("__MACOSX/")]
+            if not names:
+                raise InputError(f"{path}: no CSV file inside")
+            if len(names) > 1:
+                raise InputError(f"{path}: {len(names)} CSV files inside ({', '.join(names[:3])}), expected one")
+            return archive.read(names[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
+        raise InputError(f"{path}: unreadable zip file ({e})")
+
+
+def _read_csv(path, columns):
+    text = open_text(_csv_bytes(path))
+    try:
+        frame = pd.read_csv(text, dtype=str, keep_default_na=False)
+    except Exception as e:  # pandas raises many types for a bad CSV
         raise InputError(f"{path}: unreadable CSV ({str(e).splitlines()[0][:200]})")
     if list(frame.columns) != columns:
         raise InputError(f"{path}: line 1: header must be {','.join(columns[:3])},...,{columns[-1]} "
@@ -53,8 +74,11 @@ def parse_images(strings, path):
     if not allowed[np.frombuffer(joined.encode("utf-8"), np.uint8)].all():
         row = int(np.flatnonzero(~strings.str.fullmatch(r"[0-9 ]*").to_numpy())[0])
         raise InputError(f"{path}: line {row + 2}: Image is not space-separated integers")
+    empty = np.flatnonzero(strings.str.len().to_numpy() == 0)
+    if empty.size:
+        raise InputError(f"{path}: line {empty[0] + 2}: empty Image cell")
     counts = (strings.str.count(" ") + 1).to_numpy()
-    bad = np.flatnonzero((counts != PIXELS) | (strings.str.len().to_numpy() == 0))
+    bad = np.flatnonzero(counts != PIXELS)
     if bad.size:
         raise InputError(f"{path}: line {bad[0] + 2}: Image has {counts[bad[0]]} values, expected {PIXELS}")
     values = np.fromstring(joined, dtype=np.int64, sep=" ")  # C parser: ~25x faster than str.split

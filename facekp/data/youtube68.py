@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facekp.errors import InputError
+from facekp.fileio import open_text
 
 CSV_NAME = "training_frames_keypoints.csv"
 NUM_POINTS = 68
@@ -29,6 +30,24 @@ def person_of(file_name):
     """`Abdel_Aziz_Al-Hakim_00.jpg` -> `Abdel_Aziz_Al-Hakim`."""
     stem = os.path.splitext(os.path.basename(file_name))[0]
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
+
+
+def degenerate(points):
+    """Why a face's (K, 2) keypoints span no box (its crop would be singular), or None."""
+    width, height = np.ptp(points, axis=0)
+    if width == 0 and height == 0:
+        return "all keypoints at one point"
+    if width == 0:
+        return "keypoint box has zero width (all x equal)"
+    if height == 0:
+        return "keypoint box has zero height (all y equal)"
+    return None
+
+
+def leaves_folder(name):
+    """Whether an image name from the CSV is absolute or climbs out of the folder with `..`."""
+    name = os.path.normpath(name)
+    return os.path.isabs(name) or name == os.pardir or name.startswith(os.pardir + os.sep)
 
 
 def find_csv(data_dir):
@@ -55,7 +74,7 @@ def load(data_dir):
     folder = image_folder(data_dir)
     expected = 1 + 2 * NUM_POINTS
     paths, rows, groups = [], [], []
-    with open(csv_path, newline="") as f:
+    with open_text(csv_path) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or len(header) != expected or header[1:] != [str(i) for i in range(2 * NUM_POINTS)]:
@@ -72,6 +91,12 @@ def load(data_dir):
                 raise InputError(f"{csv_path}: line {line}: keypoints must be numbers")
             if not np.all(np.isfinite(values)):
                 raise InputError(f"{csv_path}: line {line}: keypoints must be finite numbers")
+            where = f"{csv_path}: line {line} ({row[0]})"
+            problem = degenerate(values.reshape(NUM_POINTS, 2))
+            if problem:
+                raise InputError(f"{where}: {problem}")
+            if leaves_folder(row[0]):
+                raise InputError(f"{where}: image name leaves the image folder {folder}")
             path = os.path.join(folder, row[0])
             if os.path.isdir(path):
                 raise InputError(f"{path}: a directory, not an image (line {line} of {csv_path})")

@@ -1,0 +1,225 @@
+"""Bad data refused with one line naming the file (and line): degenerate keypoints, encodings,
+paths out of the data folder, Kaggle cells and zips, submission RowIds, atomic writes, clear_ckpts.sh."""
+import errno
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from facekp import cli, fileio, submission, tasks
+from facekp.data import identities, kaggle_fkd, youtube68
+from facekp.errors import InputError
+from tests.conftest import write_youtube68
+from tests.test_kaggle15 import write_kaggle
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def yt(tmp_path):
+    """4 faces: lines 2-5 of the CSV are Person_00_00, Person_00_01, Person_01_00, Person_01_01."""
+    return write_youtube68(str(tmp_path / "yt"), people=2, per_person=2)
+
+
+def edit_line(path, number, change, encoding="utf-8"):
+    """Replace line `number` (from 1) of a text file by change(line), written in `encoding`."""
+    lines = open(path, encoding="latin-1").read().splitlines()
+    lines[number - 1] = change(lines[number - 1])
+    open(path, "w", encoding=encoding).write("\n".join(lines) + "\n")
+
+
+def yt_csv(folder):
+    return os.path.join(folder, youtube68.CSV_NAME)
+
+
+def set_points(points):
+    """A row change: keep the file name, write these (68, 2) keypoints."""
+    return lambda line: line.split(",", 1)[0] + "," + ",".join(f"{v:g}" for v in np.ravel(points))
+
+
+@pytest.mark.parametrize("points, message", [
+    (np.full((68, 2), 40.0), "all keypoints at one point"),
+    (np.stack([np.full(68, 40.0), np.arange(68.0)], axis=1), "keypoint box has zero width"),
+    (np.stack([np.arange(68.0), np.full(68, 40.0)], axis=1), "keypoint box has zero height"),
+])
+def test_degenerate_keypoints_are_refused_when_read(yt, points, message):
+    edit_line(yt_csv(yt), 3, set_points(points))
+    with pytest.raises(InputError, match=rf"keypoints.csv: line 3 \(Person_00_01.jpg\): {message}"):
+        youtube68.load(yt)
+
+
+@pytest.mark.parametrize("name", ["../outside.jpg", "training/../../outside.jpg", "ABSOLUTE"])
+def test_image_names_leaving_the_data_folder_are_refused(yt, tmp_path, name):
+    outside = tmp_path / "outside.jpg"
+    shutil.copy(os.path.join(yt, "training", "Person_00_00.jpg"), outside)  # it exists: only the name is wrong
+    name = str(outside) if name == "ABSOLUTE" else name
+    edit_line(yt_csv(yt), 2, lambda line: name + line[line.index(","):])
+    with pytest.raises(InputError, match=r"line 2 \(.*outside.jpg\): image name leaves the image folder"):
+        youtube68.load(yt)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1"])
+def test_68_point_csv_reads_in_utf8_and_latin1(yt, encoding):
+    os.rename(os.path.join(yt, "training", "Person_00_00.jpg"), os.path.join(yt, "training", "José_00.jpg"))
+    edit_line(yt_csv(yt), 2, lambda line: "José_00.jpg" + line[line.index(","):], encoding)
+    ann = youtube68.load(yt)
+    assert ann.paths[0].endswith("José_00.jpg") and ann.groups[0] == "José"
+
+
+def test_text_files_read_in_latin1(tmp_path):
+    """The groups file and target_names.txt: accented names in Latin-1 read as the same names."""
+    groups = tmp_path / "groups.txt"
+    groups.write_bytes("José\nRenée\n".encode("latin-1"))
+    assert tasks.read_groups(str(groups), 2) == ["José", "Renée"]
+    (tmp_path / "target_names.txt").write_bytes("Zoë Ball\n".encode("latin-1"))
+    assert identities.read_target_names(str(tmp_path)) == ["Zoë Ball"]
+
+
+def test_kaggle_files_read_with_a_bom(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    for name in ("training.csv", "test.csv", "IdLookupTable.csv"):
+        data = open(os.path.join(folder, name), "rb").read()
+        open(os.path.join(folder, name), "wb").write(b"\xef\xbb\xbf" + data)
+    assert kaggle_fkd.read_training(folder)[0].shape == (12, 96, 96, 1)
+    assert list(kaggle_fkd.read_test(folder)[0]) == [1, 2, 3]
+    assert len(kaggle_fkd.read_lookup(folder)) == 5
+
+
+@pytest.mark.parametrize("zipped", [False, True])
+def test_kaggle_files_in_latin1_are_read_not_a_unicode_error(tmp_path, zipped):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    edit_line(os.path.join(folder, "training.csv"), 3, lambda line: "é" + line[line.index(","):], "latin-1")
+    edit_line(os.path.join(folder, "test.csv"), 2, lambda line: "é" + line[line.index(","):], "latin-1")
+    edit_line(os.path.join(folder, "IdLookupTable.csv"), 2, lambda line: line.replace("left", "léft"), "latin-1")
+    name = "training.csv"
+    if zipped:
+        with zipfile.ZipFile(os.path.join(folder, "training.zip"), "w") as archive:
+            archive.write(os.path.join(folder, "training.csv"), "training.csv")
+        os.remove(os.path.join(folder, "training.csv"))
+        name = "training.zip"
+    with pytest.raises(InputError, match=f"{name}: line 3: left_eye_center_x is not a number: 'é'"):
+        kaggle_fkd.read_training(folder)
+    with pytest.raises(InputError, match="test.csv: line 2: ImageId is not a number"):
+        kaggle_fkd.read_test(folder)
+    with pytest.raises(InputError, match="IdLookupTable.csv: line 2: unknown FeatureName 'léft_eye_center_x'"):
+        kaggle_fkd.read_lookup(folder)
+
+
+def test_kaggle_empty_image_cell(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    edit_line(os.path.join(folder, "training.csv"), 4, lambda line: line.rsplit(",", 1)[0] + ",")
+    with pytest.raises(InputError, match="training.csv: line 4: empty Image cell"):
+        kaggle_fkd.read_training(folder)
+
+
+@pytest.mark.parametrize("members, message", [
+    ({"README.txt": "no data here"}, "training.zip: no CSV file inside"),
+    ({"a.csv": "x", "b.csv": "y"}, r"training.zip: 2 CSV files inside \(a.csv, b.csv\), expected one"),
+    (None, "training.zip: unreadable zip file"),
+])
+def test_kaggle_zip_without_one_csv(tmp_path, members, message):
+    path = tmp_path / "training.zip"
+    if members is None:
+        path.write_bytes(b"PK\x03\x04 truncated")
+    else:
+        with zipfile.ZipFile(path, "w") as archive:
+            for name, text in members.items():
+                archive.writestr(name, text)
+    with pytest.raises(InputError, match=message):
+        kaggle_fkd.read_training(str(tmp_path))
+
+
+@pytest.mark.parametrize("row_id", ["1.0", "+1", "01", "1e0", " 1", "0", "-1", ""])
+def test_check_refuses_row_ids_that_are_not_plain_integers(tmp_path, row_id):
+    lookup = kaggle_fkd.read_lookup(write_kaggle(str(tmp_path / "k")))
+    sub = tmp_path / "sub.csv"
+    sub.write_text(f"RowId,Location\n1,3.0\n{row_id},4.0\n3,5.0\n4,6.0\n5,7.0\n")
+    assert submission.check_keypoint_submission(str(sub), lookup) == [
+        f"{sub}: line 3: RowId {row_id!r} is not a plain positive integer (1 such rows)"]
+
+
+def test_check_cli_is_one_line_and_exit_2(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"))
+    sub = tmp_path / "sub.csv"
+    sub.write_bytes("RowId,Location\n1.0,3.0\n2,4.0\n3,5.0\n4,6.0\n5,\xe9\n".encode("latin-1"))
+    done = subprocess.run([sys.executable, os.path.join(REPO, "infer_and_submit.py"), "--task", "kaggle15",
+                           "--check", str(sub), "--data", folder], capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "line 2: RowId '1.0' is not a plain positive integer" in done.stderr
+    assert "line 6: Location 'é'" in done.stderr
+
+
+def _fail_replace(src, dst):
+    raise OSError(errno.EXDEV, "Invalid cross-device link", src, dst)
+
+
+def _fail_fsync(fd):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("target, patch, message", [
+    ("missing/sub.csv", None, "No such file or directory"),  # mkstemp in a folder that is not there
+    ("folder", None, "Is a directory"),  # os.replace onto a directory
+    ("sub.csv", ("replace", _fail_replace), "Invalid cross-device link"),  # an error naming the temporary file
+    ("sub.csv", ("fsync", _fail_fsync), "No space left on device"),  # an error naming no file
+])
+def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch, capsys, target, patch, message):
+    (tmp_path / "folder").mkdir()
+    path = str(tmp_path / target)
+    if patch:
+        monkeypatch.setattr(fileio.os, *patch)
+    with pytest.raises(OSError) as raised:
+        fileio.atomic_write_text(path, "RowId,Location\n")
+    assert raised.value.filename == path and ".tmp-" not in str(raised.value)
+    with pytest.raises(SystemExit) as code:
+        cli.run_main(lambda: fileio.atomic_write_text(path, "RowId,Location\n"), quiet=False)
+    assert code.value.code == 2 and capsys.readouterr().err == f"error: {path}: {message}\n"
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] == []
+
+
+def _clear_ckpts(script, cwd, *args):
+    return subprocess.run(["bash", script, *args], cwd=cwd, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(cwd.parent / "home")})
+
+
+def _run_dir(path, config=True):
+    path.mkdir(parents=True)
+    if config:
+        (path / "config.json").write_text("{}\n")
+    return path
+
+
+def test_clear_ckpts_resolves_paths_from_the_callers_folder(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    script = shutil.copy(os.path.join(REPO, "clear_ckpts.sh"), repo)
+    beside_script = _run_dir(repo / "runs" / "exp1")
+    caller = tmp_path / "work"
+    mine, other = _run_dir(caller / "runs" / "exp1"), _run_dir(caller / "runs" / "exp2", config=False)
+    elsewhere = _run_dir(tmp_path / "elsewhere" / "exp3")
+    done = _clear_ckpts(script, caller, "-y", "runs/exp1", str(elsewhere))
+    assert done.returncode == 0, done.stderr
+    assert not mine.exists() and not elsewhere.exists() and beside_script.exists() and other.exists()
+    done = _clear_ckpts(script, caller, "-y")  # no arguments: every run in the caller's ./runs
+    assert done.returncode == 0 and not other.exists() and beside_script.exists()
+
+
+def test_clear_ckpts_refuses_what_is_not_a_run(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    script = shutil.copy(os.path.join(REPO, "clear_ckpts.sh"), repo)
+    (repo / "config.json").write_text("{}\n")
+    caller = _run_dir(tmp_path / "work")  # the current folder is a run, and still refused
+    home = _run_dir(tmp_path / "home")
+    plain = _run_dir(tmp_path / "plain", config=False)
+    for arg, message in [("/", "the root folder"), (".", "the current folder"),
+                         (str(home), "the home folder"), (str(repo), "the facekp repository"),
+                         (str(plain), "not a run directory"), ("nope", "no such run directory")]:
+        done = _clear_ckpts(script, caller, "-y", arg)
+        assert done.returncode == 2 and done.stderr.startswith(f"error: {arg}: {message}"), (arg, done.stderr)
+        assert len(done.stderr.splitlines()) == 1
+    assert caller.exists() and home.exists() and repo.exists() and plain.exists()

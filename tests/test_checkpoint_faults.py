@@ -1,0 +1,223 @@
+"""No lost work: broken index files, truncated and empty checkpoints, non-finite weights, failed
+saves, kills at random moments during saves, signals while reading data."""
+import dataclasses
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facekp import config as config_lib, tasks
+from facekp.checkpoints import RunCheckpoints, checkpoints_on_disk
+from facekp.errors import InputError, TrainingStopped
+from facekp.inference import load_run
+from facekp.train_loop import train
+from tests.conftest import write_youtube68
+from tests.test_reliability import TRAIN, _state, _wait_for
+from tests.test_train import tiny_config
+
+TINY_FLAGS = ["--input-size", "32", "--width", "8", "--batch-size", "8", "--eval-every", "100000"]
+
+
+@pytest.fixture
+def trained(tmp_path):
+    """A 6-step run with checkpoints at steps 2, 4 and 6 (and a best one)."""
+    data = write_youtube68(str(tmp_path / "data"))
+    cfg = tiny_config(data, steps=6, ckpt_every=2, eval_every=2)
+    run = str(tmp_path / "run")
+    train(cfg, run)
+    return cfg, run
+
+
+def _resume(cfg, run, steps, capsys):
+    capsys.readouterr()
+    train(dataclasses.replace(cfg, steps=steps), run)
+    return capsys.readouterr()
+
+
+@pytest.mark.parametrize("index", ["missing", "garbage", "empty"])
+def test_a_broken_index_file_still_resumes_from_the_newest_checkpoint(trained, capsys, index):
+    cfg, run = trained
+    path = os.path.join(run, "ckpt", "checkpoint")
+    if index == "missing":
+        os.remove(path)
+    else:
+        with open(path, "w") as f:
+            f.write("" if index == "empty" else "model_checkpoint_path: {{{ garbage")
+    out = _resume(cfg, run, 8, capsys).out
+    assert "from step 6" in out and "from scratch" not in out
+    assert [os.path.basename(p) for p in checkpoints_on_disk(os.path.join(run, "ckpt"))] == ["ckpt-8", "ckpt-6", "ckpt-4"]
+    assert _state(cfg, run)[0] == 8
+
+
+@pytest.mark.parametrize("damage", ["truncated data", "empty index"])
+def test_an_unreadable_newest_checkpoint_is_skipped_aloud_and_set_aside(trained, capsys, damage):
+    cfg, run = trained
+    prefix = os.path.join(run, "ckpt", "ckpt-6")
+    if damage == "truncated data":
+        with open(prefix + ".data-00000-of-00001", "r+b") as f:
+            f.truncate(os.path.getsize(prefix + ".data-00000-of-00001") // 2)
+    else:
+        open(prefix + ".index", "w").close()
+    captured = _resume(cfg, run, 6, capsys)
+    assert "from step 4" in captured.out
+    assert "ckpt-6: unreadable checkpoint skipped (" in captured.err
+    assert "unreadable-ckpt-6.index" in os.listdir(os.path.join(run, "ckpt"))
+    assert _state(cfg, run)[0] == 6  # trained again from step 4 to 6, saved whole
+
+
+def test_a_run_whose_checkpoints_are_all_unreadable_never_restarts_from_scratch(trained, capsys):
+    cfg, run = trained
+    for prefix in checkpoints_on_disk(os.path.join(run, "ckpt")):
+        open(prefix + ".index", "w").close()
+    before = sorted(os.listdir(os.path.join(run, "ckpt")))
+    with pytest.raises(InputError, match=r"ckpt: none of its 3 checkpoints can be read"):
+        _resume(cfg, run, 8, capsys)
+    assert sorted(os.listdir(os.path.join(run, "ckpt"))) == before  # nothing overwritten
+
+
+def test_an_unreadable_best_checkpoint_falls_back_to_the_latest_aloud(trained, capsys):
+    cfg, run = trained
+    for prefix in checkpoints_on_disk(os.path.join(run, "best")):
+        open(prefix + ".data-00000-of-00001", "w").close()
+    capsys.readouterr()
+    _, model = load_run(run)
+    err = capsys.readouterr().err
+    assert "unreadable checkpoint skipped" in err and "using the latest checkpoint instead" in err
+    latest = tasks.get(cfg.task).build_model(cfg)
+    RunCheckpoints(run, latest).checkpoint.restore(os.path.join(run, "ckpt", "ckpt-6")).expect_partial()
+    for a, b in zip(model.variables, latest.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_stale_temp_folders_of_killed_saves_are_removed_at_the_next_start(trained, capsys):
+    cfg, run = trained
+    stale = os.path.join(run, "ckpt", "ckpt-8_temp")
+    os.makedirs(stale)
+    open(os.path.join(stale, "part-00000-of-00001.index"), "w").close()
+    _resume(cfg, run, 7, capsys)
+    assert not os.path.exists(stale)
+
+
+@tf.custom_gradient
+def _identity_with_gradient_times(x, factor):
+    """x itself; its gradient is multiplied by `factor` (NaN poisons the update)."""
+    return tf.identity(x), lambda upstream: (upstream * factor, tf.zeros_like(factor))
+
+
+def _nan_gradients_from(call_number, monkeypatch):
+    """Make the keypoint loss's gradients NaN from its `call_number`th call on, its value finite."""
+    original = tasks.KeypointTask.loss_fn
+    calls = tf.Variable(0)
+
+    def poisoned(self, cfg):
+        loss = original(self, cfg)
+
+        def fn(outputs, batch):
+            calls.assign_add(1)
+            factor = tf.where(calls >= call_number, float("nan"), 1.0)
+            return _identity_with_gradient_times(loss(outputs, batch), factor)
+        return fn
+
+    monkeypatch.setattr(tasks.KeypointTask, "loss_fn", poisoned)
+
+
+def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
+    data = write_youtube68(str(tmp_path / "data"))
+    cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
+    run = str(tmp_path / "run")
+    _nan_gradients_from(4, monkeypatch)  # the update of step 4 makes the weights NaN, its loss is finite
+    with pytest.raises(TrainingStopped, match=r"weights became non-finite .* by step 4, so they were not saved; "
+                                              r"the last good checkpoint \(step 2\) is kept"):
+        train(cfg, run)
+    step, _, weights = _state(cfg, run)
+    assert step == 2 and all(np.isfinite(w).all() for w in weights.values())
+
+
+def test_a_run_stopped_before_any_checkpoint_says_so_and_leaves_no_run_dir(tmp_path, monkeypatch):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    _nan_gradients_from(1, monkeypatch)
+    with pytest.raises(TrainingStopped, match=r"at step 2; no checkpoint was saved"):
+        train(tiny_config(data, steps=10, ckpt_every=5, eval_every=100), run)
+    assert not os.path.exists(run)
+
+
+def _limit_file_size(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(tmp_path):
+    """Files capped at half a checkpoint: config and logs fit, the second checkpoint cannot."""
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--ckpt-every", "1"] + TINY_FLAGS
+    assert subprocess.run(args + ["--steps", "1"], capture_output=True).returncode == 0
+    half = os.path.getsize(os.path.join(run, "ckpt", "ckpt-1.data-00000-of-00001")) // 2
+    done = subprocess.run(args + ["--steps", "2"], capture_output=True, text=True, preexec_fn=_limit_file_size(half))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {run}/ckpt/ckpt-2: cannot save checkpoint (File too large); the last good checkpoint (step 1) is kept")
+    assert sorted(os.listdir(os.path.join(run, "ckpt"))) == ["checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
+
+
+def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+
+    def terminated(cfg):
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM should have stopped the reading")
+
+    monkeypatch.setattr(tasks.TASKS["keypoints68"], "load_samples", terminated)
+    with pytest.raises(SystemExit) as stopped:
+        train(tiny_config(data), run)
+    assert stopped.value.code == 130 and not os.path.exists(run)
+    assert capsys.readouterr().out.strip() == "interrupted while reading the data; nothing was written"
+
+
+def test_config_json_values_are_checked_when_a_run_is_loaded(trained):
+    _, run = trained
+    path = os.path.join(run, "config.json")
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace('"width": 8', '"width": "abc"'))
+    with pytest.raises(InputError, match=r'config.json: "width": must be an integer, got \'abc\''):
+        config_lib.load(run)
+
+
+def test_kill_9_at_random_moments_during_saves_always_resumes(tmp_path):
+    """Saves every step; six kills at random times; each time the newest whole checkpoint resumes."""
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--steps", "100000", "--ckpt-every", "1",
+            "--keep-checkpoints", "2"] + TINY_FLAGS
+    cfg = dataclasses.replace(tiny_config(data), batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2,
+                              eval_every=100000)
+    rng, last = random.Random(0), 0
+    for _ in range(6):
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        assert _wait_for(lambda: _newest_step(run) > last, timeout=120)
+        time.sleep(rng.uniform(0.0, 1.0))
+        proc.send_signal(signal.SIGKILL)
+        out, err = proc.communicate()
+        assert last == 0 or f"from step {last}" in out or "unreadable checkpoint skipped" in err, (out, err)
+        step, iterations, weights = _state(cfg, run)
+        assert step >= last and iterations == step and all(np.isfinite(w).all() for w in weights.values())
+        last = step
+
+
+def _newest_step(run):
+    found = checkpoints_on_disk(os.path.join(run, "ckpt"))
+    return int(found[0].rsplit("-", 1)[1]) if found else 0
