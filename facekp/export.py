@@ -1,15 +1,10 @@
-"""Export a keypoint run as a SavedModel (serving signature) and a TFLite model.
-
-    python -m facekp.export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
-    python -m facekp.export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
-    python -m facekp.export --run runs/kp68 --format slim --out models/keypoints68  # weights only
+"""Export a keypoint run as a SavedModel (serving signature) and a TFLite model (`export.py`).
 
 Both take an image batch (B, H, W, C) float32 of pixel values 0..255 and return keypoints
 (B, K, 2) in those images' pixels: each image is treated as the face crop (the centred square of
 its longer side, edges repeated). The TFLite model has a fixed input of the run's input size
 (the crop itself) and needs only builtin ops.
 """
-import argparse
 import os
 import shutil
 import tempfile
@@ -86,26 +81,3 @@ def _replace_atomically(folder, write):
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
-
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", required=True, help="trained run directory (best checkpoint)")
-    parser.add_argument("--format", required=True, choices=["savedmodel", "tflite", "slim"])
-    parser.add_argument("--out", help="default: RUN/export/savedmodel, RUN/export/model.tflite or RUN/export/slim")
-    args = parser.parse_args()
-    predictor = Predictor.from_run(args.run)
-    if args.format == "savedmodel":
-        out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
-    elif args.format == "slim":
-        out = export_slim(predictor, args.out or os.path.join(args.run, "export", "slim"), args.run)
-    else:
-        out = args.out or os.path.join(args.run, "export", "model.tflite")
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        export_tflite(predictor, out)
-    print(f"wrote {out}")
-
-
-if __name__ == "__main__":
-    from facekp.cli import run_main
-    run_main(main)
