@@ -13,7 +13,6 @@ import tensorflow as tf
 
 from facekp.data import augment
 from facekp.fileio import atomic_write_bytes, public_mode
-from facekp.inference import Predictor
 from facekp.tflite import tflite_bytes
 
 

@@ -111,8 +111,9 @@ def _identity_with_gradient_times(x, factor):
     return tf.identity(x), lambda upstream: (upstream * factor, tf.zeros_like(factor))
 
 
-def _nan_gradients_from(call_number, monkeypatch):
-    """Make the keypoint loss's gradients NaN from its `call_number`th call on, its value finite."""
+def _poison_from(call_number, monkeypatch, what):
+    """From the keypoint loss's `call_number`th call on, make its value ("loss") or only its
+    gradients ("gradients") NaN."""
     original = tasks.KeypointTask.loss_fn
     calls = tf.Variable(0)
 
@@ -121,18 +122,29 @@ def _nan_gradients_from(call_number, monkeypatch):
 
         def fn(outputs, batch):
             calls.assign_add(1)
-            factor = tf.where(calls >= call_number, float("nan"), 1.0)
-            return _identity_with_gradient_times(loss(outputs, batch), factor)
+            value, nan = loss(outputs, batch), tf.where(calls >= call_number, float("nan"), 1.0)
+            return value * nan if what == "loss" else _identity_with_gradient_times(value, nan)
         return fn
 
     monkeypatch.setattr(tasks.KeypointTask, "loss_fn", poisoned)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
+    _poison_from(5, monkeypatch, "loss")
+    with pytest.raises(TrainingStopped, match=r"loss became nan at step 5; the last good checkpoint \(step 4\)"):
+        train(cfg, run)
+    step, _, weights = _state(cfg, run)
+    assert step == 4 and all(np.isfinite(w).all() for w in weights.values())
 
 
 def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
     run = str(tmp_path / "run")
-    _nan_gradients_from(4, monkeypatch)  # the update of step 4 makes the weights NaN, its loss is finite
+    _poison_from(4, monkeypatch, "gradients")  # the update of step 4 makes the weights NaN, its loss is finite
     with pytest.raises(TrainingStopped, match=r"weights became non-finite .* by step 4, so they were not saved; "
                                               r"the last good checkpoint \(step 2\) is kept"):
         train(cfg, run)
@@ -143,7 +155,7 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
 def test_a_run_stopped_before_any_checkpoint_says_so_and_leaves_no_run_dir(tmp_path, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    _nan_gradients_from(1, monkeypatch)
+    _poison_from(1, monkeypatch, "gradients")
     with pytest.raises(TrainingStopped, match=r"at step 2; no checkpoint was saved"):
         train(tiny_config(data, steps=10, ckpt_every=5, eval_every=100), run)
     assert not os.path.exists(run)
@@ -178,7 +190,7 @@ def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path,
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM should have stopped the reading")
 
-    monkeypatch.setattr(tasks.TASKS["keypoints68"], "load_samples", terminated)
+    monkeypatch.setitem(tasks.TASKS, "keypoints68", dataclasses.replace(tasks.TASKS["keypoints68"], load_samples=terminated))
     with pytest.raises(SystemExit) as stopped:
         train(tiny_config(data), run)
     assert stopped.value.code == 130 and not os.path.exists(run)
