@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 
 from facekp.errors import InputError
 
+# The 68-point model that ships with the repository (a run directory: config.json + best/).
+SHIPPED_KEYPOINTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
+
 # Value checks a field may carry: (what the value must be, test).
 POSITIVE = ("a positive number", lambda v: math.isfinite(v) and v > 0)
 NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
