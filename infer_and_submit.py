@@ -66,7 +66,7 @@ def submit_lfw2017(args):
     """Classes of X_test from an identity run (its head) or an embedding run (its SVM)."""
     from facekp import submission
     from facekp.data import identities
-    from facekp.recognition import Recogniser
+    from facekp.recognise import Recogniser
     if not args.run:
         raise InputError("--run: needed to make a submission")
     recogniser = Recogniser(args.run)

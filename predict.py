@@ -10,8 +10,9 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
                       # name every face: nearest enrolled person of GALLERY/<person>/*.jpg, or unknown
 
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
-the first input). Unreadable files are reported by name and skipped; exit code 2 if none could
-be read.
+the first input). Unreadable files, and photos over 250 megapixels, are reported by name and
+skipped; exit code 2 if none could be read. Memory stays near 3 bytes per pixel of the largest
+photo on top of the model (faces are found on a copy of at most 2000 pixels a side).
 """
 import argparse
 import os
@@ -42,11 +43,15 @@ def main():
     parser.add_argument("--threshold", type=float,
                         help="--identify: largest distance still called a match (default: the run's own)")
     args = parser.parse_args()
+    for flag, value, least in (("--refine", args.refine, 0), ("--threads", args.threads, 1)):
+        if value is not None and value < least:
+            raise InputError(f"{flag}: must be >= {least}, got {value}")
     if args.identify and not args.embedding_run:
         raise InputError("--identify needs --embedding-run RUN_DIR (an embedding run)")
 
     from facekp import overlay as overlays, photos
-    from facekp.inference import SHIPPED_MODEL, Predictor
+    from facekp.config import SHIPPED_KEYPOINTS
+    from facekp.inference import Predictor
     overlay = None
     if args.overlay:
         kind = "moustache" if args.overlay == "moustache" else "sunglasses"
@@ -58,10 +63,10 @@ def main():
     paths = [p for p in paths if os.path.isfile(p)]
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
-    predictor = Predictor.from_run(args.run or SHIPPED_MODEL, args.engine, args.threads)
+    predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads)
     identify = None
     if args.identify:
-        from facekp.recognition import Recogniser
+        from facekp.recognise import Recogniser
         recogniser = Recogniser(args.embedding_run)
         threshold = args.threshold if args.threshold is not None else recogniser.threshold()
         if recogniser.cfg.task != "embedding" or threshold is None:

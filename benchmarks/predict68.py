@@ -22,10 +22,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import inference_ms  # noqa: E402
-from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
-from facekp.data import images as image_ops, youtube68  # noqa: E402
+from facekp import config as config_lib, metrics, photos  # noqa: E402
+from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
-from facekp.inference import SHIPPED_MODEL, Predictor  # noqa: E402
+from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
+from facekp.inference import Predictor  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -35,7 +36,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"),
                                                        "youtube-faces-68"))
-    parser.add_argument("--run", default=SHIPPED_MODEL)
+    parser.add_argument("--run", default=SHIPPED_KEYPOINTS)
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     args = parser.parse_args()
     cfg = config_lib.load(args.run)
@@ -44,14 +45,14 @@ def main():
     _, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     preds, seconds, missed, detect_s, boxes = {0: [], 1: []}, {}, 0, 0.0, []
     for i in val:
-        rgb = image_ops.decode(ann.paths[i], 3).numpy()
-        gray, image = photos.gray_of(rgb), photos.model_image(rgb, cfg.channels)
+        rgb = photos.read_image(ann.paths[i])
+        image = photos.model_image(rgb, cfg.channels)
         start = time.perf_counter()
-        detections = detect.detect_faces(gray)
+        detections = photos.detect_in(rgb)
         detect_s += time.perf_counter() - start
         missed += not detections
         boxes.append(max(detections, key=lambda d: d[2] * d[3]) if detections else None)
-        _, _, starts = photos.face_starts(detections, gray.shape, find_all=False)
+        _, _, starts = photos.face_starts(detections, rgb.shape, find_all=False)
         for refine in preds:
             for threads, predictor in predictors.items():
                 start = time.perf_counter()

@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import data_default, last_train_speed  # noqa: E402
 from facekp import tasks, verification  # noqa: E402
-from facekp.recognition import Recogniser, load_results  # noqa: E402
+from facekp.recognise import Recogniser, load_results  # noqa: E402
 
 
 def identity_figures(run_dir):

@@ -19,9 +19,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import data_default  # noqa: E402
-from facekp import tasks  # noqa: E402
 from facekp.config import KeypointConfig  # noqa: E402
 from facekp.data import images, tfds_builders  # noqa: E402
+from facekp.tasks.keypoints import CACHE_MARGIN, load_youtube68  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
@@ -35,7 +35,7 @@ def read_records(data_dir, folder, cfg):
         points = example["keypoints"]
         lo, hi = tf.reduce_min(points, 0), tf.reduce_max(points, 0)
         image = tf.image.rgb_to_grayscale(tf.cast(example["image"], tf.float32))
-        return images.crop_with_map(image, (lo + hi) / 2.0, tf.reduce_max(hi - lo) * tasks.CACHE_MARGIN, size)[0]
+        return images.crop_with_map(image, (lo + hi) / 2.0, tf.reduce_max(hi - lo) * CACHE_MARGIN, size)[0]
 
     ds = tfds.load("facekp_youtube68", split="train", data_dir=data_dir,
                    download_and_prepare_kwargs=tfds_builders.manual(folder))
@@ -48,7 +48,7 @@ def main():
     args = parser.parse_args()
     cfg = KeypointConfig(data=os.path.abspath(args.data))
     start = time.perf_counter()
-    count = len(tasks.load_youtube68(cfg).images)
+    count = len(load_youtube68(cfg).images)
     own_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as data_dir:
         start = time.perf_counter()

@@ -16,10 +16,12 @@ import re
 import shutil
 import sys
 
+import h5py
+import keras
 import numpy as np
 import tensorflow as tf
 
-from facekp import config as config_lib
+from facekp import config as config_lib, models
 from facekp.errors import InputError, TrainingStopped, first_line
 from facekp.fileio import atomic_write_json, atomic_write_text
 
@@ -218,15 +220,20 @@ def _remove_files(prefix):
             os.remove(os.path.join(folder, file))
 
 
-def init_from_run(model, run_dir):
+def load_run(run_dir: str) -> tuple[config_lib.TrainConfig, keras.Model]:
+    """(config, model with the best, else latest, checkpoint's weights) of any run directory:
+    what inference, export, recognition and --init-from all load."""
+    cfg = config_lib.load(run_dir)
+    model = models.build(cfg)
+    if not RunCheckpoints(run_dir, model).restore_weights():
+        raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
+    return cfg, model
+
+
+def init_from_run(model: keras.Model, run_dir: str) -> str:
     """Copy the weights of `run_dir`'s best (else latest) checkpoint whose layer path and shape
     match `model`'s; returns a one-line report of what was loaded and skipped."""
-    from facekp import tasks
-    cfg = config_lib.load(run_dir)
-    source = tasks.get(cfg.task).build_model(cfg)
-    ckpts = RunCheckpoints(run_dir, source)
-    if not ckpts.restore_weights():
-        raise InputError(f"--init-from: {run_dir}: no checkpoint to load")
+    _, source = load_run(run_dir)
     return copy_matching(model, {v.path: v.numpy() for v in source.variables}, run_dir)
 
 
@@ -252,7 +259,6 @@ def copy_matching(model, source_variables, origin):
 def load_backbone_weights(model, path):
     """--backbone-weights: a local Keras `.weights.h5` file (e.g. model.save_weights of a facekp
     model); tensors whose layer path and shape match are loaded, nothing is downloaded."""
-    import h5py
     if not os.path.isfile(path):
         raise InputError(f"--backbone-weights: {path}: file not found")
     try:

@@ -4,6 +4,7 @@ import dataclasses
 import sys
 import typing
 
+from facekp.config import CONFIG_CLASSES
 from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
 from facekp.tfenv import quiet_tensorflow
 
@@ -47,7 +48,6 @@ def _field_choices(config_class, name):
 
 def given_fields(args, config_class):
     """The config fields the user set on the command line; a flag of another task is an error."""
-    from facekp.config import CONFIG_CLASSES
     names = {f.name for f in dataclasses.fields(config_class)}
     any_config = {f.name for cls in CONFIG_CLASSES.values() for f in dataclasses.fields(cls)}
     given = {key: value for key, value in vars(args).items() if value is not None}

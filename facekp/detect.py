@@ -2,8 +2,9 @@
 turned either way), merged by non-maximum suppression. Nothing is downloaded: the cascade files
 ship inside opencv-python-headless 4.x (`cv2.data.haarcascades`; OpenCV 5 dropped them).
 """
-import cv2
 import numpy as np
+
+from facekp.opencv import cv2
 
 # Measured on 593 YouTube-Faces frames (every 5th): the 68-point keypoint box of a frontal
 # detection is centred 0.16 box widths below the box centre, and its side is 0.87 box widths.
@@ -11,6 +12,9 @@ KEYPOINT_BOX_DY = 0.16
 KEYPOINT_BOX_SCALE = 0.87
 
 _CASCADES = {}
+# The cascades keep buffers of about 100 bytes per pixel of the largest image they searched; after
+# a larger image than this they are dropped (reloading them takes about 20 ms).
+RELEASE_PIXELS = 1 << 20
 
 
 def _cascade(name):
@@ -48,6 +52,8 @@ def detect_faces(gray, min_size=24):
     width = gray.shape[1]
     mirrored = _detect(np.ascontiguousarray(gray[:, ::-1]), "haarcascade_profileface.xml", min_size)
     boxes += [(width - x - w, y, w, h, s) for x, y, w, h, s in mirrored]
+    if gray.size > RELEASE_PIXELS:
+        _CASCADES.clear()
     return non_max_suppression(boxes)
 
 

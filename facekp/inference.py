@@ -6,20 +6,21 @@
 Inference runs through TFLite (XNNPACK) by default, converted in memory when the model loads;
 `engine="tf"` runs the Keras model under tf.function instead (same points, slower per face).
 """
-import os
 
 import numpy as np
 import tensorflow as tf
 
-from facekp import config as config_lib, tasks
-from facekp.checkpoints import RunCheckpoints
+from facekp import config as config_lib
+from facekp.checkpoints import load_run
 from facekp.data import images as image_ops
+from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
+from facekp.schemes import scheme_of
 from facekp.tflite import TFLiteModel
 
 ENGINES = ("tflite", "tf")
 
-SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
+
 
 
 def predict_in_batches(predict_fn, images, batch_size=128):
@@ -34,27 +35,18 @@ def compiled_predict(model):
     return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
 
 
-def load_run(run_dir):
-    """(config, model with the best, else latest, checkpoint's weights) of any run directory."""
-    cfg = config_lib.load(run_dir)
-    model = tasks.get(cfg.task).build_model(cfg)
-    if not RunCheckpoints(run_dir, model).restore_weights():
-        raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
-    return cfg, model
-
-
 class Predictor:
     def __init__(self, cfg, model, engine="tflite", threads=None):
         if engine not in ENGINES:
             raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
         self.cfg, self.model, self.engine = cfg, model, engine
-        self.scheme = tasks.get(cfg.task).scheme
+        self.scheme = scheme_of(cfg.task)
         self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
 
     @classmethod
     def shipped(cls, engine="tflite", threads=None):
         """The 68-point model that ships in models/keypoints68."""
-        return cls.from_run(SHIPPED_MODEL, engine, threads)
+        return cls.from_run(config_lib.SHIPPED_KEYPOINTS, engine, threads)
 
     @classmethod
     def from_run(cls, run_dir, engine="tflite", threads=None):
@@ -82,7 +74,8 @@ class Predictor:
         return points
 
     def predict_faces(self, image, boxes, refine=1):
-        """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) float 0..255) for face boxes (F, 3).
+        """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) uint8 or float 0..255) for face boxes
+        (F, 3); each crop reads only the window of the image under it.
 
         A box is a keypoint box (centre x, centre y, side); the crop is that side times the
         model's margin. Each face is then re-cropped `refine` times around its own prediction;
@@ -97,5 +90,5 @@ class Predictor:
                        for c, s in zip(centers, sides)]
             points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
             points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image
-            centers, sides = tasks.face_boxes(points)
+            centers, sides = face_boxes(points)
         return points.astype(np.float32)

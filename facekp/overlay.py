@@ -6,10 +6,10 @@ and the top of the upper lip (51), 1.6 mouth widths wide, turned with the mouth 
 """
 import os
 
-import cv2
 import numpy as np
 
 from facekp.errors import InputError
+from facekp.opencv import cv2
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 BUILT_IN = ("sunglasses", "moustache")
@@ -40,17 +40,29 @@ def placement(points, kind):
     return center, float(width), float(angle)
 
 
-def apply_overlay(photo, overlay, center, width, angle):
-    """Alpha-blend `overlay` (RGBA 0..1) onto `photo` (H, W, 3 uint8): its centre at `center`,
-    `width` pixels wide, turned by `angle`. Returns a new uint8 image."""
+def apply_overlay(photo, overlay, center, width, angle, strip_pixels=1 << 21):
+    """Alpha-blend `overlay` (RGBA 0..1) onto `photo` (H, W, 3 uint8) in place: its centre at
+    `center`, `width` pixels wide, turned by `angle`. Only the pixels under the overlay are touched,
+    in strips of about `strip_pixels`, so memory does not grow with the photo. Returns `photo`."""
     h, w = overlay.shape[:2]
     scale = width / w
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
     # photo = R * s * (overlay - overlay centre) + center
     matrix = np.array([[cos, -sin, center[0] - cos * (w - 1) / 2 + sin * (h - 1) / 2],
-                       [sin, cos, center[1] - sin * (w - 1) / 2 - cos * (h - 1) / 2]], np.float32)
-    warped = cv2.warpAffine(overlay, matrix, (photo.shape[1], photo.shape[0]), flags=cv2.INTER_LINEAR,
-                            borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
-    alpha = warped[..., 3:4]
-    blended = photo.astype(np.float32) / 255.0 * (1 - alpha) + warped[..., :3] * alpha
-    return np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)
+                       [sin, cos, center[1] - sin * (w - 1) / 2 - cos * (h - 1) / 2]], np.float64)
+    corners = np.array([[-0.5, -0.5, 1], [w - 0.5, -0.5, 1], [-0.5, h - 0.5, 1], [w - 0.5, h - 0.5, 1]]) @ matrix.T
+    lo, hi = np.floor(np.nan_to_num(corners.min(0))) - 1, np.ceil(np.nan_to_num(corners.max(0))) + 2
+    x0, y0 = (int(np.clip(v, 0, n)) for v, n in zip(lo, (photo.shape[1], photo.shape[0])))
+    x1, y1 = (int(np.clip(v, 0, n)) for v, n in zip(hi, (photo.shape[1], photo.shape[0])))
+    if x1 <= x0 or y1 <= y0:  # wholly outside the photo
+        return photo
+    rows = max(1, strip_pixels // (x1 - x0))
+    for top in range(y0, y1, rows):
+        part = photo[top:min(top + rows, y1), x0:x1]
+        shifted = (matrix - [[0, 0, x0], [0, 0, top]]).astype(np.float32)
+        warped = cv2.warpAffine(overlay, shifted, (part.shape[1], part.shape[0]), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        alpha = warped[..., 3:4]
+        blended = part.astype(np.float32) / 255.0 * (1 - alpha) + warped[..., :3] * alpha
+        part[...] = np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)
+    return photo

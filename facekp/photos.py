@@ -2,21 +2,40 @@
 
 Writes `prediction-<timestamp>.csv` (one row per face: file, face, box, score, x0, y0, ...) and
 `plot-<timestamp>.png` (every file with its faces' keypoints), both atomically.
+
+Memory stays bounded by the photo's own pixels (3 bytes each): each file is decoded once as
+uint8, the detector sees a copy shrunk to DETECT_MAX_SIDE, keypoint and recognition crops are cut
+from windows of it, the plot keeps a thumbnail, and files over MAX_PIXELS are refused unread.
 """
+import contextlib
 import io
 import os
 import sys
+import tempfile
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.patches import Rectangle
+from PIL import Image
 from tqdm import tqdm
 
-from facekp import detect
+from facekp import detect, overlay as overlays, plots
 from facekp.data import images as image_ops
+from facekp.data.geometry import face_boxes
+from facekp.data.identities import person_folders
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes, atomic_write_text
+from facekp.opencv import cv2
+from facekp.recognise import Gallery, face_from_keypoints
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+MAX_PIXELS = 250_000_000  # larger files are refused from their header (750 MB decoded)
+DETECT_MAX_SIDE = 1600  # the detector runs on a copy this long at most; faces from 24 of its pixels
+PLOT_MAX_SIDE = 1024  # the plot keeps a thumbnail per file, this long at most
+PLOT_MAX_FILES = 48
+OVERLAY_MAX_SIDE = 4096  # --overlay images of larger photos are written at this size
+GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale
 
 
 def find_images(inputs):
@@ -31,21 +50,95 @@ def find_images(inputs):
     return found
 
 
+def image_size(path):
+    """(width, height) from an image file's header (PIL decodes no pixels here), or None if PIL
+    cannot parse it."""
+    with open(path, "rb") as f:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # MAX_PIXELS is the limit here
+        try:
+            with Image.open(f) as image:
+                return image.size
+        except Exception:  # PIL raises many types for a file it cannot parse
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+
+
+@contextlib.contextmanager
+def decoder_messages():
+    """Collect, instead of showing, what C libraries print to stderr (fd 2) meanwhile: a list of
+    lines, filled on exit."""
+    lines = []
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            lines += log.read().decode(errors="replace").splitlines()
+
+
+def read_image(path):
+    """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
+    stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
+    when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
+    size = image_size(path)
+    if size is None:
+        raise InputError(f"{path}: unreadable image ({'empty file' if not os.path.getsize(path) else 'unknown format'})")
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{path}: image too large ({width} x {height})")
+    if not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
+        raise InputError(f"{path}: unreadable image (unknown format or damaged header)")
+    with decoder_messages() as messages:  # libjpeg and libpng print their own warnings
+        image = cv2.imread(path, np.empty((height, width, 3), np.uint8),
+                           cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+    truncated = [m for m in messages if "premature end" in m.lower()]  # libjpeg fills a cut JPEG with grey
+    if image is None or truncated:
+        raise InputError(f"{path}: unreadable image ({(truncated or messages or ['damaged data'])[0]})")
+    for top in range(0, len(image), 256):  # BGR -> RGB in place (cvtColor copies a whole image it overwrites)
+        rows = image[top:top + 256]
+        cv2.cvtColor(rows, cv2.COLOR_BGR2RGB, dst=rows)
+    return image
+
+
 def gray_of(rgb):
-    """(H,W,3) float RGB -> (H,W) uint8 luminance (the weights of TF's rgb_to_grayscale)."""
-    return np.round(rgb @ np.array([0.2989, 0.587, 0.114], np.float32)).astype(np.uint8)
+    """(H,W,3) RGB, uint8 or float 0..255 -> (H,W) uint8 luminance (TF's rgb_to_grayscale
+    weights), without a float copy of the image."""
+    gray = cv2.transform(rgb, GRAY_WEIGHTS)
+    return gray if gray.dtype == np.uint8 else np.round(gray).astype(np.uint8)
 
 
 def model_image(rgb, channels):
-    """The image as the model reads it: RGB, or gray with one channel; float 0..255."""
-    return rgb if channels == 3 else gray_of(rgb)[..., None].astype(np.float32)
+    """The image as the model reads it: RGB, or gray with one channel; uint8."""
+    return rgb if channels == 3 else gray_of(rgb)[..., None]
+
+
+def shrunk(rgb, max_side):
+    """(the image scaled down with area averaging to `max_side` pixels on its long side, (fx, fy)
+    new / old size); the image itself and (1, 1) when it is no larger."""
+    h, w = rgb.shape[:2]
+    scale = max_side / max(h, w)
+    if scale >= 1.0:
+        return rgb, (1.0, 1.0)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), (size[0] / w, size[1] / h)
+
+
+def detect_in(rgb):
+    """Face boxes (x, y, w, h, score) in the photo's pixels, found on a copy of at most
+    DETECT_MAX_SIDE pixels on its long side."""
+    small, (fx, fy) = shrunk(rgb, DETECT_MAX_SIDE)
+    return [(x / fx, y / fy, w / fx, h / fy, s) for x, y, w, h, s in detect.detect_faces(gray_of(small))]
 
 
 def faces_in(path, predictor, find_all, refine=1):
-    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded RGB image."""
-    rgb = image_ops.decode(path, 3).numpy()
-    gray = gray_of(rgb)
-    boxes, scores, starts = face_starts(detect.detect_faces(gray), gray.shape, find_all)
+    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded uint8 RGB image."""
+    rgb = read_image(path)
+    boxes, scores, starts = face_starts(detect_in(rgb), rgb.shape, find_all)
     points = predictor.predict_faces(model_image(rgb, predictor.cfg.channels), starts, refine)
     return list(zip(boxes, scores, points)), rgb
 
@@ -83,21 +176,21 @@ def csv_text(rows, num_points, identities=None):
 
 def recognition_faces(rgb, faces, recogniser):
     """The recognition crops (F, S, S, C) of a file's faces, cut around their keypoints."""
-    from facekp.recognition import face_from_keypoints
     image = model_image(rgb, recogniser.cfg.channels)
     return np.stack([face_from_keypoints(image, points, recogniser.cfg.input_size) for _, _, points in faces])
 
 
 def enrol(gallery_dir, predictor, recogniser, threshold):
     """A Gallery of DIR/<person>/<image> (one face per image: the largest found, else the middle)."""
-    from facekp.data.identities import person_folders
-    from facekp.recognition import Gallery
     embeddings, people = [], []
     for person, files in person_folders(gallery_dir).items():
         for path in files:
             try:
                 faces, rgb = faces_in(path, predictor, find_all=False)
-            except Exception as e:  # TF and OpenCV raise many types for a bad file
+            except InputError as e:
+                print(f"{e}, not enrolled", file=sys.stderr)
+                continue
+            except Exception as e:  # the file system and OpenCV raise many types for a bad file
                 print(f"{path}: unreadable image ({type(e).__name__}), not enrolled", file=sys.stderr)
                 continue
             embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser))[0])
@@ -109,24 +202,21 @@ def enrol(gallery_dir, predictor, recogniser, threshold):
     return Gallery(np.stack(embeddings), people, threshold)
 
 
-def save_plot(path, shown, columns=4, max_files=48):
+def save_plot(path, shown, columns=4, max_files=PLOT_MAX_FILES):
     """A grid: each file's image with every face's keypoints, detection box and identity if named.
 
-    shown: (name, rgb, faces, labels) per file; labels: (identity, distance) per face, or [].
+    shown: (name, thumbnail, (width, height) of the photo, faces, labels) per file; the thumbnail
+    is drawn over the photo's pixel extent, so boxes and points keep the photo's coordinates.
+    labels: (identity, distance) per face, or [].
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
     shown = shown[:max_files]
     columns = min(columns, max(1, len(shown)))
     rows = -(-len(shown) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, (name, rgb, faces, labels) in zip(axes.ravel(), shown):
-        ax.imshow(rgb.astype(np.uint8))
+    for ax, (name, thumbnail, (w, h), faces, labels) in zip(axes.ravel(), shown):
+        ax.imshow(thumbnail, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
         for i, (box, _, points) in enumerate(faces):
             ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
             ax.scatter(points[:, 0], points[:, 1], s=10, c="#ff3030", marker=".", linewidths=0)
@@ -134,27 +224,24 @@ def save_plot(path, shown, columns=4, max_files=48):
                 ax.text(box[0], box[1], f"{labels[i][0]} ({labels[i][1]:.2f})", color="#ffff40", fontsize=7,
                         va="bottom", bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1))
         ax.set_title(name, fontsize=8)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    plots.save_figure(path, fig, dpi=110)
 
 
 def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps):
-    """Per-file outputs: the face filter applied to every face; the first face's feature maps."""
-    from facekp import overlay as overlays, plots, tasks
+    """Per-file outputs: the face filter applied to every face (on a copy of the photo of at most
+    OVERLAY_MAX_SIDE pixels on its long side); the first face's feature maps."""
     stem = os.path.splitext(os.path.basename(path))[0]
     if overlay is not None:
-        image = rgb.astype(np.uint8)
+        image, factor = shrunk(rgb, OVERLAY_MAX_SIDE)
+        image = image.copy() if image is rgb else image  # drawn on in place
         for _, _, points in faces:
-            image = overlays.apply_overlay(image, overlay[1], *overlays.placement(points, overlay[0]))
-        from PIL import Image
+            scaled = (points + 0.5) * factor - 0.5  # pixel centres of the photo -> of the copy
+            overlays.apply_overlay(image, overlay[1], *overlays.placement(scaled, overlay[0]))
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
         atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
     if feature_maps and faces:
-        center, side = tasks.face_boxes(faces[0][2][None])
+        center, side = face_boxes(faces[0][2][None])
         crop, _ = image_ops.crop_with_map_fast(model_image(rgb, predictor.cfg.channels), center[0],
                                                float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
         plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model, crop / 255.0)
@@ -174,7 +261,10 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
             faces, rgb = faces_in(path, predictor, find_all, refine)
-        except Exception as e:  # TF and OpenCV raise many types for a bad file
+        except InputError as e:  # unreadable, or too large
+            print(f"{e}, skipped", file=sys.stderr)
+            continue
+        except Exception as e:  # the file system and OpenCV raise many types for a bad file
             message = getattr(e, "message", str(e)).strip().splitlines()
             print(f"{path}: unreadable image ({message[0] if message else type(e).__name__}), skipped",
                   file=sys.stderr)
@@ -188,8 +278,10 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
             recogniser, gallery = identify
             labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
             names += labels
-        shown.append((os.path.basename(path), rgb, faces, labels))
+        if len(shown) < PLOT_MAX_FILES:
+            shown.append((os.path.basename(path), shrunk(rgb, PLOT_MAX_SIDE)[0], rgb.shape[1::-1], faces, labels))
         write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
+        del rgb  # the next file is decoded without this one in memory
     if not read:
         return None, None, 0
     csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")

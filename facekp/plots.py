@@ -1,5 +1,24 @@
-"""Pictures of keypoints: an image grid of predicted vs true points (TensorBoard, sanity checks)."""
+"""Pictures: keypoint grids (TensorBoard, sanity checks), feature maps, and `save_figure`, the one
+way every matplotlib figure of facekp (plots, ROC curves, predictions) is written."""
+import io
+
+import keras
+import matplotlib
 import numpy as np
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+
+from facekp.fileio import atomic_write_bytes  # noqa: E402
+
+
+def save_figure(path: str, fig, dpi: int = 100) -> None:
+    """Render a matplotlib figure to PNG, write it atomically to `path`, and close it."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 TRUE_COLOR = (0.1, 0.9, 0.1)
 PRED_COLOR = (1.0, 0.15, 0.15)
@@ -31,14 +50,6 @@ def keypoint_grid(images, pred, true=None, columns=4):
 
 def save_keypoint_figure(path, images, points, columns=4, titles=None):
     """A matplotlib grid of faces with their keypoints, saved atomically as PNG."""
-    import io
-
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from facekp.fileio import atomic_write_bytes
-
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -49,25 +60,12 @@ def save_keypoint_figure(path, images, points, columns=4, titles=None):
         ax.scatter(pts[:, 0], pts[:, 1], s=6, c="#ff3030", marker=".")
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(path, fig)
 
 
 def save_feature_maps(path, model, crop, channels=16):
     """What the first and the last convolution layers see for one crop ((S,S,C) in [0, 1]):
     the input, then `channels` activation maps of each layer, saved atomically as PNG."""
-    import io
-
-    import keras
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from facekp.fileio import atomic_write_bytes
-
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     probe = keras.Model(model.input, [convs[0].output, convs[-1].output])
     maps = [m[0] for m in probe(crop[None], training=False)]
@@ -81,8 +79,4 @@ def save_feature_maps(path, model, crop, channels=16):
         for c in range(min(channels, fmap.shape[-1])):
             axes[row, c].imshow(fmap[..., c], cmap="viridis")
         axes[row, 0].set_title(f"{layer.name} ({fmap.shape[-1]} maps)", fontsize=6, loc="left")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(path, fig)

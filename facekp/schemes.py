@@ -58,3 +58,8 @@ SCHEMES = {s.name: s for s in (IBUG68, KAGGLE15)}
 
 def flip_perm_array(scheme):
     return np.asarray(scheme.flip_perm, np.int32)
+
+
+def scheme_of(task: str) -> Scheme:
+    """The keypoint scheme a keypoint task predicts."""
+    return {"keypoints68": IBUG68, "kaggle15": KAGGLE15}[task]

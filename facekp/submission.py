@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 
 from facekp.data import kaggle_fkd
+from facekp.data.identities import canonical
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_text, open_text
 
@@ -67,7 +68,6 @@ CLASS_HEADER = "ImageId,PredictedClass"
 
 def competition_classes(predicted, run_classes, target_names):
     """Map predicted indices into `run_classes` onto the competition's class ids (target_names order)."""
-    from facekp.data.identities import canonical
     ids = {canonical(name): i for i, name in enumerate(target_names)}
     unknown = [name for name in run_classes if canonical(name) not in ids]
     if unknown:

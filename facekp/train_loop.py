@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from facekp import tasks
+from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
 from facekp.errors import InputError, TrainingStopped
 from facekp.inference import compiled_predict, predict_in_batches
@@ -130,7 +130,7 @@ def _train(cfg, run_dir):
     # ---- Model and optimizer.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
     with strategy.scope():
-        model = task.build_model(cfg)
+        model = models.build(cfg)
         optimizer = make_optimizer(cfg)
     loss_fn = task.loss_fn(cfg)
     sign = -1.0 if task.higher_is_better else 1.0  # the best checkpoint minimises sign * metric

@@ -1,15 +1,17 @@
 """LFW's verification protocol for embedding runs: per fold of pairs.txt, accuracy at a threshold
 chosen on the other folds, and ROC AUC; each fold judged only by a run that never trained on its
 people (checked: the run's own data and exclusions say whom it trained on)."""
-import io
 import os
 
+import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from facekp import metrics
 from facekp.data import identities
 from facekp.errors import InputError
-from facekp.fileio import atomic_write_bytes
+from facekp.plots import save_figure
+from facekp.recognise import Recogniser
 
 
 def trained_people(cfg):
@@ -57,10 +59,6 @@ def check_no_overlap(recogniser, folds, run_dir):
 
 def save_roc(path, fold_results):
     """ROC curves (true positive rate against false positive rate) of every fold, with AUCs."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_auc_score, roc_curve
     fig, ax = plt.subplots(figsize=(5, 5))
     for fold, (distances, same) in sorted(fold_results.items()):
         fpr, tpr, _ = roc_curve(same, -distances)
@@ -68,17 +66,12 @@ def save_roc(path, fold_results):
     ax.plot([0, 1], [0, 1], ls=":", c="gray")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title="LFW pairs: ROC per fold")
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    save_figure(path, fig, dpi=110)
 
 
 def run_protocol(runs_and_folds, pairs_path, image_dir):
     """[(run dir, folds it judges as on the command line, e.g. "1-5")] ->
     ({fold index: figures}, {fold index: (distances, same)})."""
-    from facekp.recognition import Recogniser
     all_folds = identities.read_pairs(pairs_path)
     results = {}
     for run_dir, spec in runs_and_folds:

@@ -10,9 +10,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from facekp import cli, fileio, submission, tasks
+from facekp import cli, fileio, submission
 from facekp.data import identities, kaggle_fkd, youtube68
 from facekp.errors import InputError
+from facekp.tasks.kaggle15 import read_groups
 from tests.conftest import write_youtube68
 from tests.test_kaggle15 import write_kaggle
 
@@ -74,7 +75,7 @@ def test_text_files_read_in_latin1(tmp_path):
     """The groups file and target_names.txt: accented names in Latin-1 read as the same names."""
     groups = tmp_path / "groups.txt"
     groups.write_bytes("José\nRenée\n".encode("latin-1"))
-    assert tasks.read_groups(str(groups), 2) == ["José", "Renée"]
+    assert read_groups(str(groups), 2) == ["José", "Renée"]
     (tmp_path / "target_names.txt").write_bytes("Zoë Ball\n".encode("latin-1"))
     assert identities.read_target_names(str(tmp_path)) == ["Zoë Ball"]
 

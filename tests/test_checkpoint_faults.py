@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facekp import config as config_lib, tasks
+from facekp import config as config_lib, models, tasks
 from facekp.checkpoints import RunCheckpoints, checkpoints_on_disk
 from facekp.errors import InputError, TrainingStopped
-from facekp.inference import load_run
+from facekp.checkpoints import load_run
 from facekp.train_loop import train
+from facekp.tasks.keypoints import KeypointTask
 from tests.conftest import write_youtube68
 from tests.test_reliability import TRAIN, _state, _wait_for
 from tests.test_train import tiny_config
@@ -90,7 +91,7 @@ def test_an_unreadable_best_checkpoint_falls_back_to_the_latest_aloud(trained, c
     _, model = load_run(run)
     err = capsys.readouterr().err
     assert "unreadable checkpoint skipped" in err and "using the latest checkpoint instead" in err
-    latest = tasks.get(cfg.task).build_model(cfg)
+    latest = models.build(cfg)
     RunCheckpoints(run, latest).checkpoint.restore(os.path.join(run, "ckpt", "ckpt-6")).expect_partial()
     for a, b in zip(model.variables, latest.variables):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
@@ -114,7 +115,7 @@ def _identity_with_gradient_times(x, factor):
 def _poison_from(call_number, monkeypatch, what):
     """From the keypoint loss's `call_number`th call on, make its value ("loss") or only its
     gradients ("gradients") NaN."""
-    original = tasks.KeypointTask.loss_fn
+    original = KeypointTask.loss_fn
     calls = tf.Variable(0)
 
     def poisoned(self, cfg):
@@ -126,7 +127,7 @@ def _poison_from(call_number, monkeypatch, what):
             return value * nan if what == "loss" else _identity_with_gradient_times(value, nan)
         return fn
 
-    monkeypatch.setattr(tasks.KeypointTask, "loss_fn", poisoned)
+    monkeypatch.setattr(KeypointTask, "loss_fn", poisoned)
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

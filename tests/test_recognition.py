@@ -13,7 +13,9 @@ from facekp import losses, metrics, tasks, verification
 from facekp.config import KeypointConfig, RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.errors import InputError
-from facekp.recognition import Gallery, inverse_frequency_weights, stratified_split
+from facekp.data.samples import stratified_split
+from facekp.recognise import Gallery
+from facekp.tasks.identity import inverse_frequency_weights
 from facekp.submission import competition_classes, write_class_submission
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -279,4 +281,14 @@ def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
     done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", str(tmp_path / "r"),
                    "--batch-size", "10", "--images-per-person", "4")
     assert done.returncode == 2 and "multiple of --images-per-person" in done.stderr
+    assert not os.path.exists(tmp_path / "r")
+
+
+def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path):
+    data = write_people(str(tmp_path / "lfw"), [f"P{i}_X" for i in range(4)], per_person=2, size=40)
+    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", str(tmp_path / "r"),
+                   "--classify-data", str(tmp_path / "nowhere"), "--batch-size", "4", "--images-per-person", "2",
+                   *TINY)
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"]
     assert not os.path.exists(tmp_path / "r")

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from facekp import fileio, tasks
+from facekp import fileio, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.errors import InputError
 from facekp.train_loop import make_optimizer, train
@@ -24,7 +24,7 @@ TRAIN = os.path.join(REPO, "train.py")
 
 def _state(cfg, run):
     """(step, optimizer iterations, {variable path: weights}) of a run's latest checkpoint."""
-    model = tasks.get(cfg.task).build_model(cfg)
+    model = models.build(cfg)
     optimizer = make_optimizer(cfg)
     ckpts = RunCheckpoints(run, model, optimizer)
     assert ckpts.restore()

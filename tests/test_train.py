@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import train as train_cli
-from facekp import config as config_lib
+from facekp import config as config_lib, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.config import KeypointConfig
 from facekp.train_loop import train
@@ -81,8 +81,7 @@ def test_dataset_source_trains_through_the_same_loop(tmp_path):
 
 
 def _restored_model(cfg, run, checkpoint=None):
-    from facekp import tasks
-    model = tasks.get(cfg.task).build_model(cfg)
+    model = models.build(cfg)
     ckpts = RunCheckpoints(run, model)
     if checkpoint:
         ckpts.checkpoint.restore(checkpoint).expect_partial()

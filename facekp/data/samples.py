@@ -31,3 +31,18 @@ def split_by_group(groups, val_fraction, seed):
     val_groups = set(unique[:n_val])
     is_val = np.array([g in val_groups for g in groups])
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train/validation indices holding out `val_fraction` of every class (at least one image of
+    classes with two or more)."""
+    rng = np.random.RandomState(seed)
+    val = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        rng.shuffle(members)
+        if len(members) >= 2:
+            val.extend(members[:max(1, int(round(len(members) * val_fraction)))])
+    is_val = np.zeros(len(labels), bool)
+    is_val[val] = True
+    return np.flatnonzero(~is_val), np.flatnonzero(is_val)

@@ -1,12 +1,28 @@
-"""Model functions, chosen by name: each takes a config (and the number of points) and returns a
-tf.keras.Model mapping (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels."""
+"""Model functions, chosen by the config: `build(cfg)` returns any task's tf.keras.Model.
+
+Keypoint models map (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels;
+recognition models map them to class logits (identity) or an L2-normalised embedding.
+"""
+import keras
+
+from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.errors import InputError
-from facekp.models import keypoints
+from facekp.models import keypoints, recognition
+from facekp.schemes import scheme_of
 
 KEYPOINT_MODELS = {"seednet": keypoints.seednet, "resnet": keypoints.resnet}
 
 
-def build_keypoint_model(cfg, num_points):
-    if cfg.model not in KEYPOINT_MODELS:
-        raise InputError(f"--model: unknown model '{cfg.model}' (choose from {', '.join(KEYPOINT_MODELS)})")
+def build_keypoint_model(cfg: KeypointConfig, num_points: int) -> keras.Model:
     return KEYPOINT_MODELS[cfg.model](cfg, num_points)
+
+
+def build(cfg: TrainConfig) -> keras.Model:
+    """The model of a run's config: its task decides the head, its fields the rest."""
+    if isinstance(cfg, RecognitionConfig) and cfg.task == "identity":
+        if not cfg.class_names:
+            raise InputError("identity run without class names in its config")
+        return recognition.identity_classifier(cfg, len(cfg.class_names))
+    if isinstance(cfg, RecognitionConfig):
+        return recognition.embedding_network(cfg)
+    return build_keypoint_model(cfg, scheme_of(cfg.task).num_points)

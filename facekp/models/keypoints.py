@@ -97,8 +97,6 @@ def resnet(cfg, num_points):
     The integral head merges all stages top-down (FPN-style) into stride-4 heatmaps, keeping
     spatial layout; the regression head flattens the last stage into a dense layer.
     """
-    if cfg.head not in ("integral", "regression"):
-        raise InputError(f"--head: unknown head '{cfg.head}' (integral | regression)")
     w, sync = cfg.width, cfg.strategy != "default"
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
     stages = resnet_trunk(inputs, cfg)

@@ -1,0 +1,64 @@
+"""The FaceNet-style embedding: L2-normalised embeddings; triplet loss with semi-hard mining in
+P x K batches; validated on held-out people (verification accuracy and ROC AUC over their pairs).
+After training, the distance threshold and an SVM on `--classify-data` people are saved in the
+run dir (recognition.json, classifier.pkl) for facekp.recognise."""
+import os
+
+import numpy as np
+
+from facekp import losses, metrics, recognise
+from facekp.data import identities, pipeline
+from facekp.data.samples import split_by_group, stratified_split
+from facekp.errors import InputError
+from facekp.fileio import atomic_write_json
+from facekp.tasks.faces import FaceTask
+
+
+def fit_classifier(cfg, run_dir: str, predict_fn) -> dict:
+    """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
+    faces = identities.load_faces(cfg.classify_data, cfg)
+    embeddings = recognise.face_embeddings(predict_fn, faces.images)
+    train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
+    classifier = recognise.make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
+    figures = metrics.classification_metrics(classifier.predict(embeddings[val_idx]), faces.labels[val_idx])
+    recognise.save_classifier(run_dir, recognise.make_classifier(cfg.seed).fit(embeddings, faces.labels),
+                              faces.class_names)
+    print(f"classifier: SVM on {len(faces)} faces of {len(faces.class_names)} people from "
+          f"{cfg.classify_data}; validation accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}")
+    return {"data": cfg.classify_data, "faces": len(faces), **figures}
+
+
+class EmbeddingTask(FaceTask):
+    def split(self, cfg, samples):
+        train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
+        train = samples.subset(train_idx)
+        counts = np.bincount(train.labels)
+        keep = np.flatnonzero(counts[train.labels] >= 2)  # a person needs a positive pair
+        if not len(keep):
+            raise InputError(f"{cfg.data}: no training person has two or more images")
+        return train.subset(keep), samples.subset(val_idx)
+
+    def train_batches(self, cfg, samples, start_step):
+        """P x K batches: cfg.images_per_person faces of each of batch_size / K people."""
+        return pipeline.face_dataset(samples, cfg, start_step, per_person=cfg.images_per_person)
+
+    def loss_fn(self, cfg):
+        return lambda embeddings, batch: losses.triplet_semihard(embeddings, batch["label"], cfg.triplet_margin)
+
+    def evaluate(self, predictions, arrays):
+        results = metrics.embedding_verification(predictions, arrays["label"])
+        results.pop("threshold")
+        return results
+
+    def after_training(self, cfg, run_dir, predict_fn, val):
+        """Save the verification threshold (from the validation people) and the --classify-data SVM."""
+        summary = {}
+        if len(val["label"]):
+            summary["validation_people"] = metrics.embedding_verification(
+                recognise.face_embeddings(predict_fn, val["image"]), val["label"])
+            summary["threshold"] = summary["validation_people"]["threshold"]
+        if cfg.classify_data:
+            summary["classifier"] = fit_classifier(cfg, run_dir, predict_fn)
+        if summary:
+            atomic_write_json(os.path.join(run_dir, recognise.RESULTS_FILE), summary)
+        return summary

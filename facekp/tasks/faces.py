@@ -1,0 +1,46 @@
+"""What the two recognition tasks share: faces read from LFW-style folders or the LFW 2017 arrays."""
+from dataclasses import dataclass
+
+import numpy as np
+
+from facekp.config import RecognitionConfig
+from facekp.data import identities
+from facekp.errors import InputError
+
+
+def face_arrays(faces: identities.Faces) -> dict[str, np.ndarray]:
+    return {"image": faces.images.astype(np.float32) / 255.0, "label": faces.labels}
+
+
+@dataclass(frozen=True)
+class FaceTask:
+    """Base of the identity and embedding tasks: reading faces, validation arrays, no pictures."""
+    name: str
+    data_subdir: str
+    best_metric: str
+    config_class: type = RecognitionConfig
+    higher_is_better: bool = True
+
+    def load_samples(self, cfg):
+        if cfg.classify_data and not identities.is_arrays_folder(cfg.classify_data):
+            try:  # used after training: found missing now, not after a whole run
+                identities.person_folders(cfg.classify_data)
+            except InputError as e:
+                raise InputError(f"--classify-data: {e}")
+        exclude = identities.read_exclusions(cfg.exclude_people)
+        faces = identities.load_faces(cfg.data, cfg, exclude)
+        if exclude:
+            print(f"excluded people: {len(exclude)} names (--exclude-people)")
+        return faces
+
+    def prepare(self, cfg, samples):
+        return cfg
+
+    def val_arrays(self, cfg, samples):
+        return face_arrays(samples)
+
+    def summary_images(self, predictions, arrays):
+        return {}
+
+    def after_training(self, cfg, run_dir, predict_fn, val):
+        return {}
