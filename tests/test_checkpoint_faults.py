@@ -4,6 +4,7 @@ import dataclasses
 import os
 import random
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,14 +27,21 @@ from tests.test_train import tiny_config
 TINY_FLAGS = ["--input-size", "32", "--width", "8", "--batch-size", "8", "--eval-every", "100000"]
 
 
+@pytest.fixture(scope="module")
+def trained_once(tmp_path_factory):
+    """A 6-step run with checkpoints at steps 2, 4 and 6 (and a best one), trained once."""
+    folder = tmp_path_factory.mktemp("trained")
+    cfg = tiny_config(write_youtube68(str(folder / "data")), steps=6, ckpt_every=2, eval_every=2)
+    train(cfg, str(folder / "run"))
+    return cfg, str(folder / "run")
+
+
 @pytest.fixture
-def trained(tmp_path):
-    """A 6-step run with checkpoints at steps 2, 4 and 6 (and a best one)."""
-    data = write_youtube68(str(tmp_path / "data"))
-    cfg = tiny_config(data, steps=6, ckpt_every=2, eval_every=2)
-    run = str(tmp_path / "run")
-    train(cfg, run)
-    return cfg, run
+def trained(trained_once, tmp_path):
+    """A fresh copy of the trained run, for a test to damage."""
+    cfg, run = trained_once
+    shutil.copytree(run, tmp_path / "run")
+    return cfg, str(tmp_path / "run")
 
 
 def _resume(cfg, run, steps, capsys):
@@ -169,6 +177,7 @@ def _limit_file_size(limit):
     return apply
 
 
+@pytest.mark.slow
 def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(tmp_path):
     """Files capped at half a checkpoint: config and logs fit, the second checkpoint cannot."""
     data = write_youtube68(str(tmp_path / "data"))
@@ -209,6 +218,7 @@ def test_config_json_values_are_checked_when_a_run_is_loaded(trained):
         config_lib.load(run)
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_during_saves_always_resumes(tmp_path):
     """Saves every step; six kills at random times; each time the newest whole checkpoint resumes."""
     data = write_youtube68(str(tmp_path / "data"))

@@ -20,6 +20,7 @@ def _run(script, *args, **kwargs):
                           **kwargs)
 
 
+@pytest.mark.slow
 def test_a_keypoints68_run_prints_no_tensorflow_log_lines(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     done = _run("train.py", "--run", str(tmp_path / "run"), "--data", data, "--input-size", "32", "--width", "8",

@@ -35,6 +35,7 @@ def _train(args, monkeypatch):
     train_cli.main()
 
 
+@pytest.mark.slow
 def test_train_from_a_recipe_with_flags_then_resume_with_the_same_command(tmp_path, capsys, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")

@@ -6,6 +6,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from facekp import export, tflite
@@ -18,6 +19,7 @@ from tests.test_train import tiny_config
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@pytest.mark.slow
 def test_savedmodel_and_tflite_match_the_checkpoint(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
@@ -60,6 +62,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus_matches_one_device(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     script = MIRRORED_SCRIPT.format(repo=REPO, data=data, out=str(tmp_path))

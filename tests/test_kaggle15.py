@@ -138,6 +138,7 @@ def test_check_catches_wrong_row_count_order_and_range(tmp_path):
     assert "header must be exactly 'RowId,Location'" in submission.check_keypoint_submission(str(bad), lookup)[0]
 
 
+@pytest.mark.slow
 def test_infer_and_submit_end_to_end(tmp_path):
     folder = write_kaggle(str(tmp_path / "k"), rows=8)
     run = str(tmp_path / "run")

@@ -143,6 +143,7 @@ def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
     assert (xs.max() - xs.min()) == pytest.approx(width * np.cos(angle) + 25 * np.sin(angle) / 2, rel=0.15)
 
 
+@pytest.mark.slow
 def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path):
     synthetic_face(np.random.default_rng(5), size=100)[0].save(tmp_path / "face.jpg")
     done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",

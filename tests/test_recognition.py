@@ -185,6 +185,7 @@ TINY = ["--input-size", "32", "--width", "8", "--log-every", "10", "--warmup-ste
         "--scale-jitter", "0", "--shift-jitter", "0"]
 
 
+@pytest.mark.slow
 def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     run = str(tmp_path / "runs" / "id")
@@ -219,6 +220,7 @@ def test_best_threshold_and_fold_protocol():
     assert verification.summary(per_fold)["folds"] == 2
 
 
+@pytest.mark.slow
 def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_path):
     people = [f"P{i}_X" for i in range(6)]
     data = write_people(str(tmp_path / "lfw"), people, per_person=4, size=40)
@@ -273,6 +275,7 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
     np.testing.assert_array_equal(embedding.get_layer("s4b1_a_conv").kernel.numpy(), source["s4b1_a_conv/kernel"])
 
 
+@pytest.mark.slow
 def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     done = run_cli("train.py", "--task", "keypoints68", "--data", data, "--run", str(tmp_path / "r"),

@@ -45,6 +45,7 @@ def _checkpoints(run):
     return sorted(f for f in os.listdir(folder) if f.endswith(".index")) if os.path.isdir(folder) else []
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_and_mid_save_then_resume(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
@@ -80,6 +81,7 @@ def _state_step_beyond(run, step):
     return any(int(f.split("-")[1].split(".")[0]) > step for f in _checkpoints(run))
 
 
+@pytest.mark.slow
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
@@ -95,6 +97,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert len(_checkpoints(run)) == 1
 
 
+@pytest.mark.slow
 def test_deterministic_runs_give_identical_losses(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     cfg = tiny_config(data, steps=5, log_every=1, deterministic=True, rotation=20.0, flip=0.5)
@@ -105,6 +108,7 @@ def test_deterministic_runs_give_identical_losses(tmp_path):
     assert len(losses[0]) == 5 and losses[0] == losses[1]
 
 
+@pytest.mark.slow
 def test_init_from_loads_matching_weights_and_says_what_it_skipped(tmp_path, capsys):
     data = write_youtube68(str(tmp_path / "data"))
     train(tiny_config(data, steps=2), str(tmp_path / "src"))

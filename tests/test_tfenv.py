@@ -18,6 +18,7 @@ def onednn_enabled(**env):
 
 
 @pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="oneDNN builds are x86 here")
+@pytest.mark.slow
 def test_onednn_on_by_default_and_off_when_asked():
     assert onednn_enabled(TF_ENABLE_ONEDNN_OPTS=None)
     assert not onednn_enabled(TF_ENABLE_ONEDNN_OPTS="0")

@@ -31,6 +31,7 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_tiny_model_learns(tmp_path):
     data = write_youtube68(str(tmp_path / "data"), people=12, per_person=5)
     cfg = tiny_config(data, steps=300, eval_every=300, ckpt_every=300, log_every=20, lr=3e-3,
@@ -41,6 +42,7 @@ def test_tiny_model_learns(tmp_path):
     assert results["nme"] < 0.2  # a blind guess of the mean shape scores about 0.3 here
 
 
+@pytest.mark.slow
 def test_run_dir_is_self_describing_and_resumes_at_the_saved_step(tmp_path, capsys):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
@@ -61,6 +63,7 @@ def test_run_dir_is_self_describing_and_resumes_at_the_saved_step(tmp_path, caps
         np.testing.assert_array_equal(v.numpy(), saved[v.path])
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tmp_path):
     """Same batches, same augmentation, same optimizer state: the weights agree."""
     data = write_youtube68(str(tmp_path / "data"))
@@ -132,6 +135,7 @@ def test_cli_unknown_model_and_changed_config_on_resume(tmp_path, capsys):
     assert code == 2 and "holds no config.json" in err
 
 
+@pytest.mark.slow
 def test_train_script_end_to_end_and_resume(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
