@@ -12,7 +12,7 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
 the first input). Unreadable files, and photos over 250 megapixels, are reported by name and
 skipped; exit code 2 if none could be read. Memory stays near 3 bytes per pixel of the largest
-photo on top of the model (faces are found on a copy of at most 2000 pixels a side).
+photo on top of the model (faces are found on a copy of at most 1600 pixels a side).
 """
 import argparse
 import os
