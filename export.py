@@ -7,6 +7,7 @@
 The SavedModel and the TFLite model take an image batch (B, H, W, C) float32 of pixel values
 0..255 and return keypoints (B, K, 2) in those images' pixels (see facekp/export.py).
 """
+
 import argparse
 import os
 
@@ -21,6 +22,7 @@ def main():
     args = parser.parse_args()
     from facekp.export import export_savedmodel, export_slim, export_tflite
     from facekp.inference import Predictor
+
     predictor = Predictor.from_run(args.run)
     if args.format == "savedmodel":
         out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))

@@ -1,11 +1,12 @@
 """Write a Kaggle submission from a trained run, or check an existing submission.
 
-    python infer_and_submit.py --task kaggle15 --run runs/k15                # submission-<time>.csv
-    python infer_and_submit.py --task kaggle15 --run runs/k15 --data DIR --out sub.csv
-    python infer_and_submit.py --task kaggle15 --check sub.csv --data DIR    # validate a file
-    python infer_and_submit.py --task lfw2017 --run runs/id7     # ImageId,PredictedClass for X_test
-    python infer_and_submit.py --task lfw2017 --run runs/emb     # an embedding run: its saved SVM
+python infer_and_submit.py --task kaggle15 --run runs/k15                # submission-<time>.csv
+python infer_and_submit.py --task kaggle15 --run runs/k15 --data DIR --out sub.csv
+python infer_and_submit.py --task kaggle15 --check sub.csv --data DIR    # validate a file
+python infer_and_submit.py --task lfw2017 --run runs/id7     # ImageId,PredictedClass for X_test
+python infer_and_submit.py --task lfw2017 --run runs/emb     # an embedding run: its saved SVM
 """
+
 import argparse
 import os
 import time
@@ -22,12 +23,18 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True, help=f"which competition: {' | '.join(TASKS)}")
     parser.add_argument("--run", help="trained run directory (its best checkpoint is used)")
-    parser.add_argument("--data", help="kaggle15: folder with test.csv/.zip and IdLookupTable.csv; lfw2017: folder "
-                                       "with X_test.npy and target_names.txt (default: the run's data)")
+    parser.add_argument(
+        "--data",
+        help="kaggle15: folder with test.csv/.zip and IdLookupTable.csv; lfw2017: folder "
+        "with X_test.npy and target_names.txt (default: the run's data)",
+    )
     parser.add_argument("--out", help="submission path (default: submission-<timestamp>.csv here)")
     parser.add_argument("--check", metavar="FILE", help="only validate FILE against IdLookupTable.csv")
-    parser.add_argument("--flip-tta", action="store_true",
-                        help="average with the mirrored image's prediction (helps only with left/right-unbiased labels)")
+    parser.add_argument(
+        "--flip-tta",
+        action="store_true",
+        help="average with the mirrored image's prediction (helps only with left/right-unbiased labels)",
+    )
     return parser.parse_args()
 
 
@@ -46,10 +53,13 @@ def submit_kaggle15(args):
     if not args.run:
         raise InputError("--run: needed to make a submission")
     from facekp.inference import Predictor
+
     predictor = Predictor.from_run(args.run)
     if predictor.cfg.task != "kaggle15" or predictor.cfg.input_size != kaggle_fkd.SIDE:
-        raise InputError(f"{args.run}: a kaggle15 run at input size {kaggle_fkd.SIDE} is needed, "
-                         f"this one is {predictor.cfg.task} at {predictor.cfg.input_size}")
+        raise InputError(
+            f"{args.run}: a kaggle15 run at input size {kaggle_fkd.SIDE} is needed, "
+            f"this one is {predictor.cfg.task} at {predictor.cfg.input_size}"
+        )
     data = args.data or predictor.cfg.data
     lookup = kaggle_fkd.read_lookup(data)
     image_ids, images = kaggle_fkd.read_test(data)
@@ -67,6 +77,7 @@ def submit_lfw2017(args):
     from facekp import submission
     from facekp.data import identities
     from facekp.recognise import Recogniser
+
     if not args.run:
         raise InputError("--run: needed to make a submission")
     recogniser = Recogniser(args.run)

@@ -14,6 +14,7 @@ the first input). Unreadable files, and photos over 250 megapixels, are reported
 skipped; exit code 2 if none could be read. Memory stays near 3 bytes per pixel of the largest
 photo on top of the model (faces are found on a copy of at most 1600 pixels a side).
 """
+
 import argparse
 import os
 import sys
@@ -28,20 +29,34 @@ def main():
     parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
     parser.add_argument("--detect", action="store_true", help="find every face in each photo (OpenCV)")
     parser.add_argument("--out", help="output folder (default: the folder of the first input)")
-    parser.add_argument("--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)")
-    parser.add_argument("--refine", type=int, default=1,
-                        help="re-crop each face around its own prediction this many times (default 1)")
-    parser.add_argument("--engine", choices=["tflite", "tf"], default="tflite",
-                        help="tflite: XNNPACK, converted in memory at load (default, ~5x faster per face); "
-                             "tf: the Keras model under tf.function")
+    parser.add_argument(
+        "--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)"
+    )
+    parser.add_argument(
+        "--refine", type=int, default=1, help="re-crop each face around its own prediction this many times (default 1)"
+    )
+    parser.add_argument(
+        "--engine",
+        choices=["tflite", "tf"],
+        default="tflite",
+        help="tflite: XNNPACK, converted in memory at load (default, ~5x faster per face); "
+        "tf: the Keras model under tf.function",
+    )
     parser.add_argument("--threads", type=int, help="--engine tflite: CPU threads (default: all cores)")
-    parser.add_argument("--feature-maps", action="store_true",
-                        help="also save what the first and last conv layers see for each file's first face")
-    parser.add_argument("--identify", metavar="GALLERY_DIR",
-                        help="name each face: the nearest person enrolled from GALLERY_DIR/<person>/*.jpg")
+    parser.add_argument(
+        "--feature-maps",
+        action="store_true",
+        help="also save what the first and last conv layers see for each file's first face",
+    )
+    parser.add_argument(
+        "--identify",
+        metavar="GALLERY_DIR",
+        help="name each face: the nearest person enrolled from GALLERY_DIR/<person>/*.jpg",
+    )
     parser.add_argument("--embedding-run", help="embedding run for --identify")
-    parser.add_argument("--threshold", type=float,
-                        help="--identify: largest distance still called a match (default: the run's own)")
+    parser.add_argument(
+        "--threshold", type=float, help="--identify: largest distance still called a match (default: the run's own)"
+    )
     args = parser.parse_args()
     for flag, value, least in (("--refine", args.refine, 0), ("--threads", args.threads, 1)):
         if value is not None and value < least:
@@ -52,6 +67,7 @@ def main():
     from facekp import overlay as overlays, photos
     from facekp.config import SHIPPED_KEYPOINTS
     from facekp.inference import Predictor
+
     overlay = None
     if args.overlay:
         kind = "moustache" if args.overlay == "moustache" else "sunglasses"
@@ -67,16 +83,20 @@ def main():
     identify = None
     if args.identify:
         from facekp.recognise import Recogniser
+
         recogniser = Recogniser(args.embedding_run)
         threshold = args.threshold if args.threshold is not None else recogniser.threshold()
         if recogniser.cfg.task != "embedding" or threshold is None:
-            raise InputError(f"--embedding-run {args.embedding_run}: needs a trained embedding run "
-                             f"(with its recognition.json threshold, or give --threshold)")
+            raise InputError(
+                f"--embedding-run {args.embedding_run}: needs a trained embedding run "
+                f"(with its recognition.json threshold, or give --threshold)"
+            )
         identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold))
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
-    csv_path, plot_path, read = photos.predict_files(paths, predictor, out_dir, args.detect, overlay,
-                                                     args.feature_maps, args.refine, identify)
+    csv_path, plot_path, read = photos.predict_files(
+        paths, predictor, out_dir, args.detect, overlay, args.feature_maps, args.refine, identify
+    )
     if not read:
         raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")
     print(f"wrote {csv_path} and {plot_path} ({read} of {len(paths)} files read)")

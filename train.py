@@ -7,23 +7,26 @@
     python train.py --task embedding --data ../shared/data/lfw --exclude-people lfw2017 \
         --classify-data ../shared/data/lfw2017 --run runs/emb
 """
+
 import argparse
 import dataclasses
 import os
 
 from facekp import configs
 from facekp.cli import ArgumentParser, add_config_flags, given_fields, run_main
-from facekp.config import (KeypointConfig, RUN_CONTROL_FIELDS, RecognitionConfig, differing_fields, load,
-                           validate)
+from facekp.config import KeypointConfig, RUN_CONTROL_FIELDS, RecognitionConfig, differing_fields, load, validate
 from facekp.errors import InputError
 
 
 def parse_args(argv=None):
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="run directory (created, or resumed if it has config.json)")
-    parser.add_argument("--config", metavar="NAME", choices=configs.names(),
-                        help=f"start from a named recipe of facekp/configs: {', '.join(configs.names())}; "
-                             "flags override its fields")
+    parser.add_argument(
+        "--config",
+        metavar="NAME",
+        choices=configs.names(),
+        help=f"start from a named recipe of facekp/configs: {', '.join(configs.names())}; flags override its fields",
+    )
     add_config_flags(parser, KeypointConfig, RecognitionConfig)
     return parser.parse_args(argv)
 
@@ -31,6 +34,7 @@ def parse_args(argv=None):
 def new_config(args):
     """The config that the flags (and --config's recipe) describe."""
     from facekp import tasks  # imports TensorFlow: only once run_main has muted its start-up lines
+
     if args.config:
         base = configs.get(args.config)
         return configs.get(args.config, **given_fields(args, type(base)))
@@ -49,12 +53,15 @@ def build_config(args):
     if os.path.isfile(os.path.join(args.run, "config.json")):
         cfg = load(args.run)
         given = recipe_fields(new_config(args)) if args.config else given_fields(args, type(cfg))
-        changed = [name for name in differing_fields(cfg, dataclasses.replace(cfg, **given))
-                   if name not in RUN_CONTROL_FIELDS]
+        changed = [
+            name for name in differing_fields(cfg, dataclasses.replace(cfg, **given)) if name not in RUN_CONTROL_FIELDS
+        ]
         if changed:
             flags = ", ".join(f"--{n.replace('_', '-')} ({getattr(cfg, n)!r} -> {given[n]!r})" for n in changed)
-            raise InputError(f"{args.run}: this run was made with other settings: {flags}; "
-                             f"resume without them, or start a new run with another --run")
+            raise InputError(
+                f"{args.run}: this run was made with other settings: {flags}; "
+                f"resume without them, or start a new run with another --run"
+            )
         explicit = given_fields(args, type(cfg))
         cfg = dataclasses.replace(cfg, **{k: v for k, v in explicit.items() if k in RUN_CONTROL_FIELDS})
     else:
@@ -63,6 +70,7 @@ def build_config(args):
         cfg = new_config(args)
     validate(cfg)  # every value is checked before any data is read
     from facekp import tasks
+
     return dataclasses.replace(cfg, data=tasks.resolve_data_dir(cfg.data, tasks.get(cfg.task).data_subdir))
 
 
@@ -71,6 +79,7 @@ def main():
     cfg = build_config(args)
     print("config:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items()))
     from facekp.train_loop import train
+
     results = train(cfg, args.run)
     print("validation:", ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
 

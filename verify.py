@@ -8,6 +8,7 @@ Each fold is judged by a run that never trained on its people (train with
 
 Prints each fold and the mean as one JSON line; writes roc-<timestamp>.png into --out.
 """
+
 import argparse
 import json
 import os
@@ -29,11 +30,15 @@ def main():
         raise InputError(f"--run given {len(args.run)} times, --folds {len(args.folds)}: give one --folds per --run")
 
     from facekp import verification
-    per_fold, distances = verification.run_protocol(list(zip(args.run, args.folds)), args.pairs,
-                                                    args.images or verification.default_image_dir(args.pairs))
+
+    per_fold, distances = verification.run_protocol(
+        list(zip(args.run, args.folds)), args.pairs, args.images or verification.default_image_dir(args.pairs)
+    )
     for fold, figures in sorted(per_fold.items()):
-        print(f"fold {fold + 1}: accuracy {figures['verification_accuracy']:.4f}, AUC {figures['auc']:.4f}, "
-              f"threshold {figures['threshold']:.3f}")
+        print(
+            f"fold {fold + 1}: accuracy {figures['verification_accuracy']:.4f}, AUC {figures['auc']:.4f}, "
+            f"threshold {figures['threshold']:.3f}"
+        )
     os.makedirs(args.out, exist_ok=True)
     roc = os.path.join(args.out, f"roc-{time.strftime('%Y%m%d-%H%M%S')}.png")
     verification.save_roc(roc, distances)

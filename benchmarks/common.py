@@ -1,4 +1,5 @@
 """Shared by the benchmarks: train a config within a wall-clock budget, time inference."""
+
 import dataclasses
 import json
 import os
@@ -37,8 +38,12 @@ def train_within_budget(cfg, minutes, run_dir=None):
     """
     tmp = tempfile.TemporaryDirectory()
     calib = os.path.join(tmp.name, "calibrate")
-    train(dataclasses.replace(cfg, steps=CALIBRATION_STEPS, eval_every=CALIBRATION_STEPS,
-                              log_every=CALIBRATION_STEPS // 2), calib)
+    train(
+        dataclasses.replace(
+            cfg, steps=CALIBRATION_STEPS, eval_every=CALIBRATION_STEPS, log_every=CALIBRATION_STEPS // 2
+        ),
+        calib,
+    )
     speed = last_train_speed(calib)
     steps = max(100, int(minutes * 60 * speed / cfg.batch_size * 0.92))  # ~8% goes to evaluation
     run = run_dir or os.path.join(tmp.name, "run")

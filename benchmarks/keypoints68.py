@@ -7,6 +7,7 @@ keypoint box), training images/s, the wall-clock minutes from the start of train
 loading included) to the first validation at or below --target NME, and inference ms per face at
 batch 1 and 32 on this machine.
 """
+
 import argparse
 import json
 import os
@@ -37,15 +38,24 @@ def main():
     cfg = KeypointConfig(data=os.path.abspath(args.data), model=args.model, head=args.head)
     results, minutes, speed, run, _tmp = train_within_budget(cfg, args.minutes, args.run)
     predictor = load_predictor(run)
-    print(json.dumps({
-        "benchmark": "keypoints68", "model": args.model, "head": args.head,
-        "train_minutes": round(minutes, 2), "train_images_per_s": round(speed, 1),
-        "val_nme": round(results["nme"], 4), "val_nme_median": round(results["nme_median"], 4),
-        "val_failure_rate_10pct": round(results["failure_rate"], 4),
-        "target_nme": args.target, "minutes_to_target": minutes_to(run, args.target),
-        "infer_ms_per_face_batch1": round(inference_ms(predictor, 1, 100), 2),
-        "infer_ms_per_face_batch32": round(inference_ms(predictor, 32, 10), 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "benchmark": "keypoints68",
+                "model": args.model,
+                "head": args.head,
+                "train_minutes": round(minutes, 2),
+                "train_images_per_s": round(speed, 1),
+                "val_nme": round(results["nme"], 4),
+                "val_nme_median": round(results["nme_median"], 4),
+                "val_failure_rate_10pct": round(results["failure_rate"], 4),
+                "target_nme": args.target,
+                "minutes_to_target": minutes_to(run, args.target),
+                "infer_ms_per_face_batch1": round(inference_ms(predictor, 1, 100), 2),
+                "infer_ms_per_face_batch32": round(inference_ms(predictor, 32, 10), 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

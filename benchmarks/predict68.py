@@ -13,6 +13,7 @@ With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships
 68-point predictor runs on the same frames in the same process, twice: as its users run it (its
 HOG detector, then the predictor on the largest detection), and on the same OpenCV boxes as ours.
 """
+
 import argparse
 import json
 import os
@@ -34,8 +35,9 @@ import numpy as np  # noqa: E402
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"),
-                                                       "youtube-faces-68"))
+    parser.add_argument(
+        "--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"), "youtube-faces-68")
+    )
     parser.add_argument("--run", default=SHIPPED_KEYPOINTS)
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     args = parser.parse_args()
@@ -60,19 +62,34 @@ def main():
                 seconds[refine, threads] = seconds.get((refine, threads), 0.0) + time.perf_counter() - start
             preds[refine].append(points)
     true = ann.keypoints[val]
-    figures = {"benchmark": "predict68", "run": args.run, "val_faces": len(val),
-               "val_people": len(set(ann.groups[j] for j in val)), "no_detection": missed,
-               "detector_ms_per_image": round(1000 * detect_s / len(val), 1)}
+    figures = {
+        "benchmark": "predict68",
+        "run": args.run,
+        "val_faces": len(val),
+        "val_people": len(set(ann.groups[j] for j in val)),
+        "no_detection": missed,
+        "detector_ms_per_image": round(1000 * detect_s / len(val), 1),
+    }
     for refine, points in preds.items():
         result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
         figures[f"refine{refine}"] = {
-            "nme": round(result["nme"], 4), "nme_median": round(result["nme_median"], 4),
+            "nme": round(result["nme"], 4),
+            "nme_median": round(result["nme_median"], 4),
             "failure_rate_10pct": round(result["failure_rate"], 4),
-            **{f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors}}
+            **{
+                f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors
+            },
+        }
     plain = Predictor.from_run(args.run, engine="tf")
-    for name, predictor in [("tflite", predictors["all_cores"]), ("tflite_1_thread", predictors["1_thread"]), ("tf", plain)]:
+    for name, predictor in [
+        ("tflite", predictors["all_cores"]),
+        ("tflite_1_thread", predictors["1_thread"]),
+        ("tf", plain),
+    ]:
         for batch in (1, 32):
-            figures[f"network_ms_per_face_{name}_batch{batch}"] = round(inference_ms(predictor, batch, max(640 // batch, 5)), 2)
+            figures[f"network_ms_per_face_{name}_batch{batch}"] = round(
+                inference_ms(predictor, batch, max(640 // batch, 5)), 2
+            )
     if args.dlib:
         figures.update(dlib_figures([ann.paths[i] for i in val], true, boxes))
     print(json.dumps(figures))
@@ -85,6 +102,7 @@ def dlib_figures(paths, true, opencv_boxes):
     import importlib.util
 
     import dlib
+
     # face_recognition_models' own lookup imports pkg_resources (gone from new setuptools): find the file
     package = importlib.util.find_spec("face_recognition_models").submodule_search_locations[0]
     detector = dlib.get_frontal_face_detector()
@@ -116,11 +134,16 @@ def dlib_figures(paths, true, opencv_boxes):
         return metrics.keypoint_metrics(np.array(pred), t, np.ones(t.shape[:2]), IBUG68.norm_points)
 
     mine, boxed = figures(own, own_idx), figures(same, same_idx)
-    return {"dlib_nme": round(mine["nme"], 4), "dlib_nme_median": round(mine["nme_median"], 4),
-            "dlib_failure_rate_10pct": round(mine["failure_rate"], 4), "dlib_no_detection": len(paths) - len(own),
-            "dlib_nme_opencv_boxes": round(boxed["nme"], 4), "dlib_nme_median_opencv_boxes": round(boxed["nme_median"], 4),
-            "dlib_detector_ms_per_image": round(1000 * det_s / len(paths), 1),
-            "dlib_predictor_ms_per_face": round(1000 * pred_s / max(len(own), 1), 2)}
+    return {
+        "dlib_nme": round(mine["nme"], 4),
+        "dlib_nme_median": round(mine["nme_median"], 4),
+        "dlib_failure_rate_10pct": round(mine["failure_rate"], 4),
+        "dlib_no_detection": len(paths) - len(own),
+        "dlib_nme_opencv_boxes": round(boxed["nme"], 4),
+        "dlib_nme_median_opencv_boxes": round(boxed["nme_median"], 4),
+        "dlib_detector_ms_per_image": round(1000 * det_s / len(paths), 1),
+        "dlib_predictor_ms_per_face": round(1000 * pred_s / max(len(own), 1), 2),
+    }
 
 
 if __name__ == "__main__":

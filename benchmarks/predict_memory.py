@@ -9,6 +9,7 @@ resident memory (the kernel's ru_maxrss for that child) and wall time are measur
 done for data/samples itself (two small photos): what TensorFlow and the model take before any
 large photo. Prints one JSON line.
 """
+
 import argparse
 import csv
 import json
@@ -35,10 +36,11 @@ def make_photo(path, megapixels, seed=0):
     xs, ys = np.linspace(0, width, 4).astype(int), np.linspace(0, height, 4).astype(int)
     for i in range(3):
         for j in range(3):
-            tile = cv2.resize(samples[(i + j) % len(samples)], (xs[j + 1] - xs[j], ys[i + 1] - ys[i]),
-                              interpolation=cv2.INTER_CUBIC)
+            tile = cv2.resize(
+                samples[(i + j) % len(samples)], (xs[j + 1] - xs[j], ys[i + 1] - ys[i]), interpolation=cv2.INTER_CUBIC
+            )
             noise = rng.integers(-3, 4, tile.shape, dtype=np.int16)
-            photo[ys[i]:ys[i + 1], xs[j]:xs[j + 1]] = np.clip(tile + noise, 0, 255)
+            photo[ys[i] : ys[i + 1], xs[j] : xs[j + 1]] = np.clip(tile + noise, 0, 255)
     if not cv2.imwrite(path, photo, [cv2.IMWRITE_JPEG_QUALITY, 90]):
         raise OSError(f"{path}: could not write")
     return width, height
@@ -78,9 +80,16 @@ def main():
             path = os.path.join(tmp, f"photo-{megapixels:g}mp.jpg")
             width, height = make_photo(path, megapixels)
             rss, seconds, faces = run_predict([path], os.path.join(tmp, f"out-{megapixels:g}"), extra)
-            photos.append({"megapixels": round(width * height / 1e6, 1), "size": f"{width}x{height}",
-                           "file_mb": round(os.path.getsize(path) / 2**20, 1), "peak_rss_mb": rss,
-                           "wall_s": seconds, "faces": faces})
+            photos.append(
+                {
+                    "megapixels": round(width * height / 1e6, 1),
+                    "size": f"{width}x{height}",
+                    "file_mb": round(os.path.getsize(path) / 2**20, 1),
+                    "peak_rss_mb": rss,
+                    "wall_s": seconds,
+                    "faces": faces,
+                }
+            )
             os.remove(path)
         figures["photos"] = photos
     figures["max_peak_rss_mb"] = max(p["peak_rss_mb"] for p in photos)

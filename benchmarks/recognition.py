@@ -7,6 +7,7 @@ its people) with AUC, and training images/s from each run's log.
         --embedding-run runs/embA --folds 1-5 --embedding-run runs/embB --folds 6-10 \\
         --pairs $FACEKP_DATA/lfw/pairs.txt [--roc docs/lfw-roc.png]
 """
+
 import argparse
 import json
 import os
@@ -25,8 +26,12 @@ def identity_figures(run_dir):
     cfg, task = recogniser.cfg, tasks.get(recogniser.cfg.task)
     _, val = task.split(cfg, task.load_samples(cfg))
     figures = task.evaluate(recogniser.outputs(val.images), {"label": val.labels})
-    return {"classifier_macro_f1": figures["macro_f1"], "classifier_accuracy": figures["accuracy"],
-            "classifier_val_faces": len(val), "classifier_train_img_s": last_train_speed(run_dir)}
+    return {
+        "classifier_macro_f1": figures["macro_f1"],
+        "classifier_accuracy": figures["accuracy"],
+        "classifier_val_faces": len(val),
+        "classifier_train_img_s": last_train_speed(run_dir),
+    }
 
 
 def main():
@@ -40,13 +45,21 @@ def main():
     out = identity_figures(args.identity_run) if args.identity_run else {}
     if args.embedding_run:
         svm = load_results(args.embedding_run[0]).get("classifier", {})
-        out.update(embedding_svm_macro_f1=svm.get("macro_f1"), embedding_svm_accuracy=svm.get("accuracy"),
-                   embedding_train_img_s=last_train_speed(args.embedding_run[0]))
-        per_fold, distances = verification.run_protocol(list(zip(args.embedding_run, args.folds)), args.pairs,
-                                                        verification.default_image_dir(args.pairs))
+        out.update(
+            embedding_svm_macro_f1=svm.get("macro_f1"),
+            embedding_svm_accuracy=svm.get("accuracy"),
+            embedding_train_img_s=last_train_speed(args.embedding_run[0]),
+        )
+        per_fold, distances = verification.run_protocol(
+            list(zip(args.embedding_run, args.folds)), args.pairs, verification.default_image_dir(args.pairs)
+        )
         summary = verification.summary(per_fold)
-        out.update(verification_folds=summary["folds"], verification_accuracy=summary["accuracy_mean"],
-                   verification_accuracy_std=summary["accuracy_std"], verification_auc=summary["auc_mean"])
+        out.update(
+            verification_folds=summary["folds"],
+            verification_accuracy=summary["accuracy_mean"],
+            verification_accuracy_std=summary["accuracy_std"],
+            verification_auc=summary["auc_mean"],
+        )
         if args.roc:
             verification.save_roc(args.roc, distances)
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))

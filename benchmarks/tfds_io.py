@@ -9,6 +9,7 @@
     the prepared records back, decode and crop the same way.
 Prints one JSON line: seconds for (a), for (b)'s one-off preparation and for (b)'s read.
 """
+
 import argparse
 import json
 import os
@@ -37,8 +38,9 @@ def read_records(data_dir, folder, cfg):
         image = tf.image.rgb_to_grayscale(tf.cast(example["image"], tf.float32))
         return images.crop_with_map(image, (lo + hi) / 2.0, tf.reduce_max(hi - lo) * CACHE_MARGIN, size)[0]
 
-    ds = tfds.load("facekp_youtube68", split="train", data_dir=data_dir,
-                   download_and_prepare_kwargs=tfds_builders.manual(folder))
+    ds = tfds.load(
+        "facekp_youtube68", split="train", data_dir=data_dir, download_and_prepare_kwargs=tfds_builders.manual(folder)
+    )
     return sum(1 for _ in ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE).prefetch(8))
 
 
@@ -52,15 +54,23 @@ def main():
     own_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as data_dir:
         start = time.perf_counter()
-        tfds.builder("facekp_youtube68", data_dir=data_dir).download_and_prepare(
-            **tfds_builders.manual(args.data))
+        tfds.builder("facekp_youtube68", data_dir=data_dir).download_and_prepare(**tfds_builders.manual(args.data))
         prepare_s = time.perf_counter() - start
         start = time.perf_counter()
         read = read_records(data_dir, args.data, cfg)
         read_s = time.perf_counter() - start
     assert read == count, (read, count)
-    print(json.dumps({"benchmark": "tfds_io", "images": count, "own_decode_and_crop_s": round(own_s, 2),
-                      "tfds_prepare_once_s": round(prepare_s, 2), "tfds_read_decode_and_crop_s": round(read_s, 2)}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "tfds_io",
+                "images": count,
+                "own_decode_and_crop_s": round(own_s, 2),
+                "tfds_prepare_once_s": round(prepare_s, 2),
+                "tfds_read_decode_and_crop_s": round(read_s, 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

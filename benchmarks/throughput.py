@@ -14,6 +14,7 @@ With --data, also times (c) fed by the real augmenting tf.data pipeline against 
 an in-memory batch. Prints one JSON line: images/s for training and inference of each, the
 ratios b/a, and the pipeline's steps/s.
 """
+
 import argparse
 import dataclasses
 import json
@@ -49,12 +50,12 @@ def timed(fn, steps, warmup=3):
 def torch_seednet(steps, batch):
     import torch
     from torch import nn
+
     layers, channels = [], 1
     for filters, kernel in [(16, 7), (32, 5), (64, 3), (128, 3), (512, 3)]:
         layers += [nn.Conv2d(channels, filters, kernel), nn.ReLU(), nn.MaxPool2d(2)]
         channels = filters
-    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(8192, 1024), nn.ReLU(), nn.Dropout(0.6),
-                        nn.Linear(1024, 136))
+    net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(8192, 1024), nn.ReLU(), nn.Dropout(0.6), nn.Linear(1024, 136))
     optimizer = torch.optim.RMSprop(net.parameters())
     x, y = torch.rand(batch, 1, 224, 224), torch.rand(batch, 136)
 
@@ -72,25 +73,35 @@ def torch_seednet(steps, batch):
     train_s = timed(train_step, steps)
     net.eval()
     infer_s = timed(infer, steps)
-    return {"train_images_per_s": steps * batch / train_s, "infer_images_per_s": steps * batch / infer_s,
-            "torch_threads": torch.get_num_threads()}
+    return {
+        "train_images_per_s": steps * batch / train_s,
+        "infer_images_per_s": steps * batch / infer_s,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def facekp_step(cfg):
     """facekp's compiled train step and its model, for a config."""
     model = models.build_keypoint_model(cfg, 68)
     loss = losses.KEYPOINT_LOSSES[cfg.loss]
-    step = make_train_step(model, make_optimizer(cfg), lambda out, b: loss(out, b["keypoints"], b["mask"]),
-                           tf.distribute.get_strategy(), cfg)
+    step = make_train_step(
+        model,
+        make_optimizer(cfg),
+        lambda out, b: loss(out, b["keypoints"], b["mask"]),
+        tf.distribute.get_strategy(),
+        cfg,
+    )
     return model, step
 
 
 def facekp_model(cfg, steps, batch):
     model, step = facekp_step(cfg)
     rng = np.random.default_rng(0)
-    data = {"image": tf.constant(rng.random((batch, cfg.input_size, cfg.input_size, 1), np.float32)),
-            "keypoints": tf.constant(rng.uniform(0, cfg.input_size, (batch, 68, 2)).astype(np.float32)),
-            "mask": tf.ones((batch, 68))}
+    data = {
+        "image": tf.constant(rng.random((batch, cfg.input_size, cfg.input_size, 1), np.float32)),
+        "keypoints": tf.constant(rng.uniform(0, cfg.input_size, (batch, 68, 2)).astype(np.float32)),
+        "mask": tf.ones((batch, 68)),
+    }
     predict = tf.function(lambda images: model(images, training=False))
     train_s = timed(lambda: step(data)["loss"].numpy(), steps)
     infer_s = timed(lambda: predict(data["image"]).numpy(), steps)
@@ -101,8 +112,11 @@ def predictor_ms_per_face(cfg):
     """ms per face through facekp's Predictor, each engine at batch 1 and 32 (weights untrained:
     the time is the same)."""
     model = models.build_keypoint_model(cfg, 68)
-    return {f"{engine}_batch{batch}": round(inference_ms(Predictor(cfg, model, engine), batch, max(320 // batch, 5)), 2)
-            for engine in ENGINES for batch in (1, 32)}
+    return {
+        f"{engine}_batch{batch}": round(inference_ms(Predictor(cfg, model, engine), batch, max(320 // batch, 5)), 2)
+        for engine in ENGINES
+        for batch in (1, 32)
+    }
 
 
 def pipeline_vs_synthetic(data_dir, steps, batch):
@@ -117,9 +131,12 @@ def pipeline_vs_synthetic(data_dir, steps, batch):
     synthetic_s = timed(lambda: step(fixed)["loss"].numpy(), steps)
     real_s = timed(lambda: step(next(batches))["loss"].numpy(), steps)
     pipeline_s = timed(lambda: next(batches), steps)
-    return {"synthetic_steps_per_s": steps / synthetic_s, "real_pipeline_steps_per_s": steps / real_s,
-            "ratio_real_to_synthetic": round(synthetic_s / real_s, 3),
-            "pipeline_alone_batches_per_s": steps / pipeline_s}
+    return {
+        "synthetic_steps_per_s": steps / synthetic_s,
+        "real_pipeline_steps_per_s": steps / real_s,
+        "ratio_real_to_synthetic": round(synthetic_s / real_s, 3),
+        "pipeline_alone_batches_per_s": steps / pipeline_s,
+    }
 
 
 def main():
@@ -128,29 +145,37 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--data", help="a youtube-faces-68 folder: also time the real input pipeline")
     args = parser.parse_args()
-    seed_cfg = KeypointConfig(model="seednet", input_size=224, loss="mse", grad_clip=0.0, weight_decay=0.0,
-                              batch_size=args.batch_size)
+    seed_cfg = KeypointConfig(
+        model="seednet", input_size=224, loss="mse", grad_clip=0.0, weight_decay=0.0, batch_size=args.batch_size
+    )
     from tensorflow.python.util import _pywrap_util_port
-    results = {"benchmark": "throughput", "batch_size": args.batch_size, "cpu_count": os.cpu_count(),
-               "tf_onednn": bool(_pywrap_util_port.IsMklEnabled())}  # facekp turns it on (facekp/__init__.py)
+
+    results = {
+        "benchmark": "throughput",
+        "batch_size": args.batch_size,
+        "cpu_count": os.cpu_count(),
+        "tf_onednn": bool(_pywrap_util_port.IsMklEnabled()),
+    }  # facekp turns it on (facekp/__init__.py)
     try:
         results["a_torch_seednet"] = torch_seednet(args.steps, args.batch_size)
     except ImportError:
         results["a_torch_seednet"] = None  # torch not installed: pip install -e '.[bench]'
     results["b_facekp_seednet"] = facekp_model(seed_cfg, args.steps, args.batch_size)
-    results["b_facekp_seednet_xla"] = facekp_model(dataclasses.replace(seed_cfg, jit_compile=True),
-                                                   args.steps, args.batch_size)
-    results["c_facekp_default"] = facekp_model(KeypointConfig(batch_size=args.batch_size), args.steps,
-                                               args.batch_size)
+    results["b_facekp_seednet_xla"] = facekp_model(
+        dataclasses.replace(seed_cfg, jit_compile=True), args.steps, args.batch_size
+    )
+    results["c_facekp_default"] = facekp_model(KeypointConfig(batch_size=args.batch_size), args.steps, args.batch_size)
     results["c_facekp_default_inference_ms_per_face"] = predictor_ms_per_face(KeypointConfig())
     if args.data:
-        results["pipeline_default_model"] = pipeline_vs_synthetic(os.path.abspath(args.data), args.steps,
-                                                                  args.batch_size)
+        results["pipeline_default_model"] = pipeline_vs_synthetic(
+            os.path.abspath(args.data), args.steps, args.batch_size
+        )
     if results["a_torch_seednet"]:
         for key in ("b_facekp_seednet", "b_facekp_seednet_xla"):
             for what in ("train", "infer"):
                 results[f"ratio_{key[2:]}_{what}"] = round(
-                    results[key][f"{what}_images_per_s"] / results["a_torch_seednet"][f"{what}_images_per_s"], 3)
+                    results[key][f"{what}_images_per_s"] / results["a_torch_seednet"][f"{what}_images_per_s"], 3
+                )
     for key, value in results.items():
         if isinstance(value, dict):
             results[key] = {k: round(v, 2) if isinstance(v, float) else v for k, v in value.items()}

@@ -1,4 +1,5 @@
 """facekp: train face keypoint detectors and face recognisers from scratch with TensorFlow 2."""
+
 import os
 
 # TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512 VNNI/BF16 or AMX;

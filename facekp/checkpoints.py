@@ -10,6 +10,7 @@ truncated or empty newest checkpoint is skipped, said aloud, and the next newest
 writes a checkpoint into `ckpt-N_temp/` and then renames it, so a crash mid-save leaves the
 previous checkpoint intact; stale `_temp` folders are removed when training starts again.
 """
+
 import math
 import os
 import re
@@ -105,9 +106,11 @@ class RunCheckpoints:
         path, skipped = self.newest_readable(which)
         if path is None:
             if skipped and self.training:
-                raise InputError(f"{self.folders[which]}: none of its {len(skipped)} checkpoints can be read "
-                                 f"({os.path.basename(skipped[0][0])}: {skipped[0][1]}); move it away to "
-                                 "start this run over")
+                raise InputError(
+                    f"{self.folders[which]}: none of its {len(skipped)} checkpoints can be read "
+                    f"({os.path.basename(skipped[0][0])}: {skipped[0][1]}); move it away to "
+                    "start this run over"
+                )
             return None
         try:
             status = self.checkpoint.restore(path)
@@ -163,8 +166,9 @@ class RunCheckpoints:
         leaves no partial files and names the checkpoint and what is kept."""
         bad = [v.path for v in self.model.variables if not np.all(np.isfinite(v.numpy()))]
         if bad:
-            raise TrainingStopped(f"weights became non-finite ({bad[0]}) by step {step}, so they were not "
-                                  f"saved; {self.kept()}")
+            raise TrainingStopped(
+                f"weights became non-finite ({bad[0]}) by step {step}, so they were not saved; {self.kept()}"
+            )
         self.step.assign(step)
         prefix = os.path.join(self.folders[which], f"ckpt-{step}")
         try:
@@ -185,7 +189,8 @@ class RunCheckpoints:
             os.makedirs(folder, exist_ok=True)
             write_index(folder)
             self.managers[which] = tf.train.CheckpointManager(
-                self.checkpoint, folder, self.keep if which == "latest" else 1)
+                self.checkpoint, folder, self.keep if which == "latest" else 1
+            )
         return self.managers[which]
 
 
@@ -249,11 +254,14 @@ def copy_matching(model, source_variables, origin):
         else:
             skipped.append(v.path)
     if loaded < len(model.variables) / 2:  # a trunk alone is most of any facekp model
-        raise InputError(f"{origin}: only {loaded} of this model's {len(model.variables)} tensors match it "
-                         "by name and shape (a different --width or --model?)")
+        raise InputError(
+            f"{origin}: only {loaded} of this model's {len(model.variables)} tensors match it "
+            "by name and shape (a different --width or --model?)"
+        )
     shown = ", ".join(skipped[:5]) + (f" and {len(skipped) - 5} more" if len(skipped) > 5 else "")
-    return (f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded"
-            + (f"; skipped (no match by name and shape): {shown}" if skipped else ""))
+    return f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded" + (
+        f"; skipped (no match by name and shape): {shown}" if skipped else ""
+    )
 
 
 def load_backbone_weights(model, path):

@@ -1,4 +1,5 @@
 """Command-line plumbing shared by the scripts: flags from config fields, one-line errors."""
+
 import argparse
 import dataclasses
 import sys
@@ -36,8 +37,14 @@ def add_config_flags(parser, *config_classes):
         else:
             choices = [c for cls in config_classes for c in _field_choices(cls, name)]
             choices = list(dict.fromkeys(choices)) or None
-            parser.add_argument(flag, type=hint, default=None, help=help_text, choices=choices,
-                                metavar="|".join(map(str, choices)) if choices else name.upper())
+            parser.add_argument(
+                flag,
+                type=hint,
+                default=None,
+                help=help_text,
+                choices=choices,
+                metavar="|".join(map(str, choices)) if choices else name.upper(),
+            )
 
 
 def _field_choices(config_class, name):

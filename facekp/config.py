@@ -3,6 +3,7 @@
 Every field has a default and a help text; `train.py` turns each field into a `--flag`, and a run
 directory stores the config as `config.json`, from which everything (model, data, inference) is rebuilt.
 """
+
 import dataclasses
 import json
 import math
@@ -32,8 +33,8 @@ def _f(default, help, choices=None, check=None):
 @dataclass(frozen=True)
 class TrainConfig:
     """What every task shares: data, optimisation, loop cadence."""
-    task: str = _f("keypoints68", "what to train",
-                   choices=("keypoints68", "kaggle15", "identity", "embedding"))
+
+    task: str = _f("keypoints68", "what to train", choices=("keypoints68", "kaggle15", "identity", "embedding"))
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
     model: str = _f("resnet", "model function, see facekp/models", choices=("resnet", "seednet"))
     input_size: int = _f(96, "model input side in pixels (square)", check=POSITIVE)
@@ -52,13 +53,19 @@ class TrainConfig:
     seed: int = _f(0, "seed for shuffling, augmentation and initialisation")
     val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation", check=OPEN_FRACTION)
     split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
-    source: str = _f("tfdata", "training input: tfdata (augmented tf.data) or dataset (DataSet.next_batch)",
-                     choices=("tfdata", "dataset"))
+    source: str = _f(
+        "tfdata",
+        "training input: tfdata (augmented tf.data) or dataset (DataSet.next_batch)",
+        choices=("tfdata", "dataset"),
+    )
     jit_compile: bool = _f(False, "compile the train step with XLA")
     deterministic: bool = _f(False, "deterministic TF ops: equal runs give equal losses, step by step")
-    strategy: str = _f("default", "tf.distribute: default (one device), mirrored (all local GPUs, or "
-                                  "logical CPUs) or multiworker (reads TF_CONFIG)",
-                       choices=("default", "mirrored", "multiworker"))
+    strategy: str = _f(
+        "default",
+        "tf.distribute: default (one device), mirrored (all local GPUs, or "
+        "logical CPUs) or multiworker (reads TF_CONFIG)",
+        choices=("default", "mirrored", "multiworker"),
+    )
     init_from: str = _f("", "start from the matching weights of another run's best checkpoint")
     # Augmentation (facekp/data/augment.py reads these for every task; defaults: keypoints').
     rotation: float = _f(30.0, "max random rotation in degrees", check=NON_NEGATIVE)
@@ -74,43 +81,63 @@ class TrainConfig:
 @dataclass(frozen=True)
 class KeypointConfig(TrainConfig):
     """Keypoint regression: crop, augmentation, loss and model head."""
+
     loss: str = _f("wing", "keypoint loss (in input pixels, masked)", choices=("wing", "l1", "mse"))
     width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
-    head: str = _f("integral", "resnet head: integral (heatmaps + soft-argmax) or regression",
-                   choices=("integral", "regression"))
+    head: str = _f(
+        "integral", "resnet head: integral (heatmaps + soft-argmax) or regression", choices=("integral", "regression")
+    )
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
-    groups: str = _f("", "kaggle15: file naming each training row's person, for a grouped split "
-                         "(one name per line, or the 68-point CSV whose rows match); default: rows")
+    groups: str = _f(
+        "",
+        "kaggle15: file naming each training row's person, for a grouped split "
+        "(one name per line, or the 68-point CSV whose rows match); default: rows",
+    )
 
 
 @dataclass(frozen=True)
 class RecognitionConfig(TrainConfig):
     """Face recognition: an identity classifier, or an embedding trained with triplet loss."""
-    task: str = _f("identity", "identity (CNN classifier) or embedding (FaceNet-style, triplet loss)",
-                   choices=("identity", "embedding"))
+
+    task: str = _f(
+        "identity",
+        "identity (CNN classifier) or embedding (FaceNet-style, triplet loss)",
+        choices=("identity", "embedding"),
+    )
     model: str = _f("resnet", "model function: the keypoint resnet's trunk", choices=("resnet",))
     input_size: int = _f(64, "model input side in pixels (faces are resized to a square)", check=POSITIVE)
     batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)", check=POSITIVE)
     steps: int = _f(2000, "total training steps of the run (resuming continues up to this)", check=POSITIVE)
-    val_fraction: float = _f(0.2, "identity: fraction of each person's images held out; "
-                                  "embedding: fraction of people held out", check=OPEN_FRACTION)
+    val_fraction: float = _f(
+        0.2,
+        "identity: fraction of each person's images held out; embedding: fraction of people held out",
+        check=OPEN_FRACTION,
+    )
     width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)", check=POSITIVE)
     dropout: float = _f(0.3, "dropout before the head", check=BELOW_ONE)
-    face_crop: str = _f("auto", "part of a folder image that is the face: auto (LFW's 250 or 160 px "
-                                "framing -> the LFW 2017 face box, else the whole image), lfw or full",
-                        choices=("auto", "lfw", "full"))
-    exclude_people: str = _f("", "comma list of people never to train on: names, files of names, "
-                                 "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)")
+    face_crop: str = _f(
+        "auto",
+        "part of a folder image that is the face: auto (LFW's 250 or 160 px "
+        "framing -> the LFW 2017 face box, else the whole image), lfw or full",
+        choices=("auto", "lfw", "full"),
+    )
+    exclude_people: str = _f(
+        "",
+        "comma list of people never to train on: names, files of names, "
+        "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)",
+    )
     min_images: int = _f(1, "people with fewer images are left out (embedding: at least 2)", check=POSITIVE)
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
     embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
     images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=POSITIVE)
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
-    classify_data: str = _f("", "embedding: after training, fit an SVM on this data's people "
-                                "(lfw2017 arrays or DIR/<person>/*.jpg) and save it in the run")
-    class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)",
-                                                     "flag": False})
+    classify_data: str = _f(
+        "",
+        "embedding: after training, fit an SVM on this data's people "
+        "(lfw2017 arrays or DIR/<person>/*.jpg) and save it in the run",
+    )
+    class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)", "flag": False})
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
     # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
     rotation: float = _f(10.0, "max random rotation in degrees", check=NON_NEGATIVE)
@@ -159,10 +186,15 @@ def validate(cfg):
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
-    if isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and (
-            cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person):
-        raise InputError(f"--batch-size {cfg.batch_size} must be a multiple of --images-per-person "
-                         f"{cfg.images_per_person} (at least 2)")
+    if (
+        isinstance(cfg, RecognitionConfig)
+        and cfg.task == "embedding"
+        and (cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person)
+    ):
+        raise InputError(
+            f"--batch-size {cfg.batch_size} must be a multiple of --images-per-person "
+            f"{cfg.images_per_person} (at least 2)"
+        )
     return cfg
 
 
@@ -202,5 +234,4 @@ def load(run_dir):
 
 def differing_fields(old, new):
     """Names of the fields whose values differ between two configs."""
-    return [f.name for f in dataclasses.fields(old)
-            if getattr(old, f.name) != getattr(new, f.name, None)]
+    return [f.name for f in dataclasses.fields(old) if getattr(old, f.name) != getattr(new, f.name, None)]

@@ -2,6 +2,7 @@
 turned either way), merged by non-maximum suppression. Nothing is downloaded: the cascade files
 ship inside opencv-python-headless 4.x (`cv2.data.haarcascades`; OpenCV 5 dropped them).
 """
+
 import numpy as np
 
 from facekp.opencv import cv2
@@ -25,7 +26,8 @@ def _cascade(name):
 
 def _detect(gray, name, min_size):
     rects, _, weights = _cascade(name).detectMultiScale3(
-        gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size), outputRejectLevels=True)
+        gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size), outputRejectLevels=True
+    )
     return [(float(x), float(y), float(w), float(h), float(s)) for (x, y, w, h), s in zip(rects, np.ravel(weights))]
 
 

@@ -1,4 +1,5 @@
 """One error type for bad input: the CLIs print its message as one line and exit 2."""
+
 import re
 
 

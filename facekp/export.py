@@ -5,6 +5,7 @@ Both take an image batch (B, H, W, C) float32 of pixel values 0..255 and return 
 its longer side, edges repeated). The TFLite model has a fixed input of the run's input size
 (the crop itself) and needs only builtin ops.
 """
+
 import os
 import shutil
 import tempfile
@@ -37,9 +38,13 @@ class KeypointServing(tf.Module):
 def export_savedmodel(predictor, folder):
     serving = KeypointServing(predictor)
     channels = predictor.cfg.channels
-    signature = tf.function(lambda images: {"keypoints": serving(images)},
-                            input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")])
-    _replace_atomically(folder, lambda tmp: tf.saved_model.save(serving, tmp, signatures={"serving_default": signature}))
+    signature = tf.function(
+        lambda images: {"keypoints": serving(images)},
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")],
+    )
+    _replace_atomically(
+        folder, lambda tmp: tf.saved_model.save(serving, tmp, signatures={"serving_default": signature})
+    )
     return folder
 
 
@@ -47,8 +52,10 @@ def export_tflite(predictor, path):
     """Fixed input (1, S, S, C): the crop itself, so the map back to its pixels is the identity
     and only TFLite builtin ops are needed (no Flex delegate)."""
     model, size, channels = predictor.model, predictor.cfg.input_size, predictor.cfg.channels
-    data = tflite_bytes(lambda images: model(images / 255.0, training=False),
-                        tf.TensorSpec([1, size, size, channels], tf.float32, name="images"))
+    data = tflite_bytes(
+        lambda images: model(images / 255.0, training=False),
+        tf.TensorSpec([1, size, size, channels], tf.float32, name="images"),
+    )
     atomic_write_bytes(path, data)
     return path
 
@@ -56,12 +63,15 @@ def export_tflite(predictor, path):
 def export_slim(predictor, folder, run_dir):
     """config.json + a weights-only checkpoint in best/ (no optimizer slots): a run directory
     that Predictor.from_run loads, a third of the training checkpoint's size."""
+
     def write(tmp):
         shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(tmp, "config.json"))
         step = tf.Variable(0, dtype=tf.int64)
-        manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=predictor.model),
-                                             os.path.join(tmp, "best"), 1)
+        manager = tf.train.CheckpointManager(
+            tf.train.Checkpoint(step=step, model=predictor.model), os.path.join(tmp, "best"), 1
+        )
         manager.save(checkpoint_number=0)
+
     _replace_atomically(folder, write)
     return folder
 

@@ -1,9 +1,13 @@
 """Atomic file writes (a temporary name in the same folder, then a rename) and text reading."""
+
 import contextlib
 import io
 import json
 import os
 import tempfile
+
+# The image files facekp reads from folders (what OpenCV decodes): predict.py, galleries, LFW folders.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".tif", ".tiff")
 
 
 def _umask():

@@ -21,13 +21,15 @@ from facekp.tflite import TFLiteModel
 ENGINES = ("tflite", "tf")
 
 
-
-
 def predict_in_batches(predict_fn, images, batch_size=128):
     """Run a predict function (a compiled tf.function or a TFLiteModel) over a non-empty numpy
     image array (or a strided view) in batches."""
-    return np.concatenate([np.asarray(predict_fn(np.ascontiguousarray(images[i:i + batch_size])))
-                           for i in range(0, len(images), batch_size)])
+    return np.concatenate(
+        [
+            np.asarray(predict_fn(np.ascontiguousarray(images[i : i + batch_size])))
+            for i in range(0, len(images), batch_size)
+        ]
+    )
 
 
 def compiled_predict(model):
@@ -86,8 +88,10 @@ class Predictor:
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
         centers, sides = boxes[:, :2], boxes[:, 2]
         for _ in range(refine + 1):
-            cropped = [image_ops.crop_with_map_fast(image, c, s * self.cfg.margin, self.cfg.input_size)
-                       for c, s in zip(centers, sides)]
+            cropped = [
+                image_ops.crop_with_map_fast(image, c, s * self.cfg.margin, self.cfg.input_size)
+                for c, s in zip(centers, sides)
+            ]
             points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
             points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image
             centers, sides = face_boxes(points)

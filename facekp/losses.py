@@ -3,6 +3,7 @@
 pred, true: (B, K, 2) keypoints in input pixels, x then y; mask: (B, K), 1 where labelled.
 Unlabelled points contribute nothing, not even NaN, and have zero gradient.
 """
+
 import math
 
 import tensorflow as tf
@@ -38,6 +39,7 @@ KEYPOINT_LOSSES = {"wing": wing, "l1": l1, "mse": mse}
 
 
 # ---- Recognition losses. labels: (B,) int person ids.
+
 
 def class_weighted_cross_entropy(logits, labels, weights, label_smoothing=0.0):
     """Softmax cross-entropy, each example weighted (e.g. by inverse class frequency)."""
@@ -75,8 +77,9 @@ def triplet_semihard(embeddings, labels, margin=0.2):
     """Mean of max(d(a,p) - d(a,n) + margin, 0) over all anchor-positive pairs of the batch,
     with n mined online (semi-hard) in the batch; squared distances on the unit sphere."""
     distances = squared_distances(embeddings)
-    positive = tf.logical_and(tf.equal(labels[:, None], labels[None, :]),
-                              tf.logical_not(tf.eye(tf.shape(labels)[0], dtype=tf.bool)))
+    positive = tf.logical_and(
+        tf.equal(labels[:, None], labels[None, :]), tf.logical_not(tf.eye(tf.shape(labels)[0], dtype=tf.bool))
+    )
     losses = tf.maximum(distances - semihard_negatives(distances, labels) + margin, 0.0)
     positive = tf.cast(positive, losses.dtype)
     return tf.reduce_sum(losses * positive) / tf.maximum(tf.reduce_sum(positive), 1.0)

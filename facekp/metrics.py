@@ -2,6 +2,7 @@
 
 Keypoints are (N, K, 2) pixels, x then y; mask (N, K) marks labelled points.
 """
+
 import numpy as np
 
 
@@ -40,18 +41,23 @@ def keypoint_metrics(pred, true, mask, norm_points, fail_at=0.10):
 def kaggle_subset_rmse(pred, true, mask):
     """RMSE over rows with all points labelled, and over the partly labelled rows."""
     full = mask.sum(1) == mask.shape[1]
-    return {"rmse_full": rmse(pred[full], true[full], mask[full]) if full.any() else float("nan"),
-            "rmse_partial": rmse(pred[~full], true[~full], mask[~full]) if (~full).any() else float("nan")}
+    return {
+        "rmse_full": rmse(pred[full], true[full], mask[full]) if full.any() else float("nan"),
+        "rmse_partial": rmse(pred[~full], true[~full], mask[~full]) if (~full).any() else float("nan"),
+    }
 
 
 # ---- Recognition metrics.
 
+
 def classification_metrics(predicted, labels):
     """Accuracy and macro F1 (every class present in `labels` counts equally) of predicted labels."""
     from sklearn.metrics import f1_score
-    return {"accuracy": float((predicted == labels).mean()),
-            "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro",
-                                       zero_division=0))}
+
+    return {
+        "accuracy": float((predicted == labels).mean()),
+        "macro_f1": float(f1_score(labels, predicted, labels=np.unique(labels), average="macro", zero_division=0)),
+    }
 
 
 def best_threshold(distances, same):
@@ -71,11 +77,15 @@ def best_threshold(distances, same):
 def verification_metrics(distances, same, threshold=None):
     """Accuracy at `threshold` (chosen on these pairs when None) and ROC AUC of -distance."""
     from sklearn.metrics import roc_auc_score
+
     distances, same = np.asarray(distances, np.float64), np.asarray(same, bool)
     if threshold is None:
         threshold = best_threshold(distances, same)
-    return {"verification_accuracy": float(((distances <= threshold) == same).mean()),
-            "auc": float(roc_auc_score(same, -distances)), "threshold": float(threshold)}
+    return {
+        "verification_accuracy": float(((distances <= threshold) == same).mean()),
+        "auc": float(roc_auc_score(same, -distances)),
+        "threshold": float(threshold),
+    }
 
 
 def embedding_verification(embeddings, labels):

@@ -4,6 +4,7 @@ sunglasses (and any PATH.png): centred between the eye centres, as wide as the f
 temples (points 0-16), turned with the eye line. moustache: centred between the nose base (33)
 and the top of the upper lip (51), 1.6 mouth widths wide, turned with the mouth corners.
 """
+
 import os
 
 import numpy as np
@@ -48,8 +49,13 @@ def apply_overlay(photo, overlay, center, width, angle, strip_pixels=1 << 21):
     scale = width / w
     cos, sin = np.cos(angle) * scale, np.sin(angle) * scale
     # photo = R * s * (overlay - overlay centre) + center
-    matrix = np.array([[cos, -sin, center[0] - cos * (w - 1) / 2 + sin * (h - 1) / 2],
-                       [sin, cos, center[1] - sin * (w - 1) / 2 - cos * (h - 1) / 2]], np.float64)
+    matrix = np.array(
+        [
+            [cos, -sin, center[0] - cos * (w - 1) / 2 + sin * (h - 1) / 2],
+            [sin, cos, center[1] - sin * (w - 1) / 2 - cos * (h - 1) / 2],
+        ],
+        np.float64,
+    )
     corners = np.array([[-0.5, -0.5, 1], [w - 0.5, -0.5, 1], [-0.5, h - 0.5, 1], [w - 0.5, h - 0.5, 1]]) @ matrix.T
     lo, hi = np.floor(np.nan_to_num(corners.min(0))) - 1, np.ceil(np.nan_to_num(corners.max(0))) + 2
     x0, y0 = (int(np.clip(v, 0, n)) for v, n in zip(lo, (photo.shape[1], photo.shape[0])))
@@ -58,10 +64,16 @@ def apply_overlay(photo, overlay, center, width, angle, strip_pixels=1 << 21):
         return photo
     rows = max(1, strip_pixels // (x1 - x0))
     for top in range(y0, y1, rows):
-        part = photo[top:min(top + rows, y1), x0:x1]
+        part = photo[top : min(top + rows, y1), x0:x1]
         shifted = (matrix - [[0, 0, x0], [0, 0, top]]).astype(np.float32)
-        warped = cv2.warpAffine(overlay, shifted, (part.shape[1], part.shape[0]), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0))
+        warped = cv2.warpAffine(
+            overlay,
+            shifted,
+            (part.shape[1], part.shape[0]),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0, 0),
+        )
         alpha = warped[..., 3:4]
         blended = part.astype(np.float32) / 255.0 * (1 - alpha) + warped[..., :3] * alpha
         part[...] = np.clip(np.round(blended * 255), 0, 255).astype(np.uint8)

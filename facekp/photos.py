@@ -7,6 +7,7 @@ Memory stays bounded by the photo's own pixels (3 bytes each): each file is deco
 uint8, the detector sees a copy shrunk to DETECT_MAX_SIDE, keypoint and recognition crops are cut
 from windows of it, the plot keeps a thumbnail, and files over MAX_PIXELS are refused unread.
 """
+
 import contextlib
 import io
 import os
@@ -24,12 +25,11 @@ from facekp import detect, overlay as overlays, plots
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.data.identities import person_folders
-from facekp.errors import InputError
-from facekp.fileio import atomic_write_bytes, atomic_write_text
+from facekp.errors import InputError, first_line
+from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text
 from facekp.opencv import cv2
 from facekp.recognise import Gallery, face_from_keypoints
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 MAX_PIXELS = 250_000_000  # larger files are refused from their header (750 MB decoded)
 DETECT_MAX_SIDE = 1600  # the detector runs on a copy this long at most; faces from 24 of its pixels
 PLOT_MAX_SIDE = 1024  # the plot keeps a thumbnail per file, this long at most
@@ -87,20 +87,23 @@ def read_image(path):
     when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
     size = image_size(path)
     if size is None:
-        raise InputError(f"{path}: unreadable image ({'empty file' if not os.path.getsize(path) else 'unknown format'})")
+        raise InputError(
+            f"{path}: unreadable image ({'empty file' if not os.path.getsize(path) else 'unknown format'})"
+        )
     width, height = size
     if width * height > MAX_PIXELS:
         raise InputError(f"{path}: image too large ({width} x {height})")
     if not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
         raise InputError(f"{path}: unreadable image (unknown format or damaged header)")
     with decoder_messages() as messages:  # libjpeg and libpng print their own warnings
-        image = cv2.imread(path, np.empty((height, width, 3), np.uint8),
-                           cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        image = cv2.imread(
+            path, np.empty((height, width, 3), np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+        )
     truncated = [m for m in messages if "premature end" in m.lower()]  # libjpeg fills a cut JPEG with grey
     if image is None or truncated:
         raise InputError(f"{path}: unreadable image ({(truncated or messages or ['damaged data'])[0]})")
     for top in range(0, len(image), 256):  # BGR -> RGB in place (cvtColor copies a whole image it overwrites)
-        rows = image[top:top + 256]
+        rows = image[top : top + 256]
         cv2.cvtColor(rows, cv2.COLOR_BGR2RGB, dst=rows)
     return image
 
@@ -197,8 +200,7 @@ def enrol(gallery_dir, predictor, recogniser, threshold):
             people.append(person)
     if not people:
         raise InputError(f"{gallery_dir}: no readable face image to enrol")
-    print(f"enrolled {len(people)} faces of {len(set(people))} people from {gallery_dir} "
-          f"(threshold {threshold:.3f})")
+    print(f"enrolled {len(people)} faces of {len(set(people))} people from {gallery_dir} (threshold {threshold:.3f})")
     return Gallery(np.stack(embeddings), people, threshold)
 
 
@@ -221,8 +223,15 @@ def save_plot(path, shown, columns=4, max_files=PLOT_MAX_FILES):
             ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
             ax.scatter(points[:, 0], points[:, 1], s=10, c="#ff3030", marker=".", linewidths=0)
             if i < len(labels):
-                ax.text(box[0], box[1], f"{labels[i][0]} ({labels[i][1]:.2f})", color="#ffff40", fontsize=7,
-                        va="bottom", bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1))
+                ax.text(
+                    box[0],
+                    box[1],
+                    f"{labels[i][0]} ({labels[i][1]:.2f})",
+                    color="#ffff40",
+                    fontsize=7,
+                    va="bottom",
+                    bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1),
+                )
         ax.set_title(name, fontsize=8)
     plots.save_figure(path, fig, dpi=110)
 
@@ -242,13 +251,16 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
         atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
     if feature_maps and faces:
         center, side = face_boxes(faces[0][2][None])
-        crop, _ = image_ops.crop_with_map_fast(model_image(rgb, predictor.cfg.channels), center[0],
-                                               float(side[0]) * predictor.cfg.margin, predictor.cfg.input_size)
+        crop, _ = image_ops.crop_with_map_fast(
+            model_image(rgb, predictor.cfg.channels),
+            center[0],
+            float(side[0]) * predictor.cfg.margin,
+            predictor.cfg.input_size,
+        )
         plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model, crop / 255.0)
 
 
-def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1,
-                  identify=None):
+def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1, identify=None):
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
     (and, when asked, a filtered image and a feature-map picture per file).
 
@@ -265,9 +277,7 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
             print(f"{e}, skipped", file=sys.stderr)
             continue
         except Exception as e:  # the file system and OpenCV raise many types for a bad file
-            message = getattr(e, "message", str(e)).strip().splitlines()
-            print(f"{path}: unreadable image ({message[0] if message else type(e).__name__}), skipped",
-                  file=sys.stderr)
+            print(f"{path}: unreadable image ({first_line(e)}), skipped", file=sys.stderr)
             continue
         read += 1
         if not faces:

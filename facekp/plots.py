@@ -1,5 +1,6 @@
 """Pictures: keypoint grids (TensorBoard, sanity checks), feature maps, and `save_figure`, the one
 way every matplotlib figure of facekp (plots, ROC curves, predictions) is written."""
+
 import io
 
 import keras
@@ -20,6 +21,7 @@ def save_figure(path: str, fig, dpi: int = 100) -> None:
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
 
+
 TRUE_COLOR = (0.1, 0.9, 0.1)
 PRED_COLOR = (1.0, 0.15, 0.15)
 
@@ -30,7 +32,7 @@ def draw_points(image, points, color, radius=1):
     h, w = out.shape[:2]
     for x, y in np.round(np.nan_to_num(points, nan=-100)).astype(int):
         if 0 <= x < w and 0 <= y < h:
-            out[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = color
+            out[max(0, y - radius) : y + radius + 1, max(0, x - radius) : x + radius + 1] = color
     return out
 
 
@@ -44,7 +46,7 @@ def keypoint_grid(images, pred, true=None, columns=4):
         tiles.append(draw_points(rgb, pred[i], PRED_COLOR))
     while len(tiles) % columns:
         tiles.append(np.zeros_like(tiles[0]))
-    rows = [np.concatenate(tiles[r:r + columns], axis=1) for r in range(0, len(tiles), columns)]
+    rows = [np.concatenate(tiles[r : r + columns], axis=1) for r in range(0, len(tiles), columns)]
     return np.concatenate(rows, axis=0)
 
 

@@ -5,6 +5,7 @@ classifier and threshold, and a gallery of enrolled people.
     face = face_from_keypoints(image, points68, recogniser.cfg.input_size)
     gallery = Gallery(recogniser.outputs(faces), people, recogniser.threshold())
 """
+
 import io
 import json
 import os

@@ -1,4 +1,5 @@
 """Keypoint schemes: point names, the left/right flip permutation, and the NME normaliser points."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,10 +41,21 @@ IBUG68 = Scheme(
 )
 
 KAGGLE15_NAMES = (
-    "left_eye_center", "right_eye_center", "left_eye_inner_corner", "left_eye_outer_corner",
-    "right_eye_inner_corner", "right_eye_outer_corner", "left_eyebrow_inner_end",
-    "left_eyebrow_outer_end", "right_eyebrow_inner_end", "right_eyebrow_outer_end", "nose_tip",
-    "mouth_left_corner", "mouth_right_corner", "mouth_center_top_lip", "mouth_center_bottom_lip",
+    "left_eye_center",
+    "right_eye_center",
+    "left_eye_inner_corner",
+    "left_eye_outer_corner",
+    "right_eye_inner_corner",
+    "right_eye_outer_corner",
+    "left_eyebrow_inner_end",
+    "left_eyebrow_outer_end",
+    "right_eyebrow_inner_end",
+    "right_eyebrow_outer_end",
+    "nose_tip",
+    "mouth_left_corner",
+    "mouth_right_corner",
+    "mouth_center_top_lip",
+    "mouth_center_bottom_lip",
 )
 
 KAGGLE15 = Scheme(

@@ -1,4 +1,5 @@
 """Kaggle submission writers and checkers (written atomically, LF line endings, no index column)."""
+
 import numpy as np
 import pandas as pd
 
@@ -19,8 +20,9 @@ def keypoint_locations(lookup, image_ids, predictions):
     missing = ~lookup["ImageId"].isin(row_of_image)
     if missing.any():
         line = int(np.flatnonzero(missing)[0]) + 2
-        raise InputError(f"IdLookupTable.csv: line {line}: ImageId {lookup['ImageId'].iloc[line - 2]} "
-                         f"is not in test.csv")
+        raise InputError(
+            f"IdLookupTable.csv: line {line}: ImageId {lookup['ImageId'].iloc[line - 2]} is not in test.csv"
+        )
     column = {name: j for j, name in enumerate(kaggle_fkd.KEYPOINT_COLUMNS)}
     rows = lookup["ImageId"].map(row_of_image).to_numpy()
     cols = lookup["FeatureName"].map(column).to_numpy()
@@ -48,18 +50,24 @@ def check_keypoint_submission(path, lookup):
     plain = frame["RowId"].str.fullmatch(r"[1-9][0-9]*").to_numpy()  # as Kaggle writes them: not 1.0, +1, 01
     if not plain.all():
         first = int(np.flatnonzero(~plain)[0])
-        problems.append(f"{path}: line {first + 2}: RowId {frame['RowId'].iloc[first]!r} is not a plain positive "
-                        f"integer ({(~plain).sum()} such rows)")
+        problems.append(
+            f"{path}: line {first + 2}: RowId {frame['RowId'].iloc[first]!r} is not a plain positive "
+            f"integer ({(~plain).sum()} such rows)"
+        )
     ids = pd.to_numeric(frame["RowId"].where(plain), errors="coerce").to_numpy()
     wrong = np.flatnonzero(plain[:n] & (ids[:n] != lookup["RowId"].to_numpy()[:n]))
     if wrong.size:
-        problems.append(f"{path}: line {wrong[0] + 2}: RowId {frame['RowId'].iloc[wrong[0]]!r}, "
-                        f"expected {lookup['RowId'].iloc[wrong[0]]} (IdLookupTable order)")
+        problems.append(
+            f"{path}: line {wrong[0] + 2}: RowId {frame['RowId'].iloc[wrong[0]]!r}, "
+            f"expected {lookup['RowId'].iloc[wrong[0]]} (IdLookupTable order)"
+        )
     values = pd.to_numeric(frame["Location"], errors="coerce").to_numpy()
     bad = np.flatnonzero(~np.isfinite(values) | (values < 0) | (values > kaggle_fkd.SIDE))
     if bad.size:
-        problems.append(f"{path}: line {bad[0] + 2}: Location {frame['Location'].iloc[bad[0]]!r} is not a "
-                        f"number in [0, {kaggle_fkd.SIDE}] ({bad.size} such rows)")
+        problems.append(
+            f"{path}: line {bad[0] + 2}: Location {frame['Location'].iloc[bad[0]]!r} is not a "
+            f"number in [0, {kaggle_fkd.SIDE}] ({bad.size} such rows)"
+        )
     return problems
 
 
@@ -71,8 +79,7 @@ def competition_classes(predicted, run_classes, target_names):
     ids = {canonical(name): i for i, name in enumerate(target_names)}
     unknown = [name for name in run_classes if canonical(name) not in ids]
     if unknown:
-        raise InputError(f"the model's people {unknown[:3]} are not in target_names.txt "
-                         f"({', '.join(target_names)})")
+        raise InputError(f"the model's people {unknown[:3]} are not in target_names.txt ({', '.join(target_names)})")
     mapping = np.array([ids[canonical(name)] for name in run_classes])
     return mapping[np.asarray(predicted, int)]
 

@@ -1,5 +1,6 @@
 """Import TensorFlow without its start-up log lines (CUDA probing on CPU machines, absl notices),
 so that a command's stderr holds only what facekp says."""
+
 import contextlib
 import os
 
@@ -23,5 +24,6 @@ def quiet_tensorflow():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     with muted_stderr():
         import tensorflow as tf
+
         tf.config.list_physical_devices()
         tf.constant(0.0) + 1.0  # first op: device set-up messages happen here

@@ -6,6 +6,7 @@
 The interpreter comes from `ai_edge_litert` (LiteRT, TFLite's successor) where it is installed,
 else from `tf.lite`, which TensorFlow still ships but has deprecated.
 """
+
 import os
 import warnings
 

@@ -3,6 +3,7 @@
 train(cfg, run_dir): load data -> run dir + config.json -> model, optimizer -> restore the latest
 checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, checkpoint.
 """
+
 import json
 import math
 import os
@@ -76,6 +77,7 @@ def make_strategy(cfg):
 
 def make_train_step(model, optimizer, loss_fn, strategy, cfg):
     """The compiled update: forward, loss, gradients, clipping, AdamW; on every replica."""
+
     def replica_step(batch):
         with tf.GradientTape() as tape:
             outputs = model(batch["image"], training=True)
@@ -123,8 +125,10 @@ def _train(cfg, run_dir):
     cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
     train_samples, val_samples = task.split(cfg, samples)
     val = task.val_arrays(cfg, val_samples)
-    print(f"data: {len(train_samples)} training / {len(val_samples)} validation images "
-          f"({len(set(val_samples.groups))} validation groups)")
+    print(
+        f"data: {len(train_samples)} training / {len(val_samples)} validation images "
+        f"({len(set(val_samples.groups))} validation groups)"
+    )
     check_writable(run_dir)
 
     # ---- Model and optimizer.
@@ -173,8 +177,14 @@ def _train(cfg, run_dir):
     val_writer = tf.summary.create_file_writer(os.path.join(run_dir, "val"))
     log = open(os.path.join(run_dir, "metrics.jsonl"), "a")
     batches = iter(strategy.experimental_distribute_dataset(task.train_batches(cfg, train_samples, start)))
-    bar = tqdm(total=cfg.steps, initial=start, unit="step", dynamic_ncols=True, desc="train",
-               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # logs get a line every 30 s
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        unit="step",
+        dynamic_ncols=True,
+        desc="train",
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    )  # logs get a line every 30 s
     done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
     try:
         for step in range(start, cfg.steps):
@@ -185,9 +195,12 @@ def _train(cfg, run_dir):
             done = step + 1
             if done % cfg.log_every == 0 or done == cfg.steps:
                 seconds, tick = time.perf_counter() - tick, time.perf_counter()
-                scalars = {"loss": float(np.mean(losses)), "grad_norm": float(out["grad_norm"]),
-                           "lr": float(optimizer.learning_rate),
-                           "images_per_s": len(losses) * cfg.batch_size / seconds}
+                scalars = {
+                    "loss": float(np.mean(losses)),
+                    "grad_norm": float(out["grad_norm"]),
+                    "lr": float(optimizer.learning_rate),
+                    "images_per_s": len(losses) * cfg.batch_size / seconds,
+                }
                 losses = []
                 with train_writer.as_default(step=done):
                     for name, value in scalars.items():
@@ -211,8 +224,11 @@ def _train(cfg, run_dir):
         if done > (ckpts.saved_step or 0):  # `done` counts only steps whose loss was checked finite
             ckpts.save(done)
         bar.close()
-        print(f"interrupted: checkpoint at step {ckpts.saved_step} saved in {run_dir}; run the same command "
-              "to resume" if ckpts.saved_step is not None else f"interrupted before step 1; {run_dir} holds no checkpoint")
+        print(
+            f"interrupted: checkpoint at step {ckpts.saved_step} saved in {run_dir}; run the same command to resume"
+            if ckpts.saved_step is not None
+            else f"interrupted before step 1; {run_dir} holds no checkpoint"
+        )
         raise SystemExit(130)
     except TrainingStopped:
         if new_run and ckpts.saved_step is None:  # nothing worth keeping: leave no run dir behind

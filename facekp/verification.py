@@ -1,6 +1,7 @@
 """LFW's verification protocol for embedding runs: per fold of pairs.txt, accuracy at a threshold
 chosen on the other folds, and ROC AUC; each fold judged only by a run that never trained on its
 people (checked: the run's own data and exclusions say whom it trained on)."""
+
 import os
 
 import matplotlib.pyplot as plt
@@ -26,13 +27,22 @@ def trained_people(cfg):
 
 def pair_distances(recogniser, folder, pairs):
     """Euclidean embedding distance of every pair; images read from folder/<name>/<name>_NNNN.jpg."""
-    paths = sorted({identities.pair_path(folder, p.name1, p.number1) for p in pairs}
-                   | {identities.pair_path(folder, p.name2, p.number2) for p in pairs})
+    paths = sorted(
+        {identities.pair_path(folder, p.name1, p.number1) for p in pairs}
+        | {identities.pair_path(folder, p.name2, p.number2) for p in pairs}
+    )
     cfg = recogniser.cfg
     faces = np.stack([identities.read_face(path, cfg.input_size, cfg.channels, cfg.face_crop) for path in paths])
     embedding = dict(zip(paths, recogniser.outputs(faces)))
-    return np.array([np.linalg.norm(embedding[identities.pair_path(folder, p.name1, p.number1)]
-                                    - embedding[identities.pair_path(folder, p.name2, p.number2)]) for p in pairs])
+    return np.array(
+        [
+            np.linalg.norm(
+                embedding[identities.pair_path(folder, p.name1, p.number1)]
+                - embedding[identities.pair_path(folder, p.name2, p.number2)]
+            )
+            for p in pairs
+        ]
+    )
 
 
 def evaluate_folds(fold_results):
@@ -43,8 +53,9 @@ def evaluate_folds(fold_results):
     out = {}
     for fold, (distances, same) in fold_results.items():
         others = [f for f in fold_results if f != fold]
-        threshold = metrics.best_threshold(np.concatenate([fold_results[f][0] for f in others]),
-                                           np.concatenate([fold_results[f][1] for f in others]))
+        threshold = metrics.best_threshold(
+            np.concatenate([fold_results[f][0] for f in others]), np.concatenate([fold_results[f][1] for f in others])
+        )
         out[fold] = metrics.verification_metrics(distances, same, threshold)
     return out
 
@@ -53,8 +64,10 @@ def check_no_overlap(recogniser, folds, run_dir):
     """A run may judge a fold only if it never trained on that fold's people."""
     overlap = identities.people_of_pairs(folds) & trained_people(recogniser.cfg)
     if overlap:
-        raise InputError(f"{run_dir}: trained on {len(overlap)} people of the folds it would judge "
-                         f"(e.g. {sorted(overlap)[0]}); train with --exclude-people PAIRS.txt:FOLDS")
+        raise InputError(
+            f"{run_dir}: trained on {len(overlap)} people of the folds it would judge "
+            f"(e.g. {sorted(overlap)[0]}); train with --exclude-people PAIRS.txt:FOLDS"
+        )
 
 
 def save_roc(path, fold_results):
@@ -90,9 +103,12 @@ def run_protocol(runs_and_folds, pairs_path, image_dir):
 
 def summary(per_fold):
     accuracy = [r["verification_accuracy"] for r in per_fold.values()]
-    return {"folds": len(per_fold), "accuracy_mean": float(np.mean(accuracy)),
-            "accuracy_std": float(np.std(accuracy)),
-            "auc_mean": float(np.mean([r["auc"] for r in per_fold.values()]))}
+    return {
+        "folds": len(per_fold),
+        "accuracy_mean": float(np.mean(accuracy)),
+        "accuracy_std": float(np.std(accuracy)),
+        "auc_mean": float(np.mean([r["auc"] for r in per_fold.values()])),
+    }
 
 
 def default_image_dir(pairs_path):

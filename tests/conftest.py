@@ -1,4 +1,5 @@
 """Tiny generated fixtures: a YouTube-Faces-68-style folder of synthetic faces (no ../shared)."""
+
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,13 +15,20 @@ def template68():
     """A plausible iBUG-68 mean shape in a unit box centred at 0 (x right, y down)."""
     # 0 = image-left temple, down around the chin (y grows downwards), to 16 = image-right temple
     jaw = [(-0.5 * np.cos(t), -0.05 + 0.5 * np.sin(t)) for t in np.linspace(0, np.pi, 17)]
-    brows = [(-0.4 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)] + \
-            [(0.14 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)]
+    brows = [(-0.4 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)] + [
+        (0.14 + 0.065 * i, -0.3 - 0.04 * np.sin(np.pi * i / 4)) for i in range(5)
+    ]
     nose = [(0, -0.2 + 0.07 * i) for i in range(4)] + [(-0.08 + 0.04 * i, 0.1) for i in range(5)]
 
     def eye(cx):
-        return [(cx - 0.1, -0.15), (cx - 0.05, -0.18), (cx + 0.03, -0.18), (cx + 0.08, -0.15),
-                (cx + 0.03, -0.12), (cx - 0.05, -0.12)]
+        return [
+            (cx - 0.1, -0.15),
+            (cx - 0.05, -0.18),
+            (cx + 0.03, -0.18),
+            (cx + 0.08, -0.15),
+            (cx + 0.03, -0.12),
+            (cx - 0.05, -0.12),
+        ]
 
     mouth_outer = [(0.18 * np.cos(a), 0.28 - 0.08 * np.sin(a)) for a in np.linspace(np.pi, -np.pi, 13)[:12]]
     mouth_inner = [(0.1 * np.cos(a), 0.28 - 0.03 * np.sin(a)) for a in np.linspace(np.pi, -np.pi, 9)[:8]]

@@ -1,5 +1,6 @@
 """The import graph of the package (README, module map): no cycle, nothing imported inside a
 function to hide one, and the training tasks imported by the loop alone."""
+
 import ast
 import os
 
@@ -8,7 +9,7 @@ PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _module_name(path):
     relative = os.path.relpath(path, os.path.dirname(PACKAGE))[:-3].replace(os.sep, ".")
-    return relative[:-len(".__init__")] if relative.endswith(".__init__") else relative
+    return relative[: -len(".__init__")] if relative.endswith(".__init__") else relative
 
 
 def _imported(node, module, is_package):
@@ -79,6 +80,9 @@ def test_no_facekp_import_hides_inside_a_function():
 
 def test_only_the_training_loop_imports_the_tasks():
     graph = import_graph()
-    importers = {m for m, (top, _) in graph.items() if any(t == "facekp.tasks" or t.startswith("facekp.tasks.")
-                                                         for t in top) and not m.startswith("facekp.tasks")}
+    importers = {
+        m
+        for m, (top, _) in graph.items()
+        if any(t == "facekp.tasks" or t.startswith("facekp.tasks.") for t in top) and not m.startswith("facekp.tasks")
+    }
     assert importers == {"facekp.train_loop"}

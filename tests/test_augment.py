@@ -1,4 +1,5 @@
 """Geometry: a known rotation and a flip move image pixels and keypoints together."""
+
 import math
 from types import SimpleNamespace
 
@@ -26,8 +27,9 @@ def test_rotation_by_90_degrees_moves_point_and_pixel_together():
     # Source point 10 px right of the crop centre (40, 40); the crop shows 41 px at scale 1.
     img, pts = _dot_image(50, 40), np.array([[[50.0, 40.0]]], np.float32)
     box = np.array([[40.0, 40.0, 41.0]], np.float32)
-    out, moved, _ = augment.crop_batch(img, pts, np.ones((1, 1), np.float32), box, S, (0,),
-                                       angle=tf.constant([math.pi / 2]))
+    out, moved, _ = augment.crop_batch(
+        img, pts, np.ones((1, 1), np.float32), box, S, (0,), angle=tf.constant([math.pi / 2])
+    )
     # source = R(90) @ (out - c): (10, 0) in the source is (0, -10) in the output: straight up.
     np.testing.assert_allclose(moved.numpy()[0, 0], [20.0, 10.0], atol=1e-4)
     assert _brightest(out.numpy()[0]) == (20, 10)
@@ -37,8 +39,7 @@ def test_rotation_by_30_degrees_matches_the_formula():
     img, pts = _dot_image(60, 40), np.array([[[60.0, 40.0]]], np.float32)
     box = np.array([[40.0, 40.0, 41.0]], np.float32)
     theta = math.radians(30)
-    _, moved, _ = augment.crop_batch(img, pts, np.ones((1, 1), np.float32), box, S, (0,),
-                                     angle=tf.constant([theta]))
+    _, moved, _ = augment.crop_batch(img, pts, np.ones((1, 1), np.float32), box, S, (0,), angle=tf.constant([theta]))
     # out - c = R(-theta) @ (src - c)
     expected = np.array([20 * math.cos(theta), -20 * math.sin(theta)]) + 20.0
     np.testing.assert_allclose(moved.numpy()[0, 0], expected, atol=1e-4)
@@ -47,8 +48,16 @@ def test_rotation_by_30_degrees_matches_the_formula():
 def test_scale_and_shift_map_points_linearly():
     pts = np.array([[[40.0, 40.0], [60.0, 50.0]]], np.float32)
     box = np.array([[40.0, 40.0, 41.0]], np.float32)
-    _, moved, _ = augment.crop_batch(_dot_image(0, 0), pts, np.ones((1, 2), np.float32), box, S, (0, 1),
-                                     scale=tf.constant([2.0]), shift=tf.constant([[0.25, 0.0]]))
+    _, moved, _ = augment.crop_batch(
+        _dot_image(0, 0),
+        pts,
+        np.ones((1, 2), np.float32),
+        box,
+        S,
+        (0, 1),
+        scale=tf.constant([2.0]),
+        shift=tf.constant([[0.25, 0.0]]),
+    )
     # crop side 82 centred at x = 40 + 0.25 * 82: output = (src - centre) / 2 + 20
     centre = np.array([40 + 0.25 * 82, 40.0])
     np.testing.assert_allclose(moved.numpy()[0], (pts[0] - centre) / 2.0 + 20.0, atol=1e-4)
@@ -62,8 +71,9 @@ def test_flip_mirrors_x_and_swaps_left_right_points():
     pts[0, 45] = [55.0, 33.0]  # subject's left eye outer corner, image right
     img = _dot_image(30, 35)
     box = np.array([[40.0, 40.0, 41.0]], np.float32)
-    out, flipped, mask = augment.crop_batch(img, pts, np.ones((1, 68), np.float32), box, S, IBUG68.flip_perm,
-                                            flip=tf.constant([True]))
+    out, flipped, mask = augment.crop_batch(
+        img, pts, np.ones((1, 68), np.float32), box, S, IBUG68.flip_perm, flip=tf.constant([True])
+    )
     flipped = flipped.numpy()[0]
     # mirrored about the crop centre x = 40 (output 20), and 36 <-> 45 relabelled
     np.testing.assert_allclose(flipped[45], [20 + (40 - 30), 20 + (35 - 40)], atol=1e-4)
@@ -82,8 +92,9 @@ def test_flip_permutations_are_involutions():
 
 
 def test_augment_batch_is_seeded_and_keeps_pixels_in_range():
-    cfg = SimpleNamespace(input_size=S, rotation=30.0, flip=0.5, scale_jitter=0.2, shift_jitter=0.1,
-                          brightness=0.2, contrast=0.3)
+    cfg = SimpleNamespace(
+        input_size=S, rotation=30.0, flip=0.5, scale_jitter=0.2, shift_jitter=0.1, brightness=0.2, contrast=0.3
+    )
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (4, 81, 81, 1)).astype(np.uint8)
     pts = rng.uniform(20, 60, (4, 68, 2)).astype(np.float32)

@@ -1,5 +1,6 @@
 """Bad data refused with one line naming the file (and line): degenerate keypoints, encodings,
 paths out of the data folder, Kaggle cells and zips, submission RowIds, atomic writes, clear_ckpts.sh."""
+
 import errno
 import os
 import shutil
@@ -42,11 +43,14 @@ def set_points(points):
     return lambda line: line.split(",", 1)[0] + "," + ",".join(f"{v:g}" for v in np.ravel(points))
 
 
-@pytest.mark.parametrize("points, message", [
-    (np.full((68, 2), 40.0), "all keypoints at one point"),
-    (np.stack([np.full(68, 40.0), np.arange(68.0)], axis=1), "keypoint box has zero width"),
-    (np.stack([np.arange(68.0), np.full(68, 40.0)], axis=1), "keypoint box has zero height"),
-])
+@pytest.mark.parametrize(
+    "points, message",
+    [
+        (np.full((68, 2), 40.0), "all keypoints at one point"),
+        (np.stack([np.full(68, 40.0), np.arange(68.0)], axis=1), "keypoint box has zero width"),
+        (np.stack([np.arange(68.0), np.full(68, 40.0)], axis=1), "keypoint box has zero height"),
+    ],
+)
 def test_degenerate_keypoints_are_refused_when_read(yt, points, message):
     edit_line(yt_csv(yt), 3, set_points(points))
     with pytest.raises(InputError, match=rf"keypoints.csv: line 3 \(Person_00_01.jpg\): {message}"):
@@ -58,7 +62,7 @@ def test_image_names_leaving_the_data_folder_are_refused(yt, tmp_path, name):
     outside = tmp_path / "outside.jpg"
     shutil.copy(os.path.join(yt, "training", "Person_00_00.jpg"), outside)  # it exists: only the name is wrong
     name = str(outside) if name == "ABSOLUTE" else name
-    edit_line(yt_csv(yt), 2, lambda line: name + line[line.index(","):])
+    edit_line(yt_csv(yt), 2, lambda line: name + line[line.index(",") :])
     with pytest.raises(InputError, match=r"line 2 \(.*outside.jpg\): image name leaves the image folder"):
         youtube68.load(yt)
 
@@ -66,7 +70,7 @@ def test_image_names_leaving_the_data_folder_are_refused(yt, tmp_path, name):
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "latin-1"])
 def test_68_point_csv_reads_in_utf8_and_latin1(yt, encoding):
     os.rename(os.path.join(yt, "training", "Person_00_00.jpg"), os.path.join(yt, "training", "José_00.jpg"))
-    edit_line(yt_csv(yt), 2, lambda line: "José_00.jpg" + line[line.index(","):], encoding)
+    edit_line(yt_csv(yt), 2, lambda line: "José_00.jpg" + line[line.index(",") :], encoding)
     ann = youtube68.load(yt)
     assert ann.paths[0].endswith("José_00.jpg") and ann.groups[0] == "José"
 
@@ -93,8 +97,8 @@ def test_kaggle_files_read_with_a_bom(tmp_path):
 @pytest.mark.parametrize("zipped", [False, True])
 def test_kaggle_files_in_latin1_are_read_not_a_unicode_error(tmp_path, zipped):
     folder = write_kaggle(str(tmp_path / "k"), zipped=False)
-    edit_line(os.path.join(folder, "training.csv"), 3, lambda line: "é" + line[line.index(","):], "latin-1")
-    edit_line(os.path.join(folder, "test.csv"), 2, lambda line: "é" + line[line.index(","):], "latin-1")
+    edit_line(os.path.join(folder, "training.csv"), 3, lambda line: "é" + line[line.index(",") :], "latin-1")
+    edit_line(os.path.join(folder, "test.csv"), 2, lambda line: "é" + line[line.index(",") :], "latin-1")
     edit_line(os.path.join(folder, "IdLookupTable.csv"), 2, lambda line: line.replace("left", "léft"), "latin-1")
     name = "training.csv"
     if zipped:
@@ -117,11 +121,14 @@ def test_kaggle_empty_image_cell(tmp_path):
         kaggle_fkd.read_training(folder)
 
 
-@pytest.mark.parametrize("members, message", [
-    ({"README.txt": "no data here"}, "training.zip: no CSV file inside"),
-    ({"a.csv": "x", "b.csv": "y"}, r"training.zip: 2 CSV files inside \(a.csv, b.csv\), expected one"),
-    (None, "training.zip: unreadable zip file"),
-])
+@pytest.mark.parametrize(
+    "members, message",
+    [
+        ({"README.txt": "no data here"}, "training.zip: no CSV file inside"),
+        ({"a.csv": "x", "b.csv": "y"}, r"training.zip: 2 CSV files inside \(a.csv, b.csv\), expected one"),
+        (None, "training.zip: unreadable zip file"),
+    ],
+)
 def test_kaggle_zip_without_one_csv(tmp_path, members, message):
     path = tmp_path / "training.zip"
     if members is None:
@@ -140,15 +147,28 @@ def test_check_refuses_row_ids_that_are_not_plain_integers(tmp_path, row_id):
     sub = tmp_path / "sub.csv"
     sub.write_text(f"RowId,Location\n1,3.0\n{row_id},4.0\n3,5.0\n4,6.0\n5,7.0\n")
     assert submission.check_keypoint_submission(str(sub), lookup) == [
-        f"{sub}: line 3: RowId {row_id!r} is not a plain positive integer (1 such rows)"]
+        f"{sub}: line 3: RowId {row_id!r} is not a plain positive integer (1 such rows)"
+    ]
 
 
 def test_check_cli_is_one_line_and_exit_2(tmp_path):
     folder = write_kaggle(str(tmp_path / "k"))
     sub = tmp_path / "sub.csv"
     sub.write_bytes("RowId,Location\n1.0,3.0\n2,4.0\n3,5.0\n4,6.0\n5,\xe9\n".encode("latin-1"))
-    done = subprocess.run([sys.executable, os.path.join(REPO, "infer_and_submit.py"), "--task", "kaggle15",
-                           "--check", str(sub), "--data", folder], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "infer_and_submit.py"),
+            "--task",
+            "kaggle15",
+            "--check",
+            str(sub),
+            "--data",
+            folder,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "line 2: RowId '1.0' is not a plain positive integer" in done.stderr
     assert "line 6: Location 'é'" in done.stderr
@@ -162,12 +182,15 @@ def _fail_fsync(fd):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-@pytest.mark.parametrize("target, patch, message", [
-    ("missing/sub.csv", None, "No such file or directory"),  # mkstemp in a folder that is not there
-    ("folder", None, "Is a directory"),  # os.replace onto a directory
-    ("sub.csv", ("replace", _fail_replace), "Invalid cross-device link"),  # an error naming the temporary file
-    ("sub.csv", ("fsync", _fail_fsync), "No space left on device"),  # an error naming no file
-])
+@pytest.mark.parametrize(
+    "target, patch, message",
+    [
+        ("missing/sub.csv", None, "No such file or directory"),  # mkstemp in a folder that is not there
+        ("folder", None, "Is a directory"),  # os.replace onto a directory
+        ("sub.csv", ("replace", _fail_replace), "Invalid cross-device link"),  # an error naming the temporary file
+        ("sub.csv", ("fsync", _fail_fsync), "No space left on device"),  # an error naming no file
+    ],
+)
 def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch, capsys, target, patch, message):
     (tmp_path / "folder").mkdir()
     path = str(tmp_path / target)
@@ -183,8 +206,14 @@ def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch, capsys, 
 
 
 def _clear_ckpts(script, cwd, *args):
-    return subprocess.run(["bash", script, *args], cwd=cwd, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(cwd.parent / "home")})
+    return subprocess.run(
+        ["bash", script, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, "HOME": str(cwd.parent / "home")},
+    )
 
 
 def _run_dir(path, config=True):
@@ -217,9 +246,14 @@ def test_clear_ckpts_refuses_what_is_not_a_run(tmp_path):
     caller = _run_dir(tmp_path / "work")  # the current folder is a run, and still refused
     home = _run_dir(tmp_path / "home")
     plain = _run_dir(tmp_path / "plain", config=False)
-    for arg, message in [("/", "the root folder"), (".", "the current folder"),
-                         (str(home), "the home folder"), (str(repo), "the facekp repository"),
-                         (str(plain), "not a run directory"), ("nope", "no such run directory")]:
+    for arg, message in [
+        ("/", "the root folder"),
+        (".", "the current folder"),
+        (str(home), "the home folder"),
+        (str(repo), "the facekp repository"),
+        (str(plain), "not a run directory"),
+        ("nope", "no such run directory"),
+    ]:
         done = _clear_ckpts(script, caller, "-y", arg)
         assert done.returncode == 2 and done.stderr.startswith(f"error: {arg}: {message}"), (arg, done.stderr)
         assert len(done.stderr.splitlines()) == 1

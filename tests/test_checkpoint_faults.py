@@ -1,5 +1,6 @@
 """No lost work: broken index files, truncated and empty checkpoints, non-finite weights, failed
 saves, kills at random moments during saves, signals while reading data."""
+
 import dataclasses
 import os
 import random
@@ -50,7 +51,9 @@ def _resume(cfg, run, steps, capsys):
     return capsys.readouterr()
 
 
-@pytest.mark.parametrize("index", ["missing", "garbage", "empty"])
+@pytest.mark.parametrize(
+    "index", ["missing", pytest.param("garbage", marks=pytest.mark.slow), pytest.param("empty", marks=pytest.mark.slow)]
+)
 def test_a_broken_index_file_still_resumes_from_the_newest_checkpoint(trained, capsys, index):
     cfg, run = trained
     path = os.path.join(run, "ckpt", "checkpoint")
@@ -61,11 +64,15 @@ def test_a_broken_index_file_still_resumes_from_the_newest_checkpoint(trained, c
             f.write("" if index == "empty" else "model_checkpoint_path: {{{ garbage")
     out = _resume(cfg, run, 8, capsys).out
     assert "from step 6" in out and "from scratch" not in out
-    assert [os.path.basename(p) for p in checkpoints_on_disk(os.path.join(run, "ckpt"))] == ["ckpt-8", "ckpt-6", "ckpt-4"]
+    assert [os.path.basename(p) for p in checkpoints_on_disk(os.path.join(run, "ckpt"))] == [
+        "ckpt-8",
+        "ckpt-6",
+        "ckpt-4",
+    ]
     assert _state(cfg, run)[0] == 8
 
 
-@pytest.mark.parametrize("damage", ["truncated data", "empty index"])
+@pytest.mark.parametrize("damage", ["truncated data", pytest.param("empty index", marks=pytest.mark.slow)])
 def test_an_unreadable_newest_checkpoint_is_skipped_aloud_and_set_aside(trained, capsys, damage):
     cfg, run = trained
     prefix = os.path.join(run, "ckpt", "ckpt-6")
@@ -133,6 +140,7 @@ def _poison_from(call_number, monkeypatch, what):
             calls.assign_add(1)
             value, nan = loss(outputs, batch), tf.where(calls >= call_number, float("nan"), 1.0)
             return value * nan if what == "loss" else _identity_with_gradient_times(value, nan)
+
         return fn
 
     monkeypatch.setattr(KeypointTask, "loss_fn", poisoned)
@@ -154,8 +162,11 @@ def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
     run = str(tmp_path / "run")
     _poison_from(4, monkeypatch, "gradients")  # the update of step 4 makes the weights NaN, its loss is finite
-    with pytest.raises(TrainingStopped, match=r"weights became non-finite .* by step 4, so they were not saved; "
-                                              r"the last good checkpoint \(step 2\) is kept"):
+    with pytest.raises(
+        TrainingStopped,
+        match=r"weights became non-finite .* by step 4, so they were not saved; "
+        r"the last good checkpoint \(step 2\) is kept",
+    ):
         train(cfg, run)
     step, _, weights = _state(cfg, run)
     assert step == 2 and all(np.isfinite(w).all() for w in weights.values())
@@ -174,6 +185,7 @@ def _limit_file_size(limit):
     def apply():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -188,7 +200,8 @@ def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(t
     done = subprocess.run(args + ["--steps", "2"], capture_output=True, text=True, preexec_fn=_limit_file_size(half))
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        f"error: {run}/ckpt/ckpt-2: cannot save checkpoint (File too large); the last good checkpoint (step 1) is kept")
+        f"error: {run}/ckpt/ckpt-2: cannot save checkpoint (File too large); the last good checkpoint (step 1) is kept"
+    )
     assert sorted(os.listdir(os.path.join(run, "ckpt"))) == ["checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
 
 
@@ -200,7 +213,9 @@ def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path,
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM should have stopped the reading")
 
-    monkeypatch.setitem(tasks.TASKS, "keypoints68", dataclasses.replace(tasks.TASKS["keypoints68"], load_samples=terminated))
+    monkeypatch.setitem(
+        tasks.TASKS, "keypoints68", dataclasses.replace(tasks.TASKS["keypoints68"], load_samples=terminated)
+    )
     with pytest.raises(SystemExit) as stopped:
         train(tiny_config(data), run)
     assert stopped.value.code == 130 and not os.path.exists(run)
@@ -223,14 +238,28 @@ def test_kill_9_at_random_moments_during_saves_always_resumes(tmp_path):
     """Saves every step; six kills at random times; each time the newest whole checkpoint resumes."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--steps", "100000", "--ckpt-every", "1",
-            "--keep-checkpoints", "2"] + TINY_FLAGS
-    cfg = dataclasses.replace(tiny_config(data), batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2,
-                              eval_every=100000)
+    args = [
+        sys.executable,
+        TRAIN,
+        "--run",
+        run,
+        "--data",
+        data,
+        "--steps",
+        "100000",
+        "--ckpt-every",
+        "1",
+        "--keep-checkpoints",
+        "2",
+    ] + TINY_FLAGS
+    cfg = dataclasses.replace(
+        tiny_config(data), batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2, eval_every=100000
+    )
     rng, last = random.Random(0), 0
     for _ in range(6):
-        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        )
         assert _wait_for(lambda: _newest_step(run) > last, timeout=120)
         time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)

@@ -1,14 +1,17 @@
 """What the commands print: our own lines only (no TensorFlow start-up or graph-optimizer noise),
 and one line with exit 2 for a run dir that cannot be written or an export of nothing."""
+
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+import tensorflow as tf
 
 from facekp import train_loop
-from facekp.errors import InputError
+from facekp.data import images
+from facekp.errors import InputError, first_line
 from tests.conftest import write_youtube68
 from tests.test_train import _cli, tiny_config
 
@@ -16,15 +19,27 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _run(script, *args, **kwargs):
-    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], capture_output=True, text=True,
-                          **kwargs)
+    return subprocess.run([sys.executable, os.path.join(REPO, script), *args], capture_output=True, text=True, **kwargs)
 
 
 @pytest.mark.slow
 def test_a_keypoints68_run_prints_no_tensorflow_log_lines(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
-    done = _run("train.py", "--run", str(tmp_path / "run"), "--data", data, "--input-size", "32", "--width", "8",
-                "--steps", "2", "--batch-size", "8")
+    done = _run(
+        "train.py",
+        "--run",
+        str(tmp_path / "run"),
+        "--data",
+        data,
+        "--input-size",
+        "32",
+        "--width",
+        "8",
+        "--steps",
+        "2",
+        "--batch-size",
+        "8",
+    )
     assert done.returncode == 0, done.stderr
     foreign = [line for line in done.stderr.splitlines() if line[:5] in ("E0000", "W0000", "I0000")]
     assert not foreign  # e.g. grappler's "remapper failed" on a reversed shape slice
@@ -33,7 +48,8 @@ def test_a_keypoints68_run_prints_no_tensorflow_log_lines(tmp_path):
 def test_export_of_a_missing_run_is_one_line(tmp_path):
     done = _run("export.py", "--run", str(tmp_path / "nothing"), "--format", "tflite")
     assert done.returncode == 2 and done.stderr.splitlines() == [
-        f"error: {tmp_path / 'nothing'}: not a run directory (no config.json)"]
+        f"error: {tmp_path / 'nothing'}: not a run directory (no config.json)"
+    ]
 
 
 def test_a_run_dir_that_cannot_be_written_is_an_error_before_step_0(tmp_path, monkeypatch):
@@ -42,28 +58,49 @@ def test_a_run_dir_that_cannot_be_written_is_an_error_before_step_0(tmp_path, mo
     os.makedirs(readonly)
     os.chmod(readonly, 0o555)
     if os.geteuid() == 0:  # root writes anyway: make the write fail as it does for everyone else
+
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
+
         monkeypatch.setattr(train_loop.tempfile, "TemporaryFile", denied)
     with pytest.raises(InputError, match=re.escape(f"{readonly}: cannot write the run there (Permission denied)")):
         train_loop.train(tiny_config(data), str(readonly / "x"))
     assert os.listdir(readonly) == []
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--lr", "0"], "--lr: must be a positive number, got 0.0"),
-    (["--lr", "nan"], "--lr: must be a positive number, got nan"),
-    (["--lr", "inf"], "--lr: must be a positive number, got inf"),
-    (["--warmup-steps", "-1"], "--warmup-steps: must be a number >= 0, got -1"),
-    (["--margin", "0"], "--margin: must be a positive number, got 0.0"),
-    (["--face-crop", "middle", "--task", "identity"], "--face-crop: invalid choice: 'middle'"),
-    (["--model", "vgg"], "--model: invalid choice: 'vgg'"),
-    (["--loss", "huber"], "--loss: invalid choice: 'huber'"),
-    (["--head", "dense"], "--head: invalid choice: 'dense'"),
-    (["--task", "identity", "--model", "seednet"], "--model: unknown value 'seednet' (choose from resnet)"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--lr", "0"], "--lr: must be a positive number, got 0.0"),
+        (["--lr", "nan"], "--lr: must be a positive number, got nan"),
+        (["--lr", "inf"], "--lr: must be a positive number, got inf"),
+        (["--warmup-steps", "-1"], "--warmup-steps: must be a number >= 0, got -1"),
+        (["--margin", "0"], "--margin: must be a positive number, got 0.0"),
+        (["--face-crop", "middle", "--task", "identity"], "--face-crop: invalid choice: 'middle'"),
+        (["--model", "vgg"], "--model: invalid choice: 'vgg'"),
+        (["--loss", "huber"], "--loss: invalid choice: 'huber'"),
+        (["--head", "dense"], "--head: invalid choice: 'dense'"),
+        (["--task", "identity", "--model", "seednet"], "--model: unknown value 'seednet' (choose from resnet)"),
+    ],
+)
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, capsys, flags, message):
     """The data folder does not exist: the value is refused first, in one line."""
     code, err = _cli(["--run", str(tmp_path / "run"), "--data", str(tmp_path / "missing")] + flags, capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_tensorflow_internals_never_reach_our_messages(tmp_path):
+    raw = tf.errors.InvalidArgumentError(
+        None,
+        None,
+        "{{function_node __wrapped__IteratorGetNext_output_types_2_device_/job:localhost/replica:0}} "
+        "Input is empty.\n\t [[{{node DecodeImage}}]] [Op:IteratorGetNext] name: ",
+    )
+    assert first_line(raw) == "Input is empty."
+    (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    with pytest.raises(InputError) as error:
+        images.decode_crops([str(tmp_path / "bad.jpg")], [[10.0, 10.0]], [20.0], 16, 1)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'bad.jpg'}: unreadable image (") and "{{" not in message
+    assert "[Op:" not in message and len(message.splitlines()) == 1

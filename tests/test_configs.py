@@ -1,5 +1,6 @@
 """Named recipes (facekp/configs): every one is a valid config, `train.py --config NAME` starts
 from it with flags overriding, and the same command resumes the run."""
+
 import json
 import os
 import sys
@@ -25,7 +26,9 @@ def test_every_recipe_and_its_smoke_twin_is_a_valid_config(name, monkeypatch):
 
 def test_a_recipe_path_needs_facekp_data_or_its_flag(monkeypatch):
     monkeypatch.delenv("FACEKP_DATA", raising=False)
-    with pytest.raises(InputError, match=r"--config kaggle15: --groups \$FACEKP_DATA/.*: set FACEKP_DATA, or give --groups"):
+    with pytest.raises(
+        InputError, match=r"--config kaggle15: --groups \$FACEKP_DATA/.*: set FACEKP_DATA, or give --groups"
+    ):
         configs.get("kaggle15")
     assert configs.get("kaggle15", groups="names.txt").groups == "names.txt"
 
@@ -39,8 +42,20 @@ def _train(args, monkeypatch):
 def test_train_from_a_recipe_with_flags_then_resume_with_the_same_command(tmp_path, capsys, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    command = ["--config", "ship68_smoke", "--run", run, "--data", data, "--input-size", "32", "--width", "8",
-               "--batch-size", "8"]
+    command = [
+        "--config",
+        "ship68_smoke",
+        "--run",
+        run,
+        "--data",
+        data,
+        "--input-size",
+        "32",
+        "--width",
+        "8",
+        "--batch-size",
+        "8",
+    ]
     _train(command + ["--steps", "4"], monkeypatch)
     with open(os.path.join(run, "config.json")) as f:
         saved = json.load(f)

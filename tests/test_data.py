@@ -1,4 +1,5 @@
 """Readers, decoding, the grouped split, DataSet and the step-indexed pipeline."""
+
 import os
 
 import numpy as np
@@ -109,14 +110,26 @@ def test_center_crops_keep_the_keypoint_box_inside(yt_folder):
     np.testing.assert_allclose(span, 48 / cfg.margin, rtol=0.02)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: os.remove(os.path.join(d, "training_frames_keypoints.csv")), "keypoint CSV not found"),
-    (lambda d: _rewrite_line(d, 3, lambda l: l.rsplit(",", 1)[0]), "line 3: 136 columns, expected 137"),
-    (lambda d: _rewrite_line(d, 2, lambda l: l.replace(",", ",abc,", 1).rsplit(",", 1)[0]), "line 2: keypoints must be numbers"),
-    (lambda d: _rewrite_line(d, 1, lambda l: l.replace(",0,", ",x,", 1)), "line 1: header"),
-    (lambda d: os.remove(os.path.join(d, "training", "Person_00_01.jpg")), "Person_00_01.jpg: image named on line 3"),
-    (lambda d: open(os.path.join(d, "training", "Person_00_02.jpg"), "w").close(), "Person_00_02.jpg: image file is empty"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: os.remove(os.path.join(d, "training_frames_keypoints.csv")), "keypoint CSV not found"),
+        (lambda d: _rewrite_line(d, 3, lambda l: l.rsplit(",", 1)[0]), "line 3: 136 columns, expected 137"),
+        (
+            lambda d: _rewrite_line(d, 2, lambda l: l.replace(",", ",abc,", 1).rsplit(",", 1)[0]),
+            "line 2: keypoints must be numbers",
+        ),
+        (lambda d: _rewrite_line(d, 1, lambda l: l.replace(",0,", ",x,", 1)), "line 1: header"),
+        (
+            lambda d: os.remove(os.path.join(d, "training", "Person_00_01.jpg")),
+            "Person_00_01.jpg: image named on line 3",
+        ),
+        (
+            lambda d: open(os.path.join(d, "training", "Person_00_02.jpg"), "w").close(),
+            "Person_00_02.jpg: image file is empty",
+        ),
+    ],
+)
 def test_bad_inputs_name_the_file_and_problem(yt_folder, edit, message):
     edit(yt_folder)
     with pytest.raises(InputError, match=message.replace("(", r"\(")):

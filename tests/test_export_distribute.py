@@ -1,4 +1,5 @@
 """Export parity (SavedModel, TFLite vs the checkpoint) and MirroredStrategy on 2 logical CPUs."""
+
 import json
 import os
 import subprocess

@@ -1,4 +1,5 @@
 """Kaggle 15-point files: parsing, missing labels, training, byte-exact submissions and --check."""
+
 import os
 import subprocess
 import sys
@@ -40,9 +41,14 @@ def write_kaggle(folder, rows=12, zipped=True, partial_every=2):
         open(os.path.join(folder, "training.csv"), "w").write(text)
     test = ["ImageId,Image"] + [f"{i + 1},{pixel_string(100 + i)}" for i in range(3)]
     open(os.path.join(folder, "test.csv"), "w").write("\n".join(test) + "\n")
-    lookup = ["RowId,ImageId,FeatureName,Location",
-              "1,1,left_eye_center_x,", "2,1,left_eye_center_y,", "3,2,nose_tip_y,",
-              "4,3,mouth_center_bottom_lip_x,", "5,3,right_eye_center_y,"]
+    lookup = [
+        "RowId,ImageId,FeatureName,Location",
+        "1,1,left_eye_center_x,",
+        "2,1,left_eye_center_y,",
+        "3,2,nose_tip_y,",
+        "4,3,mouth_center_bottom_lip_x,",
+        "5,3,right_eye_center_y,",
+    ]
     with open(os.path.join(folder, "IdLookupTable.csv"), "w", newline="") as f:
         f.write("\r\n".join(lookup) + "\r\n")
     return folder
@@ -67,13 +73,16 @@ def _corrupt(folder, line, change):
     open(path, "w").write("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda l: l.rsplit(" ", 1)[0], "line 4: Image has 9215 values, expected 9216"),
-    (lambda l: l[:-3] + "x12", "line 4: Image is not space-separated integers"),
-    (lambda l: l.rsplit(" ", 1)[0] + " 256", "line 4: Image has values above 255"),
-    (lambda l: "97.0" + l[l.index(","):], "line 4: left_eye_center_x = 97.0 is outside the 96x96 image"),
-    (lambda l: "abc" + l[l.index(","):], "line 4: left_eye_center_x is not a number"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda l: l.rsplit(" ", 1)[0], "line 4: Image has 9215 values, expected 9216"),
+        (lambda l: l[:-3] + "x12", "line 4: Image is not space-separated integers"),
+        (lambda l: l.rsplit(" ", 1)[0] + " 256", "line 4: Image has values above 255"),
+        (lambda l: "97.0" + l[l.index(",") :], "line 4: left_eye_center_x = 97.0 is outside the 96x96 image"),
+        (lambda l: "abc" + l[l.index(",") :], "line 4: left_eye_center_x is not a number"),
+    ],
+)
 def test_malformed_rows_are_named(tmp_path, change, message):
     folder = write_kaggle(str(tmp_path / "k"), zipped=False)
     _corrupt(folder, 4, change)
@@ -90,8 +99,17 @@ def test_wrong_header(tmp_path):
 
 def test_kaggle15_trains_with_masked_loss(tmp_path):
     folder = write_kaggle(str(tmp_path / "k"), rows=16)
-    cfg = KeypointConfig(task="kaggle15", data=folder, width=8, batch_size=4, steps=4, eval_every=4,
-                         ckpt_every=4, log_every=2, val_fraction=0.25)
+    cfg = KeypointConfig(
+        task="kaggle15",
+        data=folder,
+        width=8,
+        batch_size=4,
+        steps=4,
+        eval_every=4,
+        ckpt_every=4,
+        log_every=2,
+        val_fraction=0.25,
+    )
     results = train(cfg, str(tmp_path / "run"))
     assert {"rmse", "rmse_full", "rmse_partial", "nme"} <= set(results)
     assert all(np.isfinite(results[k]) for k in ("rmse", "rmse_full", "rmse_partial"))
@@ -142,23 +160,30 @@ def test_check_catches_wrong_row_count_order_and_range(tmp_path):
 def test_infer_and_submit_end_to_end(tmp_path):
     folder = write_kaggle(str(tmp_path / "k"), rows=8)
     run = str(tmp_path / "run")
-    train(KeypointConfig(task="kaggle15", data=folder, width=8, batch_size=4, steps=2, eval_every=2,
-                         ckpt_every=2, val_fraction=0.25), run)
+    train(
+        KeypointConfig(
+            task="kaggle15", data=folder, width=8, batch_size=4, steps=2, eval_every=2, ckpt_every=2, val_fraction=0.25
+        ),
+        run,
+    )
     script = os.path.join(REPO, "infer_and_submit.py")
     out = str(tmp_path / "out" / "sub.csv")
     os.makedirs(os.path.dirname(out))
-    done = subprocess.run([sys.executable, script, "--task", "kaggle15", "--run", run, "--out", out],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, script, "--task", "kaggle15", "--run", run, "--out", out], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     lines = open(out).read().splitlines()
     assert lines[0] == "RowId,Location" and [l.split(",")[0] for l in lines[1:]] == ["1", "2", "3", "4", "5"]
     assert all(0 <= float(l.split(",")[1]) <= 96 for l in lines[1:])
     assert [f for f in os.listdir(os.path.dirname(out)) if f.startswith("plot-") and f.endswith(".png")]
-    check = subprocess.run([sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder], capture_output=True, text=True
+    )
     assert check.returncode == 0 and "valid submission" in check.stdout
     open(out, "a").write("6,1.0\n")
-    check = subprocess.run([sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder], capture_output=True, text=True
+    )
     assert check.returncode == 2 and "6 rows, IdLookupTable has 5" in check.stderr
     assert len(check.stderr.strip().splitlines()) == 1

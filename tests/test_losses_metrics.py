@@ -1,4 +1,5 @@
 """Masked losses (missing points teach nothing) and NME on hand-computed examples."""
+
 import numpy as np
 import pytest
 import tensorflow as tf

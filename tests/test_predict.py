@@ -1,4 +1,5 @@
 """predict.py end to end on generated images; crop-to-photo coordinate mapping; slim export."""
+
 import csv
 import os
 import subprocess
@@ -59,8 +60,11 @@ def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
         synthetic_face(rng, size=90 + 10 * i)[0].save(folder / name)
     (folder / "broken.jpg").write_bytes(b"not an image")
     (folder / "notes.txt").write_text("ignored: not an image extension")
-    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, str(folder)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, str(folder)],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert "broken.jpg: unreadable image" in done.stderr and "3 of 4 files read" in done.stdout
     assert len(done.stderr.strip().splitlines()) == 1  # the runtime's own notices are muted
@@ -88,8 +92,18 @@ def test_predict_detects_faces_in_a_photo(tiny_run, tmp_path):
 
 def test_predict_py_exit_2_when_nothing_readable(tiny_run, tmp_path):
     (tmp_path / "x.jpg").write_bytes(b"")
-    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run,
-                           str(tmp_path / "x.jpg"), str(tmp_path / "missing.jpg")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "predict.py"),
+            "--run",
+            tiny_run,
+            str(tmp_path / "x.jpg"),
+            str(tmp_path / "missing.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "none of the 1 files could be read" in done.stderr
     assert "missing.jpg: no such file" in done.stderr
     assert not list(tmp_path.glob("prediction-*"))
@@ -117,13 +131,15 @@ def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
     images = np.random.default_rng(0).random((2, 32, 32, 1), np.float32)
     np.testing.assert_allclose(Predictor.from_run(folder).predict(images), predictor.predict(images), atol=1e-5)
     size = sum(os.path.getsize(os.path.join(folder, "best", f)) for f in os.listdir(os.path.join(folder, "best")))
-    assert size < 0.5 * sum(os.path.getsize(os.path.join(tiny_run, "best", f))
-                            for f in os.listdir(os.path.join(tiny_run, "best")))
+    assert size < 0.5 * sum(
+        os.path.getsize(os.path.join(tiny_run, "best", f)) for f in os.listdir(os.path.join(tiny_run, "best"))
+    )
 
 
 def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
     from facekp import overlay
     from tests.conftest import template68
+
     angle = np.radians(20)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     points = template68() @ rot.T * 100 + [100, 90]
@@ -138,20 +154,44 @@ def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
     np.testing.assert_allclose([xs.mean(), ys.mean()], center, atol=1.0)
     # the bar's long axis follows the eye line: fit its direction
     direction = np.linalg.svd(np.stack([xs - xs.mean(), ys - ys.mean()]), full_matrices=False)[0][:, 0]
-    assert abs(abs(np.arctan2(direction[1], direction[0])) - angle) < np.radians(2) or \
-        abs(abs(np.arctan2(-direction[1], -direction[0])) - angle) < np.radians(2)
+    assert abs(abs(np.arctan2(direction[1], direction[0])) - angle) < np.radians(2) or abs(
+        abs(np.arctan2(-direction[1], -direction[0])) - angle
+    ) < np.radians(2)
     assert (xs.max() - xs.min()) == pytest.approx(width * np.cos(angle) + 25 * np.sin(angle) / 2, rel=0.15)
 
 
 @pytest.mark.slow
 def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path):
     synthetic_face(np.random.default_rng(5), size=100)[0].save(tmp_path / "face.jpg")
-    done = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",
-                           "moustache", "--feature-maps", str(tmp_path / "face.jpg")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "predict.py"),
+            "--run",
+            tiny_run,
+            "--overlay",
+            "moustache",
+            "--feature-maps",
+            str(tmp_path / "face.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     assert len(list(tmp_path.glob("overlay-*-face.png"))) == 1 and len(list(tmp_path.glob("features-*-face.png"))) == 1
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, "--overlay",
-                          str(tmp_path / "nope.png"), str(tmp_path / "face.jpg")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "predict.py"),
+            "--run",
+            tiny_run,
+            "--overlay",
+            str(tmp_path / "nope.png"),
+            str(tmp_path / "face.jpg"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "nope.png: overlay image not found" in bad.stderr
 
 
@@ -162,6 +202,9 @@ def test_shipped_model_loads_and_predicts_inside_the_crop():
     image, _ = synthetic_face(np.random.default_rng(1), size=size)
     points = predictor.predict(np.asarray(image.convert("L"), np.float32)[None, ..., None] / 255.0)
     assert points.shape == (1, 68, 2) and np.all((points > -size) & (points < 2 * size))
-    weights = sum(os.path.getsize(os.path.join(root, f)) for root, _, files in os.walk(
-        os.path.join(REPO, "models", "keypoints68")) for f in files)
+    weights = sum(
+        os.path.getsize(os.path.join(root, f))
+        for root, _, files in os.walk(os.path.join(REPO, "models", "keypoints68"))
+        for f in files
+    )
     assert weights < 10 * 2**20  # the shipped model stays small

@@ -1,6 +1,7 @@
 """predict.py on large photos: decoded once as uint8, faces found on a downscaled copy with the
 same boxes as on a small photo, a thumbnail plotted, oversized files refused unread, bad flags
 and bad files one line each (peak memory itself: benchmarks/predict_memory.py)."""
+
 import os
 import subprocess
 import sys

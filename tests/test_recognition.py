@@ -1,5 +1,6 @@
 """Recognition: triplet mining, the P x K sampler, a tiny classifier that learns, the LFW 2017
 submission byte for byte, exclusions and pairs, verification, and gallery identification."""
+
 import os
 import subprocess
 import sys
@@ -22,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # ---- triplet loss and semi-hard mining on hand-made embeddings
+
 
 def test_semihard_negative_is_the_closest_one_farther_than_the_positive():
     # 1-D points: anchor 0 at 0.0, its positive 1 at 0.5; negatives at 0.3 (hard: closer than the
@@ -59,14 +61,16 @@ def test_triplet_loss_is_zero_for_well_separated_people():
 
 # ---- the P x K sampler
 
+
 def test_person_batches_hold_k_distinct_images_of_p_people():
     counts = np.array([5, 2, 7, 4, 3])
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
     person_of = np.repeat(np.arange(5), counts)
     seen = set()
     for step in range(5):  # 5 steps x 2 people = two epochs of the 5 people
-        index = pipeline.person_batch_indices(step, 2, 2, tf.constant(offsets, tf.int32),
-                                              tf.constant(counts, tf.int32), tf.constant(7, tf.int64)).numpy()
+        index = pipeline.person_batch_indices(
+            step, 2, 2, tf.constant(offsets, tf.int32), tf.constant(counts, tf.int32), tf.constant(7, tf.int64)
+        ).numpy()
         people = person_of[index].reshape(2, 2)
         assert (people[:, 0] == people[:, 1]).all() and people[0, 0] != people[1, 0]
         assert len(set(index)) == 4  # distinct images: every person has at least K=2
@@ -78,8 +82,12 @@ def test_person_batches_hold_k_distinct_images_of_p_people():
 
 
 def test_face_dataset_embedding_batches_are_p_by_k():
-    faces = identities.Faces(np.zeros((12, 32, 32, 1), np.uint8), np.repeat(np.arange(4), 3).astype(np.int32),
-                             ["a", "b", "c", "d"], [str(i) for i in range(12)])
+    faces = identities.Faces(
+        np.zeros((12, 32, 32, 1), np.uint8),
+        np.repeat(np.arange(4), 3).astype(np.int32),
+        ["a", "b", "c", "d"],
+        [str(i) for i in range(12)],
+    )
     cfg = RecognitionConfig(task="embedding", input_size=32, batch_size=4, images_per_person=2, steps=3)
     batch = next(iter(tasks.get("embedding").train_batches(cfg, faces, 0)))
     labels = batch["label"].numpy()
@@ -95,6 +103,7 @@ def test_class_weights_and_stratified_split():
 
 
 # ---- data: folders, arrays, exclusions, pairs
+
 
 def write_people(folder, people, per_person=4, size=40, seed=0):
     """DIR/<person>/<person>_NNNN.jpg: each person a distinct pattern (stripes at an angle), noisy."""
@@ -123,8 +132,10 @@ def test_load_folders_excludes_people_and_needs_min_images(tmp_path):
 
 def write_pairs(path):
     with open(path, "w") as f:
-        f.write("2\t2\nAnn_A\t1\t2\nBob_B\t1\t3\nAnn_A\t1\tCid_C\t2\nBob_B\t2\tDee_D\t1\n"
-                "Eve_E\t1\t2\nCid_C\t1\t2\nEve_E\t3\tFay_F\t1\nGus_G\t1\tCid_C\t3\n")
+        f.write(
+            "2\t2\nAnn_A\t1\t2\nBob_B\t1\t3\nAnn_A\t1\tCid_C\t2\nBob_B\t2\tDee_D\t1\n"
+            "Eve_E\t1\t2\nCid_C\t1\t2\nEve_E\t3\tFay_F\t1\nGus_G\t1\tCid_C\t3\n"
+        )
     return path
 
 
@@ -151,9 +162,14 @@ def write_lfw2017(folder, seed=0, n_train=60, n_test=9):
     yy, xx = np.mgrid[0:50, 0:37]
 
     def faces(labels):
-        return np.stack([np.clip(127 + 100 * np.sin((xx * np.cos(a) + yy * np.sin(a)) / 3.0)
-                                 + rng.normal(0, 15, xx.shape), 0, 255).ravel()
-                         for a in np.pi * np.asarray(labels) / 3]).astype(np.float32)
+        return np.stack(
+            [
+                np.clip(
+                    127 + 100 * np.sin((xx * np.cos(a) + yy * np.sin(a)) / 3.0) + rng.normal(0, 15, xx.shape), 0, 255
+                ).ravel()
+                for a in np.pi * np.asarray(labels) / 3
+            ]
+        ).astype(np.float32)
 
     os.makedirs(folder, exist_ok=True)
     y = np.arange(n_train) % 3
@@ -176,21 +192,53 @@ def test_arrays_folder_loads_and_bad_arrays_are_named(tmp_path):
 
 # ---- training through the one loop, submission, verification, identification
 
+
 def run_cli(script, *args):
-    return subprocess.run([sys.executable, os.path.join(ROOT, script), *args], capture_output=True,
-                          text=True, cwd=ROOT, timeout=600)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, script), *args], capture_output=True, text=True, cwd=ROOT, timeout=600
+    )
 
 
-TINY = ["--input-size", "32", "--width", "8", "--log-every", "10", "--warmup-steps", "5", "--rotation", "0",
-        "--scale-jitter", "0", "--shift-jitter", "0"]
+TINY = [
+    "--input-size",
+    "32",
+    "--width",
+    "8",
+    "--log-every",
+    "10",
+    "--warmup-steps",
+    "5",
+    "--rotation",
+    "0",
+    "--scale-jitter",
+    "0",
+    "--shift-jitter",
+    "0",
+]
 
 
 @pytest.mark.slow
 def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     run = str(tmp_path / "runs" / "id")
-    done = run_cli("train.py", "--task", "identity", "--data", data, "--run", run, "--steps", "60",
-                   "--eval-every", "60", "--batch-size", "16", "--lr", "3e-3", *TINY)
+    done = run_cli(
+        "train.py",
+        "--task",
+        "identity",
+        "--data",
+        data,
+        "--run",
+        run,
+        "--steps",
+        "60",
+        "--eval-every",
+        "60",
+        "--batch-size",
+        "16",
+        "--lr",
+        "3e-3",
+        *TINY,
+    )
     assert done.returncode == 0, done.stderr
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("validation:")][0]
     assert float(line.split("macro_f1=")[1].split(",")[0]) >= 0.9
@@ -213,7 +261,9 @@ def test_best_threshold_and_fold_protocol():
     distances = np.array([0.1, 0.2, 0.3, 0.8, 0.9, 0.35, 0.85])
     same = np.array([1, 1, 1, 0, 0, 0, 1], bool)  # one same pair (0.85) no threshold can get right
     t = metrics.best_threshold(distances, same)
-    assert t == pytest.approx(0.325) and metrics.verification_metrics(distances, same, t)["verification_accuracy"] == 6 / 7
+    assert (
+        t == pytest.approx(0.325) and metrics.verification_metrics(distances, same, t)["verification_accuracy"] == 6 / 7
+    )
     folds = {0: (distances, same), 1: (distances + 0.05, same)}
     per_fold = verification.evaluate_folds(folds)
     assert per_fold[0]["threshold"] == pytest.approx(metrics.best_threshold(distances + 0.05, same))
@@ -228,9 +278,28 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
     with open(pairs, "w") as f:  # fold 1: people 4 and 5 only; fold 2: people 0 and 1
         f.write("2\t1\nP4_X\t1\t2\nP4_X\t3\tP5_X\t1\nP0_X\t1\t2\nP0_X\t1\tP1_X\t2\n")
     run = str(tmp_path / "runs" / "emb")
-    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", run, "--steps", "20",
-                   "--eval-every", "20", "--batch-size", "8", "--images-per-person", "2",
-                   "--exclude-people", f"{pairs}:1", "--val-fraction", "0.25", *TINY)
+    done = run_cli(
+        "train.py",
+        "--task",
+        "embedding",
+        "--data",
+        data,
+        "--run",
+        run,
+        "--steps",
+        "20",
+        "--eval-every",
+        "20",
+        "--batch-size",
+        "8",
+        "--images-per-person",
+        "2",
+        "--exclude-people",
+        f"{pairs}:1",
+        "--val-fraction",
+        "0.25",
+        *TINY,
+    )
     assert done.returncode == 0, done.stderr
     assert os.path.isfile(os.path.join(run, "recognition.json"))
     # fold 2's people were trained on: judging it is refused; fold 1 alone cannot pick a threshold
@@ -242,17 +311,38 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
         os.makedirs(os.path.join(gallery, name))
         Image.open(os.path.join(data, name, f"{name}_0001.jpg")).save(os.path.join(gallery, name, "a.jpg"))
     out = str(tmp_path / "out")
-    done = run_cli("predict.py", "--identify", gallery, "--embedding-run", run, "--out", out,
-                   os.path.join(gallery, "P5_X", "a.jpg"))
+    done = run_cli(
+        "predict.py",
+        "--identify",
+        gallery,
+        "--embedding-run",
+        run,
+        "--out",
+        out,
+        os.path.join(gallery, "P5_X", "a.jpg"),
+    )
     assert done.returncode == 0, done.stderr
     csv = [f for f in os.listdir(out) if f.startswith("prediction-")][0]
     header, row = open(os.path.join(out, csv)).read().splitlines()
     assert header.endswith(",identity,distance") and header.count(",") == 7 + 136 + 1
     assert row.split(",")[-2] == "P5_X" and float(row.split(",")[-1]) < 1e-3  # its own enrolled image
-    done = run_cli("predict.py", "--identify", gallery, "--embedding-run", run, "--threshold", "-1",
-                   "--out", out, os.path.join(gallery, "P5_X", "a.jpg"))
-    assert done.returncode == 0 and "unknown" in open(os.path.join(out, sorted(
-        f for f in os.listdir(out) if f.startswith("prediction-"))[-1])).read()
+    done = run_cli(
+        "predict.py",
+        "--identify",
+        gallery,
+        "--embedding-run",
+        run,
+        "--threshold",
+        "-1",
+        "--out",
+        out,
+        os.path.join(gallery, "P5_X", "a.jpg"),
+    )
+    assert (
+        done.returncode == 0
+        and "unknown"
+        in open(os.path.join(out, sorted(f for f in os.listdir(out) if f.startswith("prediction-"))[-1])).read()
+    )
 
 
 def test_gallery_names_the_nearest_person_or_unknown():
@@ -265,6 +355,7 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
     from facekp.checkpoints import load_backbone_weights
     from facekp.models.keypoints import resnet
     from facekp.models.recognition import embedding_network
+
     keypoints = resnet(KeypointConfig(input_size=32, width=8), 68)
     path = str(tmp_path / "kp.weights.h5")
     keypoints.save_weights(path)
@@ -278,20 +369,46 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
 @pytest.mark.slow
 def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
-    done = run_cli("train.py", "--task", "keypoints68", "--data", data, "--run", str(tmp_path / "r"),
-                   "--triplet-margin", "0.3")
+    done = run_cli(
+        "train.py", "--task", "keypoints68", "--data", data, "--run", str(tmp_path / "r"), "--triplet-margin", "0.3"
+    )
     assert done.returncode == 2 and "--triplet-margin: not a setting of KeypointConfig" in done.stderr
-    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", str(tmp_path / "r"),
-                   "--batch-size", "10", "--images-per-person", "4")
+    done = run_cli(
+        "train.py",
+        "--task",
+        "embedding",
+        "--data",
+        data,
+        "--run",
+        str(tmp_path / "r"),
+        "--batch-size",
+        "10",
+        "--images-per-person",
+        "4",
+    )
     assert done.returncode == 2 and "multiple of --images-per-person" in done.stderr
     assert not os.path.exists(tmp_path / "r")
 
 
 def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path):
     data = write_people(str(tmp_path / "lfw"), [f"P{i}_X" for i in range(4)], per_person=2, size=40)
-    done = run_cli("train.py", "--task", "embedding", "--data", data, "--run", str(tmp_path / "r"),
-                   "--classify-data", str(tmp_path / "nowhere"), "--batch-size", "4", "--images-per-person", "2",
-                   *TINY)
+    done = run_cli(
+        "train.py",
+        "--task",
+        "embedding",
+        "--data",
+        data,
+        "--run",
+        str(tmp_path / "r"),
+        "--classify-data",
+        str(tmp_path / "nowhere"),
+        "--batch-size",
+        "4",
+        "--images-per-person",
+        "2",
+        *TINY,
+    )
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
-        f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"]
+        f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"
+    ]
     assert not os.path.exists(tmp_path / "r")

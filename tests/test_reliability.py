@@ -1,5 +1,6 @@
 """Runs that survive: SIGKILL and SIGTERM, determinism, --init-from,
 write failures, export parity and tf.distribute."""
+
 import dataclasses
 import errno
 import os
@@ -49,15 +50,34 @@ def _checkpoints(run):
 def test_sigkill_mid_run_and_mid_save_then_resume(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--input-size", "64", "--width", "16",
-            "--batch-size", "8", "--steps", "100000", "--ckpt-every", "3", "--eval-every", "100000"]
+    args = [
+        sys.executable,
+        TRAIN,
+        "--run",
+        run,
+        "--data",
+        data,
+        "--input-size",
+        "64",
+        "--width",
+        "16",
+        "--batch-size",
+        "8",
+        "--steps",
+        "100000",
+        "--ckpt-every",
+        "3",
+        "--eval-every",
+        "100000",
+    ]
     # 1) kill -9 once checkpoints are being written
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for(lambda: len(_checkpoints(run)) >= 2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    cfg = dataclasses.replace(tiny_config(data), input_size=64, width=16, batch_size=8, steps=100000,
-                              ckpt_every=3, eval_every=100000)
+    cfg = dataclasses.replace(
+        tiny_config(data), input_size=64, width=16, batch_size=8, steps=100000, ckpt_every=3, eval_every=100000
+    )
     step, iterations, weights = _state(cfg, run)
     assert step >= 3 and step % 3 == 0 and iterations == step  # the newest complete one
     # 2) kill -9 again, aiming at a save in progress (TF writes a *_temp folder, then renames)
@@ -85,9 +105,31 @@ def _state_step_beyond(run, step):
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    proc = subprocess.Popen([sys.executable, TRAIN, "--run", run, "--data", data, "--input-size", "32",
-                             "--width", "8", "--steps", "100000", "--ckpt-every", "100000", "--eval-every",
-                             "100000", "--log-every", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            TRAIN,
+            "--run",
+            run,
+            "--data",
+            data,
+            "--input-size",
+            "32",
+            "--width",
+            "8",
+            "--steps",
+            "100000",
+            "--ckpt-every",
+            "100000",
+            "--eval-every",
+            "100000",
+            "--log-every",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     metrics = os.path.join(run, "metrics.jsonl")
     assert _wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0)
     proc.send_signal(signal.SIGTERM)
@@ -103,8 +145,9 @@ def test_deterministic_runs_give_identical_losses(tmp_path):
     cfg = tiny_config(data, steps=5, log_every=1, deterministic=True, rotation=20.0, flip=0.5)
     train(cfg, str(tmp_path / "a"))
     train(cfg, str(tmp_path / "b"))
-    losses = [[r["loss"] for r in read_jsonl(tmp_path / r / "metrics.jsonl") if r["split"] == "train"]
-              for r in ("a", "b")]
+    losses = [
+        [r["loss"] for r in read_jsonl(tmp_path / r / "metrics.jsonl") if r["split"] == "train"] for r in ("a", "b")
+    ]
     assert len(losses[0]) == 5 and losses[0] == losses[1]
 
 
@@ -147,9 +190,12 @@ def test_failed_write_leaves_no_file(tmp_path, monkeypatch):
 
 def test_cli_write_failure_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypatch, capsys):
     from tests.test_train import _cli
+
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "runs" / "x")
-    monkeypatch.setattr(fileio.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))
+    monkeypatch.setattr(
+        fileio.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
+    )
     code, err = _cli(["--run", run, "--data", data, "--input-size", "32", "--width", "8", "--steps", "1"], capsys)
     assert code == 2 and "config.json: No space left on device" in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists(run)

@@ -1,4 +1,5 @@
 """tensorflow-datasets builders: prepared from tiny local folders (manual_dir), read back equal."""
+
 import os
 
 import numpy as np
@@ -48,5 +49,8 @@ def test_lfw_records_name_each_person(tmp_path):
             Image.new("RGB", (40, 40), (10 * i, 90, 30)).save(tmp_path / "lfw" / person / f"{person}_{i + 1:04d}.jpg")
     examples = load("facekp_lfw", str(tmp_path / "lfw"), tmp_path / "tfds")
     assert sorted(e["file_name"].decode() for e in examples) == [
-        "Ann_Lee/Ann_Lee_0001.jpg", "Ann_Lee/Ann_Lee_0002.jpg", "Bo_Diddley/Bo_Diddley_0001.jpg"]
+        "Ann_Lee/Ann_Lee_0001.jpg",
+        "Ann_Lee/Ann_Lee_0002.jpg",
+        "Bo_Diddley/Bo_Diddley_0001.jpg",
+    ]
     assert all(e["image"].shape == (40, 40, 3) for e in examples)

@@ -1,4 +1,5 @@
 """Process-level TensorFlow settings: oneDNN on by default (an explicit 0 wins)."""
+
 import os
 import platform
 import subprocess
@@ -6,13 +7,16 @@ import sys
 
 import pytest
 
-CHECK = ("import facekp, tensorflow; from tensorflow.python.util import _pywrap_util_port as p; "
-         "print(p.IsMklEnabled())")
+CHECK = "import facekp, tensorflow; from tensorflow.python.util import _pywrap_util_port as p; print(p.IsMklEnabled())"
 
 
 def onednn_enabled(**env):
-    done = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True,
-                          env={k: v for k, v in {**os.environ, **env}.items() if v is not None})
+    done = subprocess.run(
+        [sys.executable, "-c", CHECK],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in {**os.environ, **env}.items() if v is not None},
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.strip() == "True"
 

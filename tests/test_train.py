@@ -1,4 +1,5 @@
 """The one training loop: it learns, checkpoints, resumes exactly, and the CLI fails cleanly."""
+
 import dataclasses
 import json
 import os
@@ -20,9 +21,24 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(data, **overrides):
-    base = dict(data=data, input_size=32, width=8, batch_size=8, steps=6, eval_every=3, ckpt_every=3,
-                log_every=3, warmup_steps=2, val_fraction=0.25, rotation=0.0, scale_jitter=0.0,
-                shift_jitter=0.0, flip=0.0, brightness=0.0, contrast=0.0)
+    base = dict(
+        data=data,
+        input_size=32,
+        width=8,
+        batch_size=8,
+        steps=6,
+        eval_every=3,
+        ckpt_every=3,
+        log_every=3,
+        warmup_steps=2,
+        val_fraction=0.25,
+        rotation=0.0,
+        scale_jitter=0.0,
+        shift_jitter=0.0,
+        flip=0.0,
+        brightness=0.0,
+        contrast=0.0,
+    )
     return KeypointConfig(**{**base, **overrides})
 
 
@@ -34,8 +50,9 @@ def read_jsonl(path):
 @pytest.mark.slow
 def test_tiny_model_learns(tmp_path):
     data = write_youtube68(str(tmp_path / "data"), people=12, per_person=5)
-    cfg = tiny_config(data, steps=300, eval_every=300, ckpt_every=300, log_every=20, lr=3e-3,
-                      warmup_steps=20, loss="l1")
+    cfg = tiny_config(
+        data, steps=300, eval_every=300, ckpt_every=300, log_every=20, lr=3e-3, warmup_steps=20, loss="l1"
+    )
     results = train(cfg, str(tmp_path / "run"))
     log = [r for r in read_jsonl(tmp_path / "run" / "metrics.jsonl") if r["split"] == "train"]
     assert log[-1]["loss"] < 0.35 * log[0]["loss"]
@@ -79,7 +96,9 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 
 def test_dataset_source_trains_through_the_same_loop(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
-    results = train(tiny_config(data, source="dataset", model="seednet", input_size=104, steps=3), str(tmp_path / "run"))
+    results = train(
+        tiny_config(data, source="dataset", model="seednet", input_size=104, steps=3), str(tmp_path / "run")
+    )
     assert np.isfinite(results["nme"])
 
 
@@ -140,8 +159,25 @@ def test_train_script_end_to_end_and_resume(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
     common = [sys.executable, os.path.join(REPO, "train.py"), "--run", run]
-    first = subprocess.run(common + ["--data", data, "--input-size", "32", "--width", "8", "--steps", "2",
-                                     "--eval-every", "2", "--batch-size", "4"], capture_output=True, text=True)
+    first = subprocess.run(
+        common
+        + [
+            "--data",
+            data,
+            "--input-size",
+            "32",
+            "--width",
+            "8",
+            "--steps",
+            "2",
+            "--eval-every",
+            "2",
+            "--batch-size",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert first.returncode == 0, first.stderr
     again = subprocess.run(common + ["--steps", "4"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr

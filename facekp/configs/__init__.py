@@ -7,6 +7,7 @@ a run that the README reports, and its docstring holds the command and what it m
 Every recipe has a `NAME_smoke` twin: the same settings for 20 steps, to check a set-up in a
 minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken.
 """
+
 import dataclasses
 import os
 
@@ -28,10 +29,15 @@ def ship68():
 def kaggle15():
     """Kaggle 15 points, fine-tuned from the shipped model with a split by person: 3.3 min, RMSE 1.37.
 
-        python train.py --config kaggle15 --run runs/k15 --data ../shared/data/kaggle-fkd-yt
+    python train.py --config kaggle15 --run runs/k15 --data ../shared/data/kaggle-fkd-yt
     """
-    return KeypointConfig(task="kaggle15", steps=3000, width=16, init_from=SHIPPED_KEYPOINTS,
-                          groups="$FACEKP_DATA/youtube-faces-68/training_frames_keypoints.csv")
+    return KeypointConfig(
+        task="kaggle15",
+        steps=3000,
+        width=16,
+        init_from=SHIPPED_KEYPOINTS,
+        groups="$FACEKP_DATA/youtube-faces-68/training_frames_keypoints.csv",
+    )
 
 
 def identity_lfw2017():
@@ -46,8 +52,15 @@ def identity_lfw2017():
 def _embedding(held_out_folds, **fields):
     """The FaceNet-style embedding on LFW without the people of `held_out_folds` of pairs.txt and
     the LFW 2017 people (32 people x 4 faces a batch)."""
-    return RecognitionConfig(task="embedding", steps=3000, batch_size=128, min_images=2, val_fraction=0.1,
-                             exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017", **fields)
+    return RecognitionConfig(
+        task="embedding",
+        steps=3000,
+        batch_size=128,
+        min_images=2,
+        val_fraction=0.1,
+        exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017",
+        **fields,
+    )
 
 
 def embedding_folds1_5():
@@ -62,7 +75,7 @@ def embedding_folds1_5():
 def embedding_folds6_10():
     """Embedding judged on pairs.txt folds 6-10, the twin of embedding_folds1_5.
 
-        python train.py --config embedding_folds6_10 --run runs/embB_b128 --data ../shared/data/lfw
+    python train.py --config embedding_folds6_10 --run runs/embB_b128 --data ../shared/data/lfw
     """
     return _embedding("6-10")
 
@@ -79,15 +92,18 @@ def get(name, **overrides):
     """The config of recipe `name` (or of its 20-step smoke twin) with `overrides` (field values,
     e.g. from flags) applied and $FACEKP_DATA expanded."""
     smoke = name.endswith(SMOKE_SUFFIX)
-    recipe = RECIPES.get(name[:-len(SMOKE_SUFFIX)] if smoke else name)
+    recipe = RECIPES.get(name[: -len(SMOKE_SUFFIX)] if smoke else name)
     if recipe is None:
         raise InputError(f"--config: unknown recipe '{name}' (choose from {', '.join(names())})")
     cfg = recipe()
     if smoke:
         cfg = dataclasses.replace(cfg, steps=20, eval_every=10, ckpt_every=10, log_every=5, warmup_steps=5)
     cfg = dataclasses.replace(cfg, **overrides)
-    paths = {f.name: os.path.expandvars(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
-             if isinstance(getattr(cfg, f.name), str)}
+    paths = {
+        f.name: os.path.expandvars(getattr(cfg, f.name))
+        for f in dataclasses.fields(cfg)
+        if isinstance(getattr(cfg, f.name), str)
+    }
     unset = [field for field, value in paths.items() if "$FACEKP_DATA" in value]
     if unset:
         flag = "--" + unset[0].replace("_", "-")

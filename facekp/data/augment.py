@@ -4,6 +4,7 @@ Coordinates are pixels with pixel centres at integers, x then y. One affine map 
 output (crop) pixels to source pixels, warps the image; its inverse moves the keypoints. Crop,
 scale, shift, rotation and flip are all parameters of that one map, so image and points cannot drift.
 """
+
 import math
 
 import tensorflow as tf
@@ -31,9 +32,13 @@ def warp_images(images, A, t, out_size):
     """Sample (B,H,W,C) float images at source = A @ output + t; edges repeat outside the image."""
     transforms = tf.concat([A[:, 0, :], t[:, :1], A[:, 1, :], t[:, 1:], tf.zeros_like(t)], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
-        images=tf.cast(images, tf.float32), transforms=transforms,
-        output_shape=tf.constant([out_size, out_size], tf.int32), interpolation="BILINEAR",
-        fill_mode="NEAREST", fill_value=0.0)
+        images=tf.cast(images, tf.float32),
+        transforms=transforms,
+        output_shape=tf.constant([out_size, out_size], tf.int32),
+        interpolation="BILINEAR",
+        fill_mode="NEAREST",
+        fill_value=0.0,
+    )
 
 
 def points_to_output(points, A, t):
@@ -54,8 +59,7 @@ def swap_left_right(keypoints, mask, flip, flip_perm):
     return keypoints, mask
 
 
-def crop_batch(images, keypoints, mask, boxes, out_size, flip_perm, angle=None, flip=None,
-               scale=None, shift=None):
+def crop_batch(images, keypoints, mask, boxes, out_size, flip_perm, angle=None, flip=None, scale=None, shift=None):
     """Crop (and optionally jitter) a batch: images uint8 (B,H,W,C), boxes (B,3) = cx, cy, side.
 
     Returns float images in [0, 1] at out_size and keypoints in output pixels.
@@ -98,8 +102,18 @@ def adjust_photometry(images, brightness, contrast):
 def augment_batch(images, keypoints, mask, boxes, seed, cfg, flip_perm):
     """Random rotation, flip (with left/right relabelling), crop scale/shift and photometry."""
     p = random_params(seed, tf.shape(images)[0], cfg)
-    out, points, mask = crop_batch(images, keypoints, mask, boxes, cfg.input_size, flip_perm,
-                                   angle=p["angle"], flip=p["flip"], scale=p["scale"], shift=p["shift"])
+    out, points, mask = crop_batch(
+        images,
+        keypoints,
+        mask,
+        boxes,
+        cfg.input_size,
+        flip_perm,
+        angle=p["angle"],
+        flip=p["flip"],
+        scale=p["scale"],
+        shift=p["shift"],
+    )
     return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask
 
 

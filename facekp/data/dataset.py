@@ -3,6 +3,7 @@
 A source for the training loop without tf.data (no augmentation): `batches(batch_size, start_step)`
 yields batch dicts from any step, so a resumed run continues with the batch it would have seen.
 """
+
 import numpy as np
 
 
@@ -30,7 +31,7 @@ class DataSet:
         parts = []
         while batch_size > 0:
             take = min(batch_size, self.num_examples - self.index_in_epoch)
-            parts.append(self._order[self.index_in_epoch:self.index_in_epoch + take])
+            parts.append(self._order[self.index_in_epoch : self.index_in_epoch + take])
             self.index_in_epoch += take
             batch_size -= take
             if self.index_in_epoch == self.num_examples:

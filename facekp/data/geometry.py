@@ -1,4 +1,5 @@
 """Face geometry on numpy arrays: the keypoint box that every crop is placed from."""
+
 import numpy as np
 
 

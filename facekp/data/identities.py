@@ -4,6 +4,7 @@ A folder `DIR/<person>/*.jpg` (any image type) is how users bring their own peop
 folder holds `X_train.npy` (N x 50*37, 0..255), `y_train.npy`, `X_test.npy`, `target_names.txt`.
 Every face becomes a square uint8 image of the model's input size (a face box is resized to it).
 """
+
 import os
 import re
 from dataclasses import dataclass
@@ -13,16 +14,22 @@ import numpy as np
 from tqdm import tqdm
 
 from facekp.errors import InputError
-from facekp.fileio import open_text
+from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
 LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
 # The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
-LFW2017_PEOPLE = ("Ariel_Sharon", "Colin_Powell", "Donald_Rumsfeld", "George_W_Bush",
-                  "Gerhard_Schroeder", "Hugo_Chavez", "Tony_Blair")
+LFW2017_PEOPLE = (
+    "Ariel_Sharon",
+    "Colin_Powell",
+    "Donald_Rumsfeld",
+    "George_W_Bush",
+    "Gerhard_Schroeder",
+    "Hugo_Chavez",
+    "Tony_Blair",
+)
 # scikit-learn's LFW face box (rows 70:195, columns 78:172 of the 250x250 LFW photo), which is
 # the framing of the LFW 2017 arrays; the shared 160x160 photos are the 250's centre.
 LFW_FACE_BOX = {250: (70, 195, 78, 172), 160: (25, 150, 33, 127)}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
 
 
 @dataclass
@@ -90,8 +97,11 @@ def arrays_to_faces(x, path, size, channels):
     if not np.isfinite(x).all():
         raise InputError(f"{path}: holds NaN or infinite pixel values")
     faces = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, rows, cols)
-    out = np.stack([square_face(face, size, "full") for face in faces]) if len(faces) else \
-        np.zeros((0, size, size, 1), np.uint8)
+    out = (
+        np.stack([square_face(face, size, "full") for face in faces])
+        if len(faces)
+        else np.zeros((0, size, size, 1), np.uint8)
+    )
     return np.repeat(out, channels, axis=-1) if channels == 3 else out
 
 
@@ -143,15 +153,24 @@ def person_folders(folder):
 def load_folders(folder, size, channels, face_crop="auto", exclude=(), min_images=1):
     """Faces of every person in DIR/<person>/ not in `exclude` (canonical names), with enough images."""
     excluded = set(exclude)
-    people = {p: files for p, files in person_folders(folder).items()
-              if canonical(p) not in excluded and len(files) >= min_images}
+    people = {
+        p: files
+        for p, files in person_folders(folder).items()
+        if canonical(p) not in excluded and len(files) >= min_images
+    }
     if not people:
         raise InputError(f"{folder}: no person left with at least {min_images} images after exclusions")
     paths = [(i, path) for i, files in enumerate(people.values()) for path in files]
-    images = [read_face(path, size, channels, face_crop)
-              for _, path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 500)]
-    return Faces(np.stack(images), np.array([i for i, _ in paths], np.int32), list(people),
-                 [os.path.relpath(path, folder) for _, path in paths])
+    images = [
+        read_face(path, size, channels, face_crop)
+        for _, path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 500)
+    ]
+    return Faces(
+        np.stack(images),
+        np.array([i for i, _ in paths], np.int32),
+        list(people),
+        [os.path.relpath(path, folder) for _, path in paths],
+    )
 
 
 def load_faces(folder, cfg, exclude=()):
@@ -159,12 +178,14 @@ def load_faces(folder, cfg, exclude=()):
     if is_arrays_folder(folder):
         faces = load_arrays(folder, cfg.input_size, cfg.channels)
         excluded = set(exclude)
-        return faces.subset([i for i, label in enumerate(faces.labels)
-                             if canonical(faces.class_names[label]) not in excluded])
+        return faces.subset(
+            [i for i, label in enumerate(faces.labels) if canonical(faces.class_names[label]) not in excluded]
+        )
     return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images)
 
 
 # ---- LFW verification pairs (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt)
+
 
 @dataclass(frozen=True)
 class Pair:
@@ -188,7 +209,7 @@ def read_pairs(path):
         raise InputError(f"{path}: cannot read pairs file ({e.strerror})")
     try:
         header = [int(v) for v in lines[0]]
-        folds, per_fold = (header if len(header) == 2 else (1, header[0]))
+        folds, per_fold = header if len(header) == 2 else (1, header[0])
         pairs = []
         for number, fields in enumerate(lines[1:], start=2):
             if len(fields) == 3:
@@ -201,7 +222,7 @@ def read_pairs(path):
         raise InputError(f"{path}: not an LFW pairs file ({e})")
     if len(pairs) != folds * 2 * per_fold:
         raise InputError(f"{path}: header promises {folds} folds of {2 * per_fold} pairs, found {len(pairs)} pairs")
-    return [pairs[i * 2 * per_fold:(i + 1) * 2 * per_fold] for i in range(folds)]
+    return [pairs[i * 2 * per_fold : (i + 1) * 2 * per_fold] for i in range(folds)]
 
 
 def parse_folds(spec, count, path):

@@ -3,6 +3,7 @@
 RGBA PNGs named `.jpg`, grayscale and RGB files all decode to the requested channels. Each image
 becomes a square crop around its face box, so the training pipeline never decodes again.
 """
+
 import sys
 
 import numpy as np
@@ -10,7 +11,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facekp.data import augment
-from facekp.errors import InputError
+from facekp.errors import InputError, first_line
 from facekp.opencv import cv2
 
 
@@ -59,8 +60,13 @@ def warp_window(image, to_source, out_size, interpolation=cv2.INTER_LINEAR):
     out_w, out_h = out_size
     x0, y0, x1, y1 = _window(to_source, out_w, out_h, image.shape, pad=2)
     shifted = np.asarray(to_source, np.float64) - [[0, 0, x0], [0, 0, y0]]
-    out = cv2.warpAffine(np.asarray(image[y0:y1, x0:x1], np.float32), shifted, (out_w, out_h),
-                         flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpAffine(
+        np.asarray(image[y0:y1, x0:x1], np.float32),
+        shifted,
+        (out_w, out_h),
+        flags=interpolation | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     return out.reshape(out_h, out_w, -1)
 
 
@@ -83,8 +89,9 @@ def crop_with_map_fast(image, center, side, out_size):
     if shrink < 1.0:
         x0, y0, x1, y1 = _window(to_source, out_size, out_size, image.shape, pad=int(np.ceil(2 / shrink)) + 2)
         small_w, small_h = max(1, round((x1 - x0) * factor[0])), max(1, round((y1 - y0) * factor[1]))
-        source = cv2.resize(image[y0:y1, x0:x1], (small_w, small_h),
-                            interpolation=cv2.INTER_AREA).reshape(small_h, small_w, -1)
+        source = cv2.resize(image[y0:y1, x0:x1], (small_w, small_h), interpolation=cv2.INTER_AREA).reshape(
+            small_h, small_w, -1
+        )
         sx, sy = small_w / (x1 - x0), small_h / (y1 - y0)  # image pixel -> window pixel: (x - x0 + 0.5) s - 0.5
         to_window = np.array([[sx, 0, (0.5 - x0) * sx - 0.5], [0, sy, (0.5 - y0) * sy - 0.5]])
         to_source = to_window[:, :2] @ to_source + np.outer(to_window[:, 2], [0, 0, 1])  # crop -> window
@@ -97,23 +104,30 @@ def decode_crops(paths, centers, sides, out_size, channels, desc="decoding image
     Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height).
     A file that cannot be decoded (corrupt, truncated, not an image) raises InputError naming it.
     """
+
     def decode_and_crop(path, center, side):
         image = decode(path, channels)
         return crop_with_map(image, center, side, out_size)[0], tf.reverse(tf.shape(image)[:2], [0])  # (w, h)
 
     ds = tf.data.Dataset.from_tensor_slices(
-        (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32)))
+        (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32))
+    )
     ds = ds.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     out = np.empty((len(paths), out_size, out_size, channels), np.uint8)
     sizes = np.empty((len(paths), 2), np.int32)
     it = iter(ds)
-    for i in tqdm(range(len(paths)), desc=desc, unit="img", leave=False, disable=len(paths) < 200,
-                  mininterval=0.5 if sys.stderr.isatty() else 30.0):
+    for i in tqdm(
+        range(len(paths)),
+        desc=desc,
+        unit="img",
+        leave=False,
+        disable=len(paths) < 200,
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    ):
         try:
             crop, size = next(it)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
-            reason = e.message.strip().splitlines()[0] if e.message else type(e).__name__
-            raise InputError(f"{paths[i]}: unreadable image ({reason})")
+            raise InputError(f"{paths[i]}: unreadable image ({first_line(e)})")
         out[i] = np.clip(np.round(crop.numpy()), 0, 255).astype(np.uint8)
         sizes[i] = size.numpy()
     return out, sizes

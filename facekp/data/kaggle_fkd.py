@@ -5,6 +5,7 @@ training.csv: 30 keypoint columns (x, y of 15 points, in KAGGLE15 order) then `I
 grayscale pixels as space-separated integers. Empty cells are missing keypoints: kept as NaN
 with a mask, never dropped or filled in. test.csv: `ImageId,Image`.
 """
+
 import os
 import zipfile
 import zlib
@@ -58,8 +59,10 @@ def _read_csv(path, columns):
     except Exception as e:  # pandas raises many types for a bad CSV
         raise InputError(f"{path}: unreadable CSV ({str(e).splitlines()[0][:200]})")
     if list(frame.columns) != columns:
-        raise InputError(f"{path}: line 1: header must be {','.join(columns[:3])},...,{columns[-1]} "
-                         f"({len(columns)} columns), got {len(frame.columns)} columns")
+        raise InputError(
+            f"{path}: line 1: header must be {','.join(columns[:3])},...,{columns[-1]} "
+            f"({len(columns)} columns), got {len(frame.columns)} columns"
+        )
     if len(frame) == 0:
         raise InputError(f"{path}: no data rows")
     return frame
@@ -103,8 +106,10 @@ def parse_keypoints(frame, path):
     outside = (points < 0) | (points > SIDE)
     if outside.any():
         row, k, axis = np.argwhere(outside)[0]
-        raise InputError(f"{path}: line {row + 2}: {KEYPOINT_COLUMNS[2 * k + axis]} = {points[row, k, axis]} "
-                         f"is outside the {SIDE}x{SIDE} image")
+        raise InputError(
+            f"{path}: line {row + 2}: {KEYPOINT_COLUMNS[2 * k + axis]} = {points[row, k, axis]} "
+            f"is outside the {SIDE}x{SIDE} image"
+        )
     half_missing = np.isnan(points).any(axis=2) != np.isnan(points).all(axis=2)
     if half_missing.any():
         row, k = np.argwhere(half_missing)[0]

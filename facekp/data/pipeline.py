@@ -4,6 +4,7 @@ Batch `step` always holds the same images with the same augmentation for a given
 sample positions are step*B .. step*B+B-1 of an endless stream of seeded per-epoch permutations.
 So a resumed run continues exactly where it stopped, and two runs with one seed see equal batches.
 """
+
 import numpy as np
 import tensorflow as tf
 
@@ -18,7 +19,9 @@ def batch_indices(step, batch_size, num_samples, seed):
     epochs = tf.range(first, epoch[-1] + 1)
     perms = tf.map_fn(  # (n_epochs, N): argsort of seeded uniforms is a seeded permutation
         lambda e: tf.argsort(tf.random.stateless_uniform([num_samples], tf.stack([seed, 2 * e]))),
-        epochs, fn_output_signature=tf.int32)
+        epochs,
+        fn_output_signature=tf.int32,
+    )
     return tf.gather_nd(perms, tf.stack([epoch - first, within], axis=1))
 
 
@@ -33,8 +36,14 @@ def train_dataset(samples, cfg, flip_perm, start_step=0):
     def make_batch(step):
         index = batch_indices(step, cfg.batch_size, len(samples), seed)
         image, points, point_mask = augment.augment_batch(
-            tf.gather(images, index), tf.gather(keypoints, index), tf.gather(mask, index),
-            tf.gather(boxes, index), tf.stack([seed, 2 * step + 1]), cfg, flip_perm)
+            tf.gather(images, index),
+            tf.gather(keypoints, index),
+            tf.gather(mask, index),
+            tf.gather(boxes, index),
+            tf.stack([seed, 2 * step + 1]),
+            cfg,
+            flip_perm,
+        )
         return {"image": image, "keypoints": points, "mask": point_mask}
 
     ds = tf.data.Dataset.range(start_step, cfg.steps)
@@ -74,8 +83,9 @@ def face_dataset(faces, cfg, start_step, weights=None, per_person=None):
         present = np.flatnonzero(counts)
         offsets = tf.constant(np.searchsorted(labels, present), tf.int32)
         counts = tf.constant(counts[present], tf.int32)
-        index_of = lambda step: person_batch_indices(step, cfg.batch_size // per_person, per_person,
-                                                     offsets, counts, seed)
+        index_of = lambda step: person_batch_indices(
+            step, cfg.batch_size // per_person, per_person, offsets, counts, seed
+        )
     else:
         index_of = lambda step: batch_indices(step, cfg.batch_size, len(labels), seed)
 
@@ -95,9 +105,13 @@ def center_crops(samples, cfg, flip_perm, batch_size=256):
     for start in range(0, len(samples), batch_size):
         part = slice(start, start + batch_size)
         image, points, mask = augment.crop_batch(
-            tf.constant(samples.images[part]), tf.constant(samples.keypoints[part], tf.float32),
-            tf.constant(samples.mask[part], tf.float32), tf.constant(samples.boxes[part], tf.float32),
-            cfg.input_size, flip_perm)
+            tf.constant(samples.images[part]),
+            tf.constant(samples.keypoints[part], tf.float32),
+            tf.constant(samples.mask[part], tf.float32),
+            tf.constant(samples.boxes[part], tf.float32),
+            cfg.input_size,
+            flip_perm,
+        )
         for key, value in (("image", image), ("keypoints", points), ("mask", mask)):
             out[key].append(value.numpy())
     return {key: np.concatenate(parts) for key, parts in out.items()}
@@ -105,8 +119,10 @@ def center_crops(samples, cfg, flip_perm, batch_size=256):
 
 def from_dataset(data, batch_size, start_step, steps):
     """A DataSet's next_batch stream (from `start_step`) as a tf.data.Dataset, for the same loop."""
-    signature = {key: tf.TensorSpec((batch_size,) + value.shape[1:], tf.as_dtype(value.dtype))
-                 for key, value in data.arrays.items()}
+    signature = {
+        key: tf.TensorSpec((batch_size,) + value.shape[1:], tf.as_dtype(value.dtype))
+        for key, value in data.arrays.items()
+    }
     batches = data.batches(batch_size, start_step)
     ds = tf.data.Dataset.from_generator(lambda: batches, output_signature=signature)
     return ds.take(steps - start_step).prefetch(2)

@@ -1,4 +1,5 @@
 """In-memory samples: decoded face crops with their keypoints, and grouped splits."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,8 +19,14 @@ class Samples:
 
     def subset(self, index):
         index = np.asarray(index)
-        return Samples(self.images[index], self.keypoints[index], self.mask[index], self.boxes[index],
-                       [self.groups[i] for i in index], [self.names[i] for i in index])
+        return Samples(
+            self.images[index],
+            self.keypoints[index],
+            self.mask[index],
+            self.boxes[index],
+            [self.groups[i] for i in index],
+            [self.names[i] for i in index],
+        )
 
 
 def split_by_group(groups, val_fraction, seed):
@@ -42,7 +49,7 @@ def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tupl
         members = np.flatnonzero(labels == label)
         rng.shuffle(members)
         if len(members) >= 2:
-            val.extend(members[:max(1, int(round(len(members) * val_fraction)))])
+            val.extend(members[: max(1, int(round(len(members) * val_fraction)))])
     is_val = np.zeros(len(labels), bool)
     is_val[val] = True
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)

@@ -11,6 +11,7 @@ The first load prepares TFRecord shards under data_dir from the folder given as 
 the shards. Images are stored as their original encoded bytes (the YouTube and LFW JPEGs) or, for
 the Kaggle pixel strings, as PNG.
 """
+
 import os
 
 import numpy as np
@@ -27,16 +28,22 @@ def manual(folder):
 
 class FacekpYoutube68(tfds.core.GeneratorBasedBuilder):
     """YouTube-Faces frames with 68 keypoints (iBUG order) in pixels of each frame."""
+
     VERSION = tfds.core.Version("1.0.0")
     MANUAL_DOWNLOAD_INSTRUCTIONS = "manual_dir: the folder of training_frames_keypoints.csv and training/."
 
     def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "keypoints": tfds.features.Tensor(shape=(IBUG68.num_points, 2), dtype=np.float32),
-            "person": tfds.features.Text(),
-            "file_name": tfds.features.Text(),
-        }), supervised_keys=("image", "keypoints"))
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "keypoints": tfds.features.Tensor(shape=(IBUG68.num_points, 2), dtype=np.float32),
+                    "person": tfds.features.Text(),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=("image", "keypoints"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(youtube68.load(str(dl_manager.manual_dir)))}
@@ -51,25 +58,32 @@ class FacekpKaggle15(tfds.core.GeneratorBasedBuilder):
     """The Kaggle Facial Keypoints files: 96x96 gray faces, 15 points (NaN and mask 0 where missing).
 
     The test split has no keypoints (all NaN, mask 0); its `image_id` is Kaggle's ImageId."""
+
     VERSION = tfds.core.Version("1.0.0")
     MANUAL_DOWNLOAD_INSTRUCTIONS = "manual_dir: the folder of training.zip (or .csv) and test.zip (or .csv)."
 
     def _info(self):
         k = KAGGLE15.num_points
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(kaggle_fkd.SIDE, kaggle_fkd.SIDE, 1)),
-            "keypoints": tfds.features.Tensor(shape=(k, 2), dtype=np.float32),
-            "mask": tfds.features.Tensor(shape=(k,), dtype=np.float32),
-            "image_id": np.int64,
-        }))
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(kaggle_fkd.SIDE, kaggle_fkd.SIDE, 1)),
+                    "keypoints": tfds.features.Tensor(shape=(k, 2), dtype=np.float32),
+                    "mask": tfds.features.Tensor(shape=(k,), dtype=np.float32),
+                    "image_id": np.int64,
+                }
+            )
+        )
 
     def _split_generators(self, dl_manager):
         folder = str(dl_manager.manual_dir)
         images, points, mask = kaggle_fkd.read_training(folder)
         ids, test_images = kaggle_fkd.read_test(folder)
         missing = np.full((len(ids), *points.shape[1:]), np.nan, np.float32)
-        return {"train": self._generate_examples(images, points, mask, np.arange(1, len(images) + 1)),
-                "test": self._generate_examples(test_images, missing, np.zeros(missing.shape[:2], np.float32), ids)}
+        return {
+            "train": self._generate_examples(images, points, mask, np.arange(1, len(images) + 1)),
+            "test": self._generate_examples(test_images, missing, np.zeros(missing.shape[:2], np.float32), ids),
+        }
 
     def _generate_examples(self, images, points, mask, ids):
         for image, p, m, i in zip(images, points, mask, ids):
@@ -79,15 +93,21 @@ class FacekpKaggle15(tfds.core.GeneratorBasedBuilder):
 class FacekpLfw(tfds.core.GeneratorBasedBuilder):
     """LFW photos (DIR/<person>/<person>_NNNN.jpg) with the person's name (a string: the number
     of people is only known once the folder is read)."""
+
     VERSION = tfds.core.Version("1.0.0")
     MANUAL_DOWNLOAD_INSTRUCTIONS = "manual_dir: the lfw/ folder of <person>/<images>."
 
     def _info(self):
-        return self.dataset_info_from_configs(features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(None, None, 3)),
-            "person": tfds.features.Text(),
-            "file_name": tfds.features.Text(),
-        }), supervised_keys=("image", "person"))
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(None, None, 3)),
+                    "person": tfds.features.Text(),
+                    "file_name": tfds.features.Text(),
+                }
+            ),
+            supervised_keys=("image", "person"),
+        )
 
     def _split_generators(self, dl_manager):
         return {"train": self._generate_examples(identities.person_folders(str(dl_manager.manual_dir)))}

@@ -3,6 +3,7 @@
 CSV: header `,0,1,...,135`; each row: image file name, then x0,y0,...,x67,y67 in pixels of that
 image (iBUG-68 order). The person is the file name before the last `_`.
 """
+
 import csv
 import os
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def load(data_dir):
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or len(header) != expected or header[1:] != [str(i) for i in range(2 * NUM_POINTS)]:
-            raise InputError(f"{csv_path}: line 1: header must be ',0,1,...,{2 * NUM_POINTS - 1}' "
-                             f"({expected} columns)")
+            raise InputError(f"{csv_path}: line 1: header must be ',0,1,...,{2 * NUM_POINTS - 1}' ({expected} columns)")
         for line, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -119,5 +119,7 @@ def check_inside(annotations, sizes):
     outside = (annotations.keypoints < -margin) | (annotations.keypoints > sizes - 1 + margin)
     if outside.any():
         i, k, axis = np.argwhere(outside)[0]
-        raise InputError(f"{annotations.paths[i]}: keypoint {k} ({'xy'[axis]} = {annotations.keypoints[i, k, axis]:g}) "
-                         f"lies outside the {int(sizes[i, 0, 0])}x{int(sizes[i, 0, 1])} image")
+        raise InputError(
+            f"{annotations.paths[i]}: keypoint {k} ({'xy'[axis]} = {annotations.keypoints[i, k, axis]:g}) "
+            f"lies outside the {int(sizes[i, 0, 0])}x{int(sizes[i, 0, 1])} image"
+        )

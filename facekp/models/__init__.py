@@ -3,6 +3,7 @@
 Keypoint models map (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels;
 recognition models map them to class logits (identity) or an L2-normalised embedding.
 """
+
 import keras
 
 from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig

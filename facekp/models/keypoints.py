@@ -2,6 +2,7 @@
 
 Every model maps (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels (x, y).
 """
+
 import keras
 import tensorflow as tf
 from keras import layers
@@ -108,8 +109,13 @@ def resnet(cfg, num_points):
     top = None
     for i, feat in reversed(list(enumerate(stages))):
         lateral = layers.Conv2D(2 * w, 1, name=f"lateral{i + 1}")(feat)
-        top = lateral if top is None else layers.Add(name=f"merge{i + 1}")(
-            [lateral, layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i + 1}")(top)])
+        top = (
+            lateral
+            if top is None
+            else layers.Add(name=f"merge{i + 1}")(
+                [lateral, layers.UpSampling2D(2, interpolation="bilinear", name=f"up{i + 1}")(top)]
+            )
+        )
     x = _conv_bn(top, 2 * w, 3, 1, "head", sync)
     heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
     points = SoftArgmax(cfg.input_size, name="keypoints")(heatmaps)

@@ -4,6 +4,7 @@ Both map (B, S, S, C) images in [0, 1] to a vector: class logits (B, num_classes
 identity classifier, or an L2-normalised embedding (B, D) for the FaceNet-style network.
 The trunk's layer names are the keypoint resnet's, so `--init-from` a keypoint run loads it.
 """
+
 import keras
 import tensorflow as tf
 from keras import layers

@@ -1,6 +1,7 @@
 """Tasks plug into the one training loop (facekp/train_loop.py): each supplies its data, split,
 batches, loss and metrics through the hooks of `base.Task`; `models.build(cfg)` makes the model.
 Only train.py and the loop import this package."""
+
 import os
 
 from facekp.errors import InputError

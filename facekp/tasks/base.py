@@ -1,4 +1,5 @@
 """The hooks the one training loop calls on a task, written down once."""
+
 from typing import Any, Protocol
 
 import numpy as np

@@ -2,6 +2,7 @@
 P x K batches; validated on held-out people (verification accuracy and ROC AUC over their pairs).
 After training, the distance threshold and an SVM on `--classify-data` people are saved in the
 run dir (recognition.json, classifier.pkl) for facekp.recognise."""
+
 import os
 
 import numpy as np
@@ -21,10 +22,13 @@ def fit_classifier(cfg, run_dir: str, predict_fn) -> dict:
     train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
     classifier = recognise.make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
     figures = metrics.classification_metrics(classifier.predict(embeddings[val_idx]), faces.labels[val_idx])
-    recognise.save_classifier(run_dir, recognise.make_classifier(cfg.seed).fit(embeddings, faces.labels),
-                              faces.class_names)
-    print(f"classifier: SVM on {len(faces)} faces of {len(faces.class_names)} people from "
-          f"{cfg.classify_data}; validation accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}")
+    recognise.save_classifier(
+        run_dir, recognise.make_classifier(cfg.seed).fit(embeddings, faces.labels), faces.class_names
+    )
+    print(
+        f"classifier: SVM on {len(faces)} faces of {len(faces.class_names)} people from "
+        f"{cfg.classify_data}; validation accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}"
+    )
     return {"data": cfg.classify_data, "faces": len(faces), **figures}
 
 
@@ -55,7 +59,8 @@ class EmbeddingTask(FaceTask):
         summary = {}
         if len(val["label"]):
             summary["validation_people"] = metrics.embedding_verification(
-                recognise.face_embeddings(predict_fn, val["image"]), val["label"])
+                recognise.face_embeddings(predict_fn, val["image"]), val["label"]
+            )
             summary["threshold"] = summary["validation_people"]["threshold"]
         if cfg.classify_data:
             summary["classifier"] = fit_classifier(cfg, run_dir, predict_fn)

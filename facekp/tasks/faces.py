@@ -1,4 +1,5 @@
 """What the two recognition tasks share: faces read from LFW-style folders or the LFW 2017 arrays."""
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ def face_arrays(faces: identities.Faces) -> dict[str, np.ndarray]:
 @dataclass(frozen=True)
 class FaceTask:
     """Base of the identity and embedding tasks: reading faces, validation arrays, no pictures."""
+
     name: str
     data_subdir: str
     best_metric: str

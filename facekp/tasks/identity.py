@@ -1,5 +1,6 @@
 """The identity classifier: logits over the training data's people; cross-entropy with class
 weights; validated on a stratified split of every person's images (accuracy, macro F1)."""
+
 import dataclasses
 
 import numpy as np
@@ -25,8 +26,10 @@ class IdentityTask(FaceTask):
         """Record the people in the config (the model's classes); a resumed run must see the same."""
         names = list(samples.class_names)
         if cfg.class_names and list(cfg.class_names) != names:
-            raise InputError(f"{cfg.data}: holds other people than this run was trained on "
-                             f"({len(names)} vs {len(cfg.class_names)} classes)")
+            raise InputError(
+                f"{cfg.data}: holds other people than this run was trained on "
+                f"({len(names)} vs {len(cfg.class_names)} classes)"
+            )
         return dataclasses.replace(cfg, class_names=names)
 
     def split(self, cfg, samples):
@@ -40,7 +43,8 @@ class IdentityTask(FaceTask):
 
     def loss_fn(self, cfg):
         return lambda logits, batch: losses.class_weighted_cross_entropy(
-            logits, batch["label"], batch["weight"], cfg.label_smoothing)
+            logits, batch["label"], batch["weight"], cfg.label_smoothing
+        )
 
     def evaluate(self, predictions, arrays):
         return metrics.classification_metrics(np.argmax(predictions, axis=1), arrays["label"])

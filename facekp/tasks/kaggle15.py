@@ -1,4 +1,5 @@
 """Kaggle Facial Keypoints (15 points): the 96x96 images are the crops; rows may miss points."""
+
 import numpy as np
 
 from facekp import metrics
@@ -35,5 +36,6 @@ def load_kaggle15(cfg):
     return Samples(images_, np.nan_to_num(points), mask, boxes, groups, [f"line {i + 2}" for i in range(n)])
 
 
-KAGGLE15_TASK = KeypointTask("kaggle15", KAGGLE15, "kaggle-fkd-yt", load_kaggle15, best_metric="rmse",
-                             extra_metrics=metrics.kaggle_subset_rmse)
+KAGGLE15_TASK = KeypointTask(
+    "kaggle15", KAGGLE15, "kaggle-fkd-yt", load_kaggle15, best_metric="rmse", extra_metrics=metrics.kaggle_subset_rmse
+)

@@ -1,4 +1,5 @@
 """Keypoint tasks: the 68-point YouTube-Faces frames, decoded once into crops around each face."""
+
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -30,14 +31,20 @@ def load_youtube68(cfg):
     n, k = points.shape[:2]
     mid = (cache_size - 1) / 2.0
     boxes = np.tile([[mid, mid, cache_size / CACHE_MARGIN * cfg.margin]], (n, 1)).astype(np.float32)
-    return Samples(crops, points.astype(np.float32), np.ones((n, k), np.float32), boxes,
-                   ann.groups, [os.path.basename(p) for p in ann.paths])
-
+    return Samples(
+        crops,
+        points.astype(np.float32),
+        np.ones((n, k), np.float32),
+        boxes,
+        ann.groups,
+        [os.path.basename(p) for p in ann.paths],
+    )
 
 
 @dataclass(frozen=True)
 class KeypointTask:
     """Keypoint regression on cached face crops (Samples), validated by NME (and RMSE)."""
+
     name: str
     scheme: Scheme
     data_subdir: str  # folder under $FACEKP_DATA
