@@ -19,7 +19,7 @@ from sklearn.svm import SVC
 from facekp.checkpoints import load_run
 from facekp.config import RecognitionConfig
 from facekp.data import images
-from facekp.data.geometry import face_boxes
+from facekp.data.geometry import crop_map, face_boxes
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes
 from facekp.inference import compiled_predict, predict_in_batches
@@ -82,10 +82,7 @@ def face_from_keypoints(image: np.ndarray, points: np.ndarray, size: int) -> np.
     (cx, cy), side = centers[0], float(sides[0])
     width, height = FACE_BOX_WIDTH * side, FACE_BOX_HEIGHT * side
     cy += FACE_BOX_DY * side
-    # output pixel (u, v) -> source (cx + (u - mid) * width / size, cy + (v - mid) * height / size)
-    mid = (size - 1) / 2.0
-    to_source = np.array([[width / size, 0, cx - mid * width / size], [0, height / size, cy - mid * height / size]])
-    face = images.warp_window(image, to_source, (size, size), cv2.INTER_AREA)
+    face = images.warp_window(image, crop_map((cx, cy), width, height, size), (size, size), cv2.INTER_AREA)
     return np.clip(np.rint(face), 0, 255).astype(np.uint8)
 
 

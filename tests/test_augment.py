@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 import tensorflow as tf
 
-from facekp.data import augment
+from facekp.data import augment, geometry
 from facekp.schemes import IBUG68, KAGGLE15
 
 S = 41  # output size; centre pixel 20
@@ -113,3 +113,14 @@ def test_points_round_trip_to_source():
     pts = tf.constant([[[12.0, 7.0], [44.0, 51.0]]])
     back = augment.points_to_source(augment.points_to_output(pts, A, t), A, t)
     np.testing.assert_allclose(back.numpy(), pts.numpy(), atol=1e-4)
+
+
+def test_the_numpy_crop_map_is_the_tf_crop_map_without_rotation():
+    center, side, size = np.array([[37.25, 81.5]]), np.array([53.0]), 24
+    A, t = augment.crop_affine(center, side, size)
+    to_source = geometry.crop_map(center[0], side[0], side[0], size)
+    np.testing.assert_allclose(to_source[:, :2], A.numpy()[0], rtol=1e-6)
+    np.testing.assert_allclose(to_source[:, 2], t.numpy()[0], rtol=1e-6)
+    wide = geometry.crop_map((10.0, 20.0), 30.0, 60.0, 15)  # recognition faces: taller than wide
+    corners = wide @ np.array([[-0.5, -0.5, 1.0], [14.5, 14.5, 1.0]]).T  # output pixel edges
+    np.testing.assert_allclose(corners.T, [[-5.0, -10.0], [25.0, 50.0]])  # the box's edges

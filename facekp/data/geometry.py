@@ -1,4 +1,4 @@
-"""Face geometry on numpy arrays: the keypoint box that every crop is placed from."""
+"""Face geometry on numpy arrays: the keypoint box every crop is placed from, and the crop map."""
 
 import numpy as np
 
@@ -7,3 +7,12 @@ def face_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centre (N, 2) and side (N,) of each face's keypoint box (square: the longer side)."""
     lo, hi = np.nanmin(keypoints, axis=1), np.nanmax(keypoints, axis=1)
     return (lo + hi) / 2.0, (hi - lo).max(axis=1)
+
+
+def crop_map(center, width: float, height: float, size: int) -> np.ndarray:
+    """The affine map (2x3, output pixel -> source pixel) of a size x size crop that shows the
+    width x height box around `center` (pixel centres at integers): the numpy twin of
+    augment.crop_affine without rotation or flip, used by every OpenCV crop (predict's keypoint
+    crops, recognition faces)."""
+    (cx, cy), sx, sy, mid = center, width / size, height / size, (size - 1) / 2.0
+    return np.array([[sx, 0.0, cx - mid * sx], [0.0, sy, cy - mid * sy]])

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facekp.data import augment
+from facekp.data.geometry import crop_map
 from facekp.errors import InputError, first_line
 from facekp.opencv import cv2
 
@@ -81,10 +82,9 @@ def crop_with_map_fast(image, center, side, out_size):
     shrink = min(1.0, out_size / float(side))
     size = np.maximum(np.round(np.array([h, w]) * shrink), 1.0)  # (h, w), as crop_with_map
     factor = (size / np.array([h, w]))[::-1]  # (fx, fy)
-    scale = float(side) * factor[0] / out_size  # crop_affine's map without angle or flip, in numpy
-    A = np.eye(2)[None] * scale
-    t = ((np.asarray(center, np.float64) + 0.5) * factor - 0.5 - scale * (out_size - 1) / 2.0)[None]
-    A, t = A / factor[:, None][None], (t + 0.5) / factor[None] - 0.5  # crop pixel -> image pixel
+    small_side = float(side) * factor[0]  # the map on the shrunk image, then back to the image's pixels
+    to_small = crop_map((np.asarray(center, np.float64) + 0.5) * factor - 0.5, small_side, small_side, out_size)
+    A, t = (to_small[:, :2] / factor[:, None])[None], ((to_small[:, 2] + 0.5) / factor - 0.5)[None]
     to_source, source = np.concatenate([A[0], t[0][:, None]], axis=1), image
     if shrink < 1.0:
         x0, y0, x1, y1 = _window(to_source, out_size, out_size, image.shape, pad=int(np.ceil(2 / shrink)) + 2)
