@@ -11,6 +11,15 @@ import pytest
 from PIL import Image, ImageDraw
 
 
+def flag_words(**flags):
+    """Command-line words for flags given as keyword arguments: input_size=32 -> --input-size 32."""
+    return [word for name, value in flags.items() for word in (f"--{name.replace('_', '-')}", str(value))]
+
+
+# train.py flags of a model small enough to train a few steps in a test
+TINY_MODEL = flag_words(input_size=32, width=8)
+
+
 def template68():
     """A plausible iBUG-68 mean shape in a unit box centred at 0 (x right, y down)."""
     # 0 = image-left temple, down around the chin (y grows downwards), to 16 = image-right temple

@@ -8,7 +8,6 @@ import resource
 import shutil
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -22,10 +21,8 @@ from facekp.checkpoints import load_run
 from facekp.train_loop import train
 from facekp.tasks.keypoints import KeypointTask
 from tests.conftest import write_youtube68
-from tests.test_reliability import TRAIN, _state, _wait_for
+from tests.test_reliability import TINY, _state, _wait_for, train_command
 from tests.test_train import tiny_config
-
-TINY_FLAGS = ["--input-size", "32", "--width", "8", "--batch-size", "8", "--eval-every", "100000"]
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +191,7 @@ def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(t
     """Files capped at half a checkpoint: config and logs fit, the second checkpoint cannot."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = [sys.executable, TRAIN, "--run", run, "--data", data, "--ckpt-every", "1"] + TINY_FLAGS
+    args = train_command(run, data, **TINY, batch_size=8, eval_every=100000, ckpt_every=1)
     assert subprocess.run(args + ["--steps", "1"], capture_output=True).returncode == 0
     half = os.path.getsize(os.path.join(run, "ckpt", "ckpt-1.data-00000-of-00001")) // 2
     done = subprocess.run(args + ["--steps", "2"], capture_output=True, text=True, preexec_fn=_limit_file_size(half))
@@ -238,20 +235,9 @@ def test_kill_9_at_random_moments_during_saves_always_resumes(tmp_path):
     """Saves every step; six kills at random times; each time the newest whole checkpoint resumes."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = [
-        sys.executable,
-        TRAIN,
-        "--run",
-        run,
-        "--data",
-        data,
-        "--steps",
-        "100000",
-        "--ckpt-every",
-        "1",
-        "--keep-checkpoints",
-        "2",
-    ] + TINY_FLAGS
+    args = train_command(
+        run, data, **TINY, batch_size=8, eval_every=100000, steps=100000, ckpt_every=1, keep_checkpoints=2
+    )
     cfg = dataclasses.replace(
         tiny_config(data), batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2, eval_every=100000
     )

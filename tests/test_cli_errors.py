@@ -12,7 +12,7 @@ import tensorflow as tf
 from facekp import train_loop
 from facekp.data import images
 from facekp.errors import InputError, first_line
-from tests.conftest import write_youtube68
+from tests.conftest import TINY_MODEL, write_youtube68
 from tests.test_train import _cli, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,19 +26,7 @@ def _run(script, *args, **kwargs):
 def test_a_keypoints68_run_prints_no_tensorflow_log_lines(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     done = _run(
-        "train.py",
-        "--run",
-        str(tmp_path / "run"),
-        "--data",
-        data,
-        "--input-size",
-        "32",
-        "--width",
-        "8",
-        "--steps",
-        "2",
-        "--batch-size",
-        "8",
+        "train.py", "--run", str(tmp_path / "run"), "--data", data, *TINY_MODEL, "--steps", "2", "--batch-size", "8"
     )
     assert done.returncode == 0, done.stderr
     foreign = [line for line in done.stderr.splitlines() if line[:5] in ("E0000", "W0000", "I0000")]

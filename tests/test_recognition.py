@@ -18,6 +18,7 @@ from facekp.data.samples import stratified_split
 from facekp.recognise import Gallery
 from facekp.tasks.identity import inverse_frequency_weights
 from facekp.submission import competition_classes, write_class_submission
+from tests.conftest import TINY_MODEL, flag_words
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -199,46 +200,19 @@ def run_cli(script, *args):
     )
 
 
-TINY = [
-    "--input-size",
-    "32",
-    "--width",
-    "8",
-    "--log-every",
-    "10",
-    "--warmup-steps",
-    "5",
-    "--rotation",
-    "0",
-    "--scale-jitter",
-    "0",
-    "--shift-jitter",
-    "0",
-]
+TINY = [*TINY_MODEL, *flag_words(log_every=10, warmup_steps=5, rotation=0, scale_jitter=0, shift_jitter=0)]
+
+
+def train_cli(run, data, *words, **flags):
+    """train.py for `run` on `data` with flags as keyword arguments (and command-line words)."""
+    return run_cli("train.py", "--run", run, "--data", data, *flag_words(**flags), *words)
 
 
 @pytest.mark.slow
 def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     run = str(tmp_path / "runs" / "id")
-    done = run_cli(
-        "train.py",
-        "--task",
-        "identity",
-        "--data",
-        data,
-        "--run",
-        run,
-        "--steps",
-        "60",
-        "--eval-every",
-        "60",
-        "--batch-size",
-        "16",
-        "--lr",
-        "3e-3",
-        *TINY,
-    )
+    done = train_cli(run, data, *TINY, task="identity", steps=60, eval_every=60, batch_size=16, lr=3e-3)
     assert done.returncode == 0, done.stderr
     line = [ln for ln in done.stdout.splitlines() if ln.startswith("validation:")][0]
     assert float(line.split("macro_f1=")[1].split(",")[0]) >= 0.9
@@ -278,27 +252,17 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
     with open(pairs, "w") as f:  # fold 1: people 4 and 5 only; fold 2: people 0 and 1
         f.write("2\t1\nP4_X\t1\t2\nP4_X\t3\tP5_X\t1\nP0_X\t1\t2\nP0_X\t1\tP1_X\t2\n")
     run = str(tmp_path / "runs" / "emb")
-    done = run_cli(
-        "train.py",
-        "--task",
-        "embedding",
-        "--data",
-        data,
-        "--run",
+    done = train_cli(
         run,
-        "--steps",
-        "20",
-        "--eval-every",
-        "20",
-        "--batch-size",
-        "8",
-        "--images-per-person",
-        "2",
-        "--exclude-people",
-        f"{pairs}:1",
-        "--val-fraction",
-        "0.25",
+        data,
         *TINY,
+        task="embedding",
+        steps=20,
+        eval_every=20,
+        batch_size=8,
+        images_per_person=2,
+        exclude_people=f"{pairs}:1",
+        val_fraction=0.25,
     )
     assert done.returncode == 0, done.stderr
     assert os.path.isfile(os.path.join(run, "recognition.json"))
@@ -369,44 +333,18 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
 @pytest.mark.slow
 def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
-    done = run_cli(
-        "train.py", "--task", "keypoints68", "--data", data, "--run", str(tmp_path / "r"), "--triplet-margin", "0.3"
-    )
+    done = train_cli(str(tmp_path / "r"), data, task="keypoints68", triplet_margin=0.3)
     assert done.returncode == 2 and "--triplet-margin: not a setting of KeypointConfig" in done.stderr
-    done = run_cli(
-        "train.py",
-        "--task",
-        "embedding",
-        "--data",
-        data,
-        "--run",
-        str(tmp_path / "r"),
-        "--batch-size",
-        "10",
-        "--images-per-person",
-        "4",
-    )
+    done = train_cli(str(tmp_path / "r"), data, task="embedding", batch_size=10, images_per_person=4)
     assert done.returncode == 2 and "multiple of --images-per-person" in done.stderr
     assert not os.path.exists(tmp_path / "r")
 
 
 def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path):
     data = write_people(str(tmp_path / "lfw"), [f"P{i}_X" for i in range(4)], per_person=2, size=40)
-    done = run_cli(
-        "train.py",
-        "--task",
-        "embedding",
-        "--data",
-        data,
-        "--run",
-        str(tmp_path / "r"),
-        "--classify-data",
-        str(tmp_path / "nowhere"),
-        "--batch-size",
-        "4",
-        "--images-per-person",
-        "2",
-        *TINY,
+    nowhere = str(tmp_path / "nowhere")
+    done = train_cli(
+        str(tmp_path / "r"), data, task="embedding", classify_data=nowhere, batch_size=4, images_per_person=2
     )
     assert done.returncode == 2 and done.stderr.strip().splitlines() == [
         f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"

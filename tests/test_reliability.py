@@ -16,11 +16,17 @@ from facekp import fileio, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.errors import InputError
 from facekp.train_loop import make_optimizer, train
-from tests.conftest import write_youtube68
+from tests.conftest import TINY_MODEL, flag_words, write_youtube68
 from tests.test_train import read_jsonl, tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(REPO, "train.py")
+TINY = dict(input_size=32, width=8)  # a model small enough to train a few steps in a test
+
+
+def train_command(run, data, **flags):
+    """train.py's command line for `run` on `data`, flags given as keyword arguments."""
+    return [sys.executable, TRAIN, "--run", run, "--data", data, *flag_words(**flags)]
 
 
 def _state(cfg, run):
@@ -50,26 +56,9 @@ def _checkpoints(run):
 def test_sigkill_mid_run_and_mid_save_then_resume(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = [
-        sys.executable,
-        TRAIN,
-        "--run",
-        run,
-        "--data",
-        data,
-        "--input-size",
-        "64",
-        "--width",
-        "16",
-        "--batch-size",
-        "8",
-        "--steps",
-        "100000",
-        "--ckpt-every",
-        "3",
-        "--eval-every",
-        "100000",
-    ]
+    args = train_command(
+        run, data, input_size=64, width=16, batch_size=8, steps=100000, ckpt_every=3, eval_every=100000
+    )
     # 1) kill -9 once checkpoints are being written
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for(lambda: len(_checkpoints(run)) >= 2)
@@ -105,31 +94,8 @@ def _state_step_beyond(run, step):
 def test_sigterm_saves_and_exits_cleanly(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            TRAIN,
-            "--run",
-            run,
-            "--data",
-            data,
-            "--input-size",
-            "32",
-            "--width",
-            "8",
-            "--steps",
-            "100000",
-            "--ckpt-every",
-            "100000",
-            "--eval-every",
-            "100000",
-            "--log-every",
-            "1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    command = train_command(run, data, **TINY, steps=100000, ckpt_every=100000, eval_every=100000, log_every=1)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     metrics = os.path.join(run, "metrics.jsonl")
     assert _wait_for(lambda: os.path.exists(metrics) and os.path.getsize(metrics) > 0)
     proc.send_signal(signal.SIGTERM)
@@ -196,7 +162,7 @@ def test_cli_write_failure_is_one_line_and_leaves_no_run_dir(tmp_path, monkeypat
     monkeypatch.setattr(
         fileio.os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device"))
     )
-    code, err = _cli(["--run", run, "--data", data, "--input-size", "32", "--width", "8", "--steps", "1"], capsys)
+    code, err = _cli(["--run", run, "--data", data, *TINY_MODEL, "--steps", "1"], capsys)
     assert code == 2 and "config.json: No space left on device" in err and len(err.strip().splitlines()) == 1
     assert not os.path.exists(run)
 

@@ -15,7 +15,7 @@ from facekp import config as config_lib, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.config import KeypointConfig
 from facekp.train_loop import train
-from tests.conftest import write_youtube68
+from tests.conftest import TINY_MODEL, write_youtube68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -160,21 +160,7 @@ def test_train_script_end_to_end_and_resume(tmp_path):
     run = str(tmp_path / "run")
     common = [sys.executable, os.path.join(REPO, "train.py"), "--run", run]
     first = subprocess.run(
-        common
-        + [
-            "--data",
-            data,
-            "--input-size",
-            "32",
-            "--width",
-            "8",
-            "--steps",
-            "2",
-            "--eval-every",
-            "2",
-            "--batch-size",
-            "4",
-        ],
+        common + ["--data", data, *TINY_MODEL, "--steps", "2", "--eval-every", "2", "--batch-size", "4"],
         capture_output=True,
         text=True,
     )
