@@ -1,4 +1,4 @@
-"""Train a facekp model from a named recipe or flags, or resume a run directory.
+r"""Train a facekp model from a named recipe or flags, or resume a run directory.
 
     python train.py --config ship68 --run runs/ship68    # a recipe of facekp/configs (flags override)
     python train.py --task keypoints68 --data ../shared/data/youtube-faces-68 --run runs/kp68 --steps 3000
