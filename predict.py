@@ -20,6 +20,7 @@ import os
 import sys
 
 from facekp.cli import run_main
+from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
 
 
@@ -27,7 +28,21 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
-    parser.add_argument("--detect", action="store_true", help="find every face in each photo (OpenCV)")
+    parser.add_argument("--detect", action="store_true", help="find every face in each photo")
+    parser.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=DEFAULT_DETECTOR,
+        help="mtcnn: MTCNN networks, boxes and five landmarks (default); "
+        "haar: OpenCV's Haar cascades, lighter, misses more small and turned faces",
+    )
+    parser.add_argument(
+        "--start",
+        choices=STARTS,
+        default=DEFAULT_START,
+        help="where each face's keypoint search starts: landmarks: the mean face fitted to the "
+        "detector's five landmarks (mtcnn; default); box: the detector's box, calibrated",
+    )
     parser.add_argument("--out", help="output folder (default: the folder of the first input)")
     parser.add_argument(
         "--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)"
@@ -91,11 +106,20 @@ def main():
                 f"--embedding-run {args.embedding_run}: needs a trained embedding run "
                 f"(with its recognition.json threshold, or give --threshold)"
             )
-        identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold))
+        identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold, args.detector))
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))
     csv_path, plot_path, read = photos.predict_files(
-        paths, predictor, out_dir, args.detect, overlay, args.feature_maps, args.refine, identify
+        paths,
+        predictor,
+        out_dir,
+        args.detect,
+        overlay,
+        args.feature_maps,
+        args.refine,
+        identify,
+        detector=args.detector,
+        start=args.start,
     )
     if not read:
         raise InputError(f"{', '.join(args.inputs)}: none of the {len(paths)} files could be read")

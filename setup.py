@@ -16,6 +16,7 @@ setup(
         "tqdm",
         "tensorboard",
         "opencv-python-headless>=4.8,<5",
+        "mtcnn>=1.0,<2",  # the default face detector (TensorFlow networks, weights inside its wheel)
         "scikit-learn",  # the SVM on face embeddings, ROC AUC, macro F1
         "h5py",  # --backbone-weights: Keras .weights.h5 files
         # LiteRT, TFLite's interpreter (XNNPACK) for fast inference; no wheels for Windows,

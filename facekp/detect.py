@@ -1,16 +1,60 @@
-"""Face detection for full photos: OpenCV's bundled Haar cascades (frontal, plus profile faces
-turned either way), merged by non-maximum suppression. Nothing is downloaded: the cascade files
-ship inside opencv-python-headless 4.x (`cv2.data.haarcascades`; OpenCV 5 dropped them).
+"""Face detection for full photos, and where each detection starts the keypoint search.
+
+Two detectors, both shipped inside their packages (nothing is downloaded):
+- `mtcnn` (default): MTCNN (the `mtcnn` package: three TensorFlow networks, MIT licence, weights in
+  its wheel): boxes and five landmarks (eye centres, nose tip, mouth corners). Its networks run
+  under `tf.function` here (the package calls them eagerly), which makes it ~1.5x faster.
+- `haar`: OpenCV's Haar cascades (frontal, plus profile faces turned either way), merged by
+  non-maximum suppression; boxes only, light and fast to load (`cv2.data.haarcascades`).
+
+A detection becomes a keypoint box (centre x, centre y, side of the 68 points' extent) by
+`start_box`: with landmarks, a similarity fit of the five points to the same five points of the
+mean face; without, a per-detector calibration of its box. The constants below come from
+`python benchmarks/calibrate_detectors.py` (training people's frames of youtube-faces-68).
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from facekp.opencv import cv2
 
-# Measured on 593 YouTube-Faces frames (every 5th): the 68-point keypoint box of a frontal
-# detection is centred 0.16 box widths below the box centre, and its side is 0.87 box widths.
-KEYPOINT_BOX_DY = 0.16
-KEYPOINT_BOX_SCALE = 0.87
+DETECTORS = ("mtcnn", "haar")
+DEFAULT_DETECTOR = "mtcnn"
+STARTS = ("landmarks", "box")  # where the keypoint search starts: see start_box
+DEFAULT_START = "landmarks"
+
+# Keypoint box of a detector's box: centre offset (dx, dy) and side, in box widths.
+BOX_CALIBRATION = {"haar": (0.002, 0.157, 0.874), "mtcnn": (0.028, 0.193, 1.125)}
+# The five landmarks of the mean face, in keypoint-box units (centre 0, side 1): image-left eye
+# centre, image-right eye centre, nose tip, image-left and image-right mouth corner.
+MEAN_LANDMARKS = np.array([[-0.209, -0.3], [0.188, -0.311], [-0.008, -0.07], [-0.173, 0.149], [0.163, 0.14]])
+
+MTCNN_MIN_SCORE = 0.9
+MTCNN_MIN_FACE = 20  # pixels; the smallest face its image pyramid looks for
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found: box (x, y, w, h) in pixels, score, and five landmarks (5, 2) or None."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: np.ndarray | None = None
+    detector: str = "haar"
+
+    def scaled(self, fx: float, fy: float) -> Detection:
+        """The same detection in an image scaled by (fx, fy) (pixel centres kept)."""
+        x, y, w, h = self.box
+        box = (x / fx, y / fy, w / fx, h / fy)
+        marks = None if self.landmarks is None else (self.landmarks + 0.5) / (fx, fy) - 0.5
+        return Detection(box, self.score, marks, self.detector)
+
+
+# ---- Haar cascades.
 
 _CASCADES = {}
 # The cascades keep buffers of about 100 bytes per pixel of the largest image they searched; after
@@ -18,27 +62,28 @@ _CASCADES = {}
 RELEASE_PIXELS = 1 << 20
 
 
-def _cascade(name):
+def _cascade(name: str):
     if name not in _CASCADES:
         _CASCADES[name] = cv2.CascadeClassifier(cv2.data.haarcascades + name)
     return _CASCADES[name]
 
 
-def _detect(gray, name, min_size):
+def _cascade_boxes(gray: np.ndarray, name: str, min_size: int) -> list[tuple]:
     rects, _, weights = _cascade(name).detectMultiScale3(
         gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_size, min_size), outputRejectLevels=True
     )
     return [(float(x), float(y), float(w), float(h), float(s)) for (x, y, w, h), s in zip(rects, np.ravel(weights))]
 
 
-def iou(a, b):
+def iou(a, b) -> float:
+    """Intersection over union of two (x, y, w, h, ...) boxes."""
     ax, ay, aw, ah = a[:4]
     bx, by, bw, bh = b[:4]
     inter = max(0.0, min(ax + aw, bx + bw) - max(ax, bx)) * max(0.0, min(ay + ah, by + bh) - max(ay, by))
     return inter / (aw * ah + bw * bh - inter)
 
 
-def non_max_suppression(boxes, threshold=0.3):
+def non_max_suppression(boxes: list, threshold: float = 0.3) -> list:
     """Keep the highest-scoring box of every group overlapping by more than `threshold` IoU."""
     kept = []
     for box in sorted(boxes, key=lambda b: -b[4]):
@@ -47,19 +92,98 @@ def non_max_suppression(boxes, threshold=0.3):
     return kept
 
 
-def detect_faces(gray, min_size=24):
-    """Face boxes (x, y, w, h, score) in a uint8 grayscale image, best first."""
-    boxes = _detect(gray, "haarcascade_frontalface_default.xml", min_size)
-    boxes += _detect(gray, "haarcascade_profileface.xml", min_size)
+def haar_faces(gray: np.ndarray, min_size: int = 24) -> list[Detection]:
+    """Faces in a uint8 grayscale image by OpenCV's cascades, best first."""
+    boxes = _cascade_boxes(gray, "haarcascade_frontalface_default.xml", min_size)
+    boxes += _cascade_boxes(gray, "haarcascade_profileface.xml", min_size)
     width = gray.shape[1]
-    mirrored = _detect(np.ascontiguousarray(gray[:, ::-1]), "haarcascade_profileface.xml", min_size)
+    mirrored = _cascade_boxes(np.ascontiguousarray(gray[:, ::-1]), "haarcascade_profileface.xml", min_size)
     boxes += [(width - x - w, y, w, h, s) for x, y, w, h, s in mirrored]
     if gray.size > RELEASE_PIXELS:
         _CASCADES.clear()
-    return non_max_suppression(boxes)
+    return [Detection(b[:4], b[4]) for b in non_max_suppression(boxes)]
 
 
-def keypoint_box(box):
-    """A detector box -> the (centre x, centre y, side) of the keypoint box it implies."""
+# ---- MTCNN.
+
+
+class Mtcnn:
+    """The `mtcnn` package's three networks, each compiled once with `tf.function` (shapes relaxed,
+    so new photo sizes and face counts reuse the traces)."""
+
+    def __init__(self):
+        import tensorflow as tf  # only here: choosing detectors (predict.py --help) stays light
+        from mtcnn import MTCNN
+
+        self.mtcnn = MTCNN()
+        for stage in self.mtcnn.stages:
+            stage._model = tf.function(stage._model, reduce_retracing=True)
+
+    def __call__(self, rgb: np.ndarray, min_face: int = MTCNN_MIN_FACE) -> list[Detection]:
+        """Faces in an (H, W, 3) uint8 RGB image scoring at least MTCNN_MIN_SCORE, best first."""
+        found = self.mtcnn.detect_faces(rgb, output_type="numpy", box_format="xyxy", min_face_size=min_face)
+        faces = []
+        for row in sorted(np.asarray(found, np.float64).reshape(-1, 16), key=lambda r: -r[5]):
+            if row[5] >= MTCNN_MIN_SCORE:
+                x0, y0, x1, y1 = row[1:5]
+                faces.append(Detection((x0, y0, x1 - x0, y1 - y0), float(row[5]), row[6:16].reshape(2, 5).T, "mtcnn"))
+        return faces
+
+
+_DETECTORS: dict[str, Callable] = {}
+
+
+def detector(name: str = DEFAULT_DETECTOR) -> Callable[[np.ndarray], list[Detection]]:
+    """The detector `name` (loaded once, then reused): a function (H, W, 3) uint8 RGB ->
+    [Detection], best first."""
+    if name not in DETECTORS:
+        raise ValueError(f"unknown detector {name!r} (choose from {', '.join(DETECTORS)})")
+    if name not in _DETECTORS:
+        _DETECTORS[name] = Mtcnn() if name == "mtcnn" else lambda rgb: haar_faces(gray_of(rgb))
+    return _DETECTORS[name]
+
+
+GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """(H,W,3) RGB, uint8 or float 0..255 -> (H,W) uint8 luminance (TF's rgb_to_grayscale
+    weights), without a float copy of the image."""
+    gray = cv2.transform(rgb, GRAY_WEIGHTS)
+    return gray if gray.dtype == np.uint8 else np.round(gray).astype(np.uint8)
+
+
+# ---- Where the keypoint search starts.
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity (scale s, rotation R (2, 2), translation t) taking `source` (N, 2) points
+    closest to `target` (N, 2) in least squares: target ~ s * source @ R.T + t (Umeyama)."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    a, b = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(b.T @ a)
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ d @ vt
+    scale = float(np.trace(np.diag(sigma) @ d) / (a**2).sum())
+    return scale, rotation, mu_t - scale * mu_s @ rotation.T
+
+
+def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Keypoint box (centre x, centre y, side) of the mean face fitted to five landmarks."""
+    scale, _, shift = similarity_fit(MEAN_LANDMARKS, np.asarray(landmarks, np.float64))
+    return float(shift[0]), float(shift[1]), scale
+
+
+def calibrated_box(box, detector_name: str) -> tuple[float, float, float]:
+    """Keypoint box (centre x, centre y, side) implied by a detector's box (x, y, w, h)."""
+    dx, dy, side = BOX_CALIBRATION[detector_name]
     x, y, w, h = box[:4]
-    return x + w / 2.0, y + h / 2.0 + KEYPOINT_BOX_DY * w, KEYPOINT_BOX_SCALE * w
+    return x + w / 2.0 + dx * w, y + h / 2.0 + dy * w, side * w
+
+
+def start_box(face: Detection, start: str = DEFAULT_START) -> tuple[float, float, float]:
+    """Where the keypoint search starts for a detection: with `start` "landmarks", its landmarks'
+    fit when it has them; else (or "box") its calibrated box."""
+    if start == "landmarks" and face.landmarks is not None:
+        return landmark_box(face.landmarks)
+    return calibrated_box(face.box, face.detector)

@@ -15,9 +15,7 @@ import sys
 import tempfile
 import time
 
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.patches import Rectangle
 from PIL import Image
 from tqdm import tqdm
 
@@ -35,7 +33,6 @@ DETECT_MAX_SIDE = 1600  # the detector runs on a copy this long at most; faces f
 PLOT_MAX_SIDE = 1024  # the plot keeps a thumbnail per file, this long at most
 PLOT_MAX_FILES = 48
 OVERLAY_MAX_SIDE = 4096  # --overlay images of larger photos are written at this size
-GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale
 
 
 def find_images(inputs):
@@ -108,16 +105,9 @@ def read_image(path):
     return image
 
 
-def gray_of(rgb):
-    """(H,W,3) RGB, uint8 or float 0..255 -> (H,W) uint8 luminance (TF's rgb_to_grayscale
-    weights), without a float copy of the image."""
-    gray = cv2.transform(rgb, GRAY_WEIGHTS)
-    return gray if gray.dtype == np.uint8 else np.round(gray).astype(np.uint8)
-
-
 def model_image(rgb, channels):
     """The image as the model reads it: RGB, or gray with one channel; uint8."""
-    return rgb if channels == 3 else gray_of(rgb)[..., None]
+    return rgb if channels == 3 else detect.gray_of(rgb)[..., None]
 
 
 def shrunk(rgb, max_side):
@@ -131,35 +121,37 @@ def shrunk(rgb, max_side):
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), (size[0] / w, size[1] / h)
 
 
-def detect_in(rgb):
-    """Face boxes (x, y, w, h, score) in the photo's pixels, found on a copy of at most
+def detect_in(rgb, detector=detect.DEFAULT_DETECTOR):
+    """Faces ([detect.Detection]) in the photo's pixels, found by `detector` on a copy of at most
     DETECT_MAX_SIDE pixels on its long side."""
     small, (fx, fy) = shrunk(rgb, DETECT_MAX_SIDE)
-    return [(x / fx, y / fy, w / fx, h / fy, s) for x, y, w, h, s in detect.detect_faces(gray_of(small))]
+    return [face.scaled(fx, fy) for face in detect.detector(detector)(small)]
 
 
-def faces_in(path, predictor, find_all, refine=1):
-    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded uint8 RGB image."""
+def faces_in(path, predictor, find_all, refine=1, detector=detect.DEFAULT_DETECTOR, start=detect.DEFAULT_START):
+    """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded uint8 RGB image.
+    detector: see detect.DETECTORS; start: see detect.STARTS."""
     rgb = read_image(path)
-    boxes, scores, starts = face_starts(detect_in(rgb), rgb.shape, find_all)
+    boxes, scores, starts = face_starts(detect_in(rgb, detector), rgb.shape, find_all, start)
     points = predictor.predict_faces(model_image(rgb, predictor.cfg.channels), starts, refine)
     return list(zip(boxes, scores, points)), rgb
 
 
-def face_starts(detections, shape, find_all):
+def face_starts(detections, shape, find_all, start=detect.DEFAULT_START):
     """(CSV boxes (x, y, w, h), scores, keypoint boxes to start the search from) for one image of
-    `shape` (h, w) from its detections.
+    `shape` (h, w) from its detections ([detect.Detection]).
 
     Crops (find_all false): the largest detection starts the search, else the whole image; the
     CSV box is the whole image, as for any crop. Photos (find_all true): every detection.
     """
     h, w = shape[:2]
     if find_all:
-        boxes, scores = [d[:4] for d in detections], [d[4] for d in detections]
-        return boxes, scores, [detect.keypoint_box(box) for box in boxes]
-    largest = max(detections, key=lambda d: d[2] * d[3]) if detections else None
+        starts = [detect.start_box(face, start) for face in detections]
+        return [face.box for face in detections], [face.score for face in detections], starts
+    largest = max(detections, key=lambda face: face.box[2] * face.box[3]) if detections else None
     # no detection in a crop: assume the face fills the middle of it
-    start = detect.keypoint_box(largest) if largest else ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))
+    middle = ((w - 1) / 2.0, (h - 1) / 2.0, 0.6 * min(w, h))
+    start = detect.start_box(largest, start) if largest else middle
     return [(0.0, 0.0, float(w), float(h))], [1.0], [start]
 
 
@@ -183,13 +175,13 @@ def recognition_faces(rgb, faces, recogniser):
     return np.stack([face_from_keypoints(image, points, recogniser.cfg.input_size) for _, _, points in faces])
 
 
-def enrol(gallery_dir, predictor, recogniser, threshold):
+def enrol(gallery_dir, predictor, recogniser, threshold, detector=detect.DEFAULT_DETECTOR):
     """A Gallery of DIR/<person>/<image> (one face per image: the largest found, else the middle)."""
     embeddings, people = [], []
     for person, files in person_folders(gallery_dir).items():
         for path in files:
             try:
-                faces, rgb = faces_in(path, predictor, find_all=False)
+                faces, rgb = faces_in(path, predictor, find_all=False, detector=detector)
             except InputError as e:
                 print(f"{e}, not enrolled", file=sys.stderr)
                 continue
@@ -204,36 +196,15 @@ def enrol(gallery_dir, predictor, recogniser, threshold):
     return Gallery(np.stack(embeddings), people, threshold)
 
 
-def save_plot(path, shown, columns=4, max_files=PLOT_MAX_FILES):
-    """A grid: each file's image with every face's keypoints, detection box and identity if named.
-
-    shown: (name, thumbnail, (width, height) of the photo, faces, labels) per file; the thumbnail
-    is drawn over the photo's pixel extent, so boxes and points keep the photo's coordinates.
-    labels: (identity, distance) per face, or [].
-    """
-    shown = shown[:max_files]
-    columns = min(columns, max(1, len(shown)))
-    rows = -(-len(shown) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 4 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, (name, thumbnail, (w, h), faces, labels) in zip(axes.ravel(), shown):
-        ax.imshow(thumbnail, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
-        for i, (box, _, points) in enumerate(faces):
-            ax.add_patch(Rectangle(box[:2], box[2], box[3], fill=False, color="#30a0ff", lw=1))
-            ax.scatter(points[:, 0], points[:, 1], s=10, c="#ff3030", marker=".", linewidths=0)
-            if i < len(labels):
-                ax.text(
-                    box[0],
-                    box[1],
-                    f"{labels[i][0]} ({labels[i][1]:.2f})",
-                    color="#ffff40",
-                    fontsize=7,
-                    va="bottom",
-                    bbox=dict(facecolor="black", alpha=0.5, lw=0, pad=1),
-                )
-        ax.set_title(name, fontsize=8)
-    plots.save_figure(path, fig, dpi=110)
+def face_tiles(rgb, faces):
+    """For the plot: each face (up to plots.MAX_TILES) cut square around its points and scaled to
+    plots.TILE pixels, as (uint8 crop, points in the crop's pixels)."""
+    tiles = []
+    for _, _, points in faces[: plots.MAX_TILES]:
+        center, side = face_boxes(points[None])
+        crop, (A, t) = image_ops.crop_with_map_fast(rgb, center[0], 1.4 * float(side[0]), plots.TILE)
+        tiles.append((np.clip(crop, 0, 255).astype(np.uint8), (points - t[0]) @ np.linalg.inv(A[0]).T))
+    return tiles
 
 
 def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps):
@@ -260,7 +231,18 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
         plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model, crop / 255.0)
 
 
-def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_maps=False, refine=1, identify=None):
+def predict_files(
+    paths,
+    predictor,
+    out_dir,
+    find_all,
+    overlay=None,
+    feature_maps=False,
+    refine=1,
+    identify=None,
+    detector=detect.DEFAULT_DETECTOR,
+    start=detect.DEFAULT_START,
+):
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
     (and, when asked, a filtered image and a feature-map picture per file).
 
@@ -272,7 +254,7 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
     rows, shown, read, names = [], [], 0, ([] if identify else None)
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
-            faces, rgb = faces_in(path, predictor, find_all, refine)
+            faces, rgb = faces_in(path, predictor, find_all, refine, detector, start)
         except InputError as e:  # unreadable, or too large
             print(f"{e}, skipped", file=sys.stderr)
             continue
@@ -289,7 +271,9 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
             labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
             names += labels
         if len(shown) < PLOT_MAX_FILES:
-            shown.append((os.path.basename(path), shrunk(rgb, PLOT_MAX_SIDE)[0], rgb.shape[1::-1], faces, labels))
+            tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []
+            thumbnail = shrunk(rgb, PLOT_MAX_SIDE)[0]
+            shown.append(plots.PlotEntry(os.path.basename(path), thumbnail, rgb.shape[1::-1], faces, labels, tiles))
         write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
         del rgb  # the next file is decoded without this one in memory
     if not read:
@@ -297,5 +281,5 @@ def predict_files(paths, predictor, out_dir, find_all, overlay=None, feature_map
     csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
     plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
     atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points, names))
-    save_plot(plot_path, shown)
+    plots.save_predictions_plot(plot_path, shown)
     return csv_path, plot_path, read
