@@ -33,6 +33,10 @@ BOX_CALIBRATION = {"haar": (0.002, 0.157, 0.874), "mtcnn": (0.028, 0.193, 1.125)
 # centre, image-right eye centre, nose tip, image-left and image-right mouth corner.
 MEAN_LANDMARKS = np.array([[-0.209, -0.3], [0.188, -0.311], [-0.008, -0.07], [-0.173, 0.149], [0.163, 0.14]])
 
+# A detection with landmarks is kept when the keypoint model's eye centres, nose tip and mouth
+# corners lie on average within this share of its keypoint box of the detector's five landmarks.
+LANDMARK_AGREEMENT = 0.12
+
 MTCNN_MIN_SCORE = 0.9
 MTCNN_MIN_FACE = 20  # pixels; the smallest face its image pyramid looks for
 
@@ -187,3 +191,17 @@ def start_box(face: Detection, start: str = DEFAULT_START) -> tuple[float, float
     if start == "landmarks" and face.landmarks is not None:
         return landmark_box(face.landmarks)
     return calibrated_box(face.box, face.detector)
+
+
+def disagreement(face: Detection, five: np.ndarray, side: float) -> float:
+    """Mean distance, in keypoint-box sides, between a detection's five landmarks and the same five
+    points of the keypoint model's prediction for it (0 for a detection without landmarks)."""
+    if face.landmarks is None:
+        return 0.0
+    return float(np.linalg.norm(face.landmarks - five, axis=-1).mean() / side)
+
+
+def confirmed(faces: list[Detection], five: np.ndarray, sides: np.ndarray) -> np.ndarray:
+    """Which detections the keypoint model agrees are faces (see LANDMARK_AGREEMENT): a bool mask,
+    from the predicted five points (F, 5, 2) and keypoint-box sides (F,)."""
+    return np.array([disagreement(f, p, s) <= LANDMARK_AGREEMENT for f, p, s in zip(faces, five, sides)], bool)

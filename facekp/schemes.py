@@ -11,10 +11,17 @@ class Scheme:
     names: tuple  # point names, in model output order
     flip_perm: tuple  # flip_perm[i] = the point that i becomes after a horizontal flip
     norm_points: tuple  # two point indices whose distance normalises NME
+    # MTCNN's five landmarks as groups of this scheme's points (each the mean of its group): eye
+    # centres, nose tip, mouth corners, each pair image-left first
+    five: tuple
 
     @property
-    def num_points(self):
+    def num_points(self) -> int:
         return len(self.names)
+
+    def five_points(self, points: np.ndarray) -> np.ndarray:
+        """(..., 5, 2) eye centres, nose tip and mouth corners of (..., K, 2) points."""
+        return np.stack([points[..., list(group), :].mean(-2) for group in self.five], axis=-2)
 
 
 def _perm_from_pairs(n, pairs):
@@ -38,6 +45,7 @@ IBUG68 = Scheme(
     names=tuple(f"p{i}" for i in range(68)),
     flip_perm=_perm_from_pairs(68, _IBUG_PAIRS),
     norm_points=(36, 45),  # outer eye corners: the 300-W inter-ocular convention
+    five=(tuple(range(36, 42)), tuple(range(42, 48)), (30,), (48,), (54,)),
 )
 
 KAGGLE15_NAMES = (
@@ -63,6 +71,7 @@ KAGGLE15 = Scheme(
     names=KAGGLE15_NAMES,
     flip_perm=_perm_from_pairs(15, [(0, 1), (2, 4), (3, 5), (6, 8), (7, 9), (11, 12)]),
     norm_points=(0, 1),  # eye centres
+    five=((1,), (0,), (10,), (12,), (11,)),  # the subject's left eye is on the image's right
 )
 
 SCHEMES = {s.name: s for s in (IBUG68, KAGGLE15)}
