@@ -11,6 +11,8 @@ writes a checkpoint into `ckpt-N_temp/` and then renames it, so a crash mid-save
 previous checkpoint intact; stale `_temp` folders are removed when training starts again.
 """
 
+from __future__ import annotations
+
 import math
 import os
 import re
@@ -30,7 +32,7 @@ CHECKPOINT_INDEX = re.compile(r"^ckpt-(\d+)\.index$")
 SET_ASIDE_PREFIX = "unreadable-"  # an unreadable checkpoint's files, renamed so they are never used
 
 
-def write_config(run_dir, cfg):
+def write_config(run_dir: str, cfg: config_lib.TrainConfig) -> None:
     """Create the run dir with its config.json; a failed write leaves no half-made run dir."""
     created = not os.path.exists(run_dir)
     os.makedirs(run_dir, exist_ok=True)
@@ -42,7 +44,7 @@ def write_config(run_dir, cfg):
         raise
 
 
-def checkpoints_on_disk(folder):
+def checkpoints_on_disk(folder: str) -> list[str]:
     """Checkpoint prefixes (folder/ckpt-N) in `folder`, newest first, from their .index files."""
     if not os.path.isdir(folder):
         return []
@@ -50,7 +52,7 @@ def checkpoints_on_disk(folder):
     return [os.path.join(folder, f"ckpt-{step}") for step in steps]
 
 
-def unreadable_reason(prefix):
+def unreadable_reason(prefix: str) -> str | None:
     """Why the checkpoint `prefix` cannot be read (every tensor is read once), or None."""
     try:
         reader = tf.train.load_checkpoint(prefix)
@@ -61,7 +63,7 @@ def unreadable_reason(prefix):
     return None
 
 
-def warn(message):
+def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
@@ -86,7 +88,7 @@ class RunCheckpoints:
         self.managers = {}
         self.saved_step = None  # the step of the newest checkpoint known good (restored or saved)
 
-    def newest_readable(self, which):
+    def newest_readable(self, which: str) -> tuple[str | None, list[tuple[str, str]]]:
         """The newest readable checkpoint of `which` (latest | best) or None, and the newer ones
         that could not be read [(prefix, reason)], each named on stderr."""
         skipped = []
@@ -98,7 +100,7 @@ class RunCheckpoints:
             skipped.append((prefix, reason))
         return None, skipped
 
-    def restore(self, which="latest"):
+    def restore(self, which: str = "latest") -> str | None:
         """Restore the newest readable checkpoint of `which`; its path, or None if there is none.
 
         When training, checkpoints on disk that all fail to read are an error (never a silent
@@ -127,7 +129,7 @@ class RunCheckpoints:
         self.saved_step = int(self.step.numpy())
         return path
 
-    def resume(self):
+    def resume(self) -> str | None:
         """Training: restore the latest checkpoint (else the best one, if ckpt/ holds none), after
         removing stale `_temp` folders of killed saves; its path or None (a fresh start)."""
         for folder in self.folders.values():
@@ -140,7 +142,7 @@ class RunCheckpoints:
             warn(f"{self.folders['latest']}: no checkpoint; resuming from the best one, {path}")
         return path
 
-    def restore_weights(self):
+    def restore_weights(self) -> str | None:
         """For inference and --init-from: the best checkpoint, else the latest (said aloud if the
         best cannot be read); its path or None."""
         path = self.restore("best")
@@ -148,16 +150,16 @@ class RunCheckpoints:
             warn(f"{self.folders['best']}: no readable checkpoint; using the latest checkpoint instead")
         return path or self.restore("latest")
 
-    def kept(self):
+    def kept(self) -> str:
         """What a stopped run leaves: the words for the newest good checkpoint, or for none."""
         if self.saved_step is None:
             return "no checkpoint was saved"
         return f"the last good checkpoint (step {self.saved_step}) is kept"
 
-    def save(self, step):
+    def save(self, step: int) -> str:
         return self._save("latest", step)
 
-    def save_best(self, step, value):
+    def save_best(self, step: int, value: float) -> str:
         self.best.assign(value)
         return self._save("best", step)
 
@@ -194,7 +196,7 @@ class RunCheckpoints:
         return self.managers[which]
 
 
-def write_index(folder):
+def write_index(folder: str) -> None:
     """Rewrite TF's `checkpoint` index file (a text proto) from the checkpoints in `folder`, with
     their files' times, so that CheckpointManager keeps and deletes exactly these."""
     found = checkpoints_on_disk(folder)[::-1]  # oldest first
@@ -242,7 +244,7 @@ def init_from_run(model: keras.Model, run_dir: str) -> str:
     return copy_matching(model, {v.path: v.numpy() for v in source.variables}, run_dir)
 
 
-def copy_matching(model, source_variables, origin):
+def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], origin: str) -> str:
     """Assign `source_variables` (path -> array) to `model`'s variables with the same path and
     shape; returns a one-line report of what was loaded and skipped."""
     loaded, skipped = 0, []
@@ -264,7 +266,7 @@ def copy_matching(model, source_variables, origin):
     )
 
 
-def load_backbone_weights(model, path):
+def load_backbone_weights(model: keras.Model, path: str) -> str:
     """--backbone-weights: a local Keras `.weights.h5` file (e.g. model.save_weights of a facekp
     model); tensors whose layer path and shape match are loaded, nothing is downloaded."""
     if not os.path.isfile(path):

@@ -1,11 +1,15 @@
 """Command-line plumbing shared by the scripts: flags from config fields, one-line errors."""
 
+from __future__ import annotations
+
 import argparse
 import dataclasses
 import sys
 import typing
+from collections.abc import Callable
+from typing import Any, NoReturn
 
-from facekp.config import CONFIG_CLASSES
+from facekp.config import CONFIG_CLASSES, TrainConfig
 from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
 from facekp.tfenv import quiet_tensorflow
 
@@ -13,12 +17,12 @@ from facekp.tfenv import quiet_tensorflow
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with a bad flag reported as one line (`error: ...`, exit 2), not the usage text."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
 
-def add_config_flags(parser, *config_classes):
+def add_config_flags(parser: argparse.ArgumentParser, *config_classes: type[TrainConfig]) -> None:
     """One --flag per field of the config classes (default None = not given), typed and documented
     from the field; a field in several classes gets one flag whose help names each default."""
     fields = {}
@@ -53,7 +57,7 @@ def _field_choices(config_class, name):
     return (field.metadata.get("choices") or ()) if field else ()
 
 
-def given_fields(args, config_class):
+def given_fields(args: argparse.Namespace, config_class: type[TrainConfig]) -> dict[str, Any]:
     """The config fields the user set on the command line; a flag of another task is an error."""
     names = {f.name for f in dataclasses.fields(config_class)}
     any_config = {f.name for cls in CONFIG_CLASSES.values() for f in dataclasses.fields(cls)}
@@ -65,7 +69,7 @@ def given_fields(args, config_class):
     return {key: value for key, value in given.items() if key in names}
 
 
-def run_main(main, quiet=True):
+def run_main(main: Callable[[], Any], quiet: bool = True) -> Any:
     """Run `main()`; bad input becomes one line on stderr and exit code 2, never a traceback."""
     if quiet:
         quiet_tensorflow()

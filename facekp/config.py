@@ -4,11 +4,14 @@ Every field has a default and a help text; `train.py` turns each field into a `-
 directory stores the config as `config.json`, from which everything (model, data, inference) is rebuilt.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import json
 import math
 import os
 import typing
+from typing import Any
 from dataclasses import dataclass, field
 
 from facekp.errors import InputError
@@ -171,7 +174,7 @@ def _problem(cfg, f):
     return None
 
 
-def check_fields(cfg, source=None):
+def check_fields(cfg: TrainConfig, source: str | None = None) -> TrainConfig:
     """Every field's type, choices and range; errors name the flag, or the field in `source`."""
     for f in dataclasses.fields(cfg):
         problem = _problem(cfg, f)
@@ -181,7 +184,7 @@ def check_fields(cfg, source=None):
     return cfg
 
 
-def validate(cfg):
+def validate(cfg: TrainConfig) -> TrainConfig:
     """A run's config from flags: every field's value, then what one field cannot say alone."""
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
@@ -198,11 +201,11 @@ def validate(cfg):
     return cfg
 
 
-def to_json(cfg):
+def to_json(cfg: TrainConfig) -> dict[str, Any]:
     return {"config_class": type(cfg).__name__, **dataclasses.asdict(cfg)}
 
 
-def from_json(obj, path="config.json"):
+def from_json(obj: dict[str, Any], path: str = "config.json") -> TrainConfig:
     """Rebuild a config from its JSON; unknown or missing fields are a clear error."""
     obj = dict(obj)
     cls = CONFIG_CLASSES.get(obj.pop("config_class", None))
@@ -218,7 +221,7 @@ def from_json(obj, path="config.json"):
         raise InputError(f"{path}: {e}")
 
 
-def load(run_dir):
+def load(run_dir: str | os.PathLike) -> TrainConfig:
     path = os.path.join(run_dir, "config.json")
     if not os.path.isfile(path):
         raise InputError(f"{run_dir}: not a run directory (no config.json)")
@@ -232,6 +235,6 @@ def load(run_dir):
     return from_json(obj, path)
 
 
-def differing_fields(old, new):
+def differing_fields(old: TrainConfig, new: TrainConfig) -> list[str]:
     """Names of the fields whose values differ between two configs."""
     return [f.name for f in dataclasses.fields(old) if getattr(old, f.name) != getattr(new, f.name, None)]

@@ -1,5 +1,7 @@
 """One error type for bad input: the CLIs print its message as one line and exit 2."""
 
+from __future__ import annotations
+
 import re
 
 
@@ -14,7 +16,7 @@ class TrainingStopped(Exception):
     """Training cannot go on (a non-finite loss); the message names the step."""
 
 
-def first_line(error):
+def first_line(error: BaseException) -> str:
     """An exception's message as one line, without TensorFlow's internals ({{function_node ...}},
     [Op:...] suffixes) that mean nothing to the user."""
     text = getattr(error, "message", None) or str(error)

@@ -6,6 +6,8 @@ its longer side, edges repeated). The TFLite model has a fixed input of the run'
 (the crop itself) and needs only builtin ops.
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 import tempfile
@@ -14,6 +16,7 @@ import tensorflow as tf
 
 from facekp.data import augment
 from facekp.fileio import atomic_write_bytes, public_mode
+from facekp.inference import Predictor
 from facekp.tflite import tflite_bytes
 
 
@@ -35,7 +38,7 @@ class KeypointServing(tf.Module):
         return augment.points_to_source(self.model(crops, training=False), A, t)
 
 
-def export_savedmodel(predictor, folder):
+def export_savedmodel(predictor: Predictor, folder: str) -> str:
     serving = KeypointServing(predictor)
     channels = predictor.cfg.channels
     signature = tf.function(
@@ -48,7 +51,7 @@ def export_savedmodel(predictor, folder):
     return folder
 
 
-def export_tflite(predictor, path):
+def export_tflite(predictor: Predictor, path: str) -> str:
     """Fixed input (1, S, S, C): the crop itself, so the map back to its pixels is the identity
     and only TFLite builtin ops are needed (no Flex delegate)."""
     model, size, channels = predictor.model, predictor.cfg.input_size, predictor.cfg.channels
@@ -60,7 +63,7 @@ def export_tflite(predictor, path):
     return path
 
 
-def export_slim(predictor, folder, run_dir):
+def export_slim(predictor: Predictor, folder: str, run_dir: str) -> str:
     """config.json + a weights-only checkpoint in best/ (no optimizer slots): a run directory
     that Predictor.from_run loads, a third of the training checkpoint's size."""
 

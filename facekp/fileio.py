@@ -1,10 +1,13 @@
 """Atomic file writes (a temporary name in the same folder, then a rename) and text reading."""
 
+from __future__ import annotations
+
 import contextlib
 import io
 import json
 import os
 import tempfile
+from typing import Any
 
 # The image files facekp reads from folders (what OpenCV decodes): predict.py, galleries, LFW folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".tif", ".tiff")
@@ -16,12 +19,12 @@ def _umask():
     return mask
 
 
-def public_mode(path, directory=False):
+def public_mode(path: str | os.PathLike, directory: bool = False) -> None:
     """Give a temporary file or folder (created 0600/0700) the usual permissions before renaming."""
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
-def atomic_write_bytes(path, data: bytes):
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one.
 
     Any OSError names `path`, never the temporary file."""
@@ -43,15 +46,15 @@ def atomic_write_bytes(path, data: bytes):
         raise
 
 
-def atomic_write_text(path, text: str):
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def atomic_write_json(path, obj):
+def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
-def open_text(source):
+def open_text(source: str | os.PathLike | bytes) -> io.TextIOWrapper:
     """A text stream over a CSV or other text file (a path, or its bytes): UTF-8 (a BOM is dropped),
     else Latin-1, which reads any byte, so names with accented letters read in either encoding."""
     if not isinstance(source, bytes):

@@ -4,6 +4,8 @@ pred, true: (B, K, 2) keypoints in input pixels, x then y; mask: (B, K), 1 where
 Unlabelled points contribute nothing, not even NaN, and have zero gradient.
 """
 
+from __future__ import annotations
+
 import math
 
 import tensorflow as tf
@@ -20,15 +22,15 @@ def _error(pred, true, mask):
     return pred - true
 
 
-def l1(pred, true, mask):
+def l1(pred: tf.Tensor, true: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return _masked_mean(tf.abs(_error(pred, true, mask)), mask)
 
 
-def mse(pred, true, mask):
+def mse(pred: tf.Tensor, true: tf.Tensor, mask: tf.Tensor) -> tf.Tensor:
     return _masked_mean(tf.square(_error(pred, true, mask)), mask)
 
 
-def wing(pred, true, mask, w=10.0, eps=2.0):
+def wing(pred: tf.Tensor, true: tf.Tensor, mask: tf.Tensor, w: float = 10.0, eps: float = 2.0) -> tf.Tensor:
     """Wing loss (Feng et al. 2018): log-shaped for small errors, L1 for large ones (pixels)."""
     x = tf.abs(_error(pred, true, mask))
     c = w - w * math.log(1.0 + w / eps)
@@ -41,7 +43,9 @@ KEYPOINT_LOSSES = {"wing": wing, "l1": l1, "mse": mse}
 # ---- Recognition losses. labels: (B,) int person ids.
 
 
-def class_weighted_cross_entropy(logits, labels, weights, label_smoothing=0.0):
+def class_weighted_cross_entropy(
+    logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor, label_smoothing: float = 0.0
+) -> tf.Tensor:
     """Softmax cross-entropy, each example weighted (e.g. by inverse class frequency)."""
     onehot = tf.one_hot(labels, tf.shape(logits)[-1])
     if label_smoothing:
@@ -50,13 +54,13 @@ def class_weighted_cross_entropy(logits, labels, weights, label_smoothing=0.0):
     return tf.reduce_sum(per_example * weights) / tf.maximum(tf.reduce_sum(weights), 1e-6)
 
 
-def squared_distances(embeddings):
+def squared_distances(embeddings: tf.Tensor) -> tf.Tensor:
     """(B, B) squared Euclidean distances between rows."""
     sq = tf.reduce_sum(tf.square(embeddings), axis=1)
     return tf.maximum(sq[:, None] - 2.0 * tf.matmul(embeddings, embeddings, transpose_b=True) + sq[None, :], 0.0)
 
 
-def semihard_negatives(distances, labels):
+def semihard_negatives(distances: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """For every anchor-positive pair (a, p): the distance to its negative (B, B), FaceNet's choice:
 
     the closest negative farther than the positive (semi-hard); where none is, the farthest
@@ -73,7 +77,7 @@ def semihard_negatives(distances, labels):
     return tf.where(has_semihard, closest_farther, tf.broadcast_to(farthest, tf.shape(has_semihard)))
 
 
-def triplet_semihard(embeddings, labels, margin=0.2):
+def triplet_semihard(embeddings: tf.Tensor, labels: tf.Tensor, margin: float = 0.2) -> tf.Tensor:
     """Mean of max(d(a,p) - d(a,n) + margin, 0) over all anchor-positive pairs of the batch,
     with n mined online (semi-hard) in the batch; squared distances on the unit sphere."""
     distances = squared_distances(embeddings)

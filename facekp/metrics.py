@@ -3,10 +3,14 @@
 Keypoints are (N, K, 2) pixels, x then y; mask (N, K) marks labelled points.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 
 
-def nme_per_face(pred, true, mask, norm_points):
+def nme_per_face(pred: np.ndarray, true: np.ndarray, mask: np.ndarray, norm_points: Sequence[int]) -> np.ndarray:
     """Mean point-to-point error over each face's labelled points / the normaliser distance.
 
     norm_points: the two indices whose distance normalises (outer eye corners 36/45 for iBUG-68).
@@ -20,13 +24,15 @@ def nme_per_face(pred, true, mask, norm_points):
     return np.where(has_norm, mean_dist / np.where(has_norm, norm, 1.0), np.nan)
 
 
-def rmse(pred, true, mask):
+def rmse(pred: np.ndarray, true: np.ndarray, mask: np.ndarray) -> float:
     """Root mean squared error over labelled coordinates (Kaggle's metric)."""
     sq = np.nan_to_num(pred - true) ** 2 * mask[..., None]
     return float(np.sqrt(sq.sum() / max(2 * mask.sum(), 1)))
 
 
-def keypoint_metrics(pred, true, mask, norm_points, fail_at=0.10):
+def keypoint_metrics(
+    pred: np.ndarray, true: np.ndarray, mask: np.ndarray, norm_points: Sequence[int], fail_at: float = 0.10
+) -> dict[str, float]:
     """The validation summary: NME mean/median, failure rate, RMSE (input pixels)."""
     nme = nme_per_face(pred, true, mask, norm_points)
     nme = nme[np.isfinite(nme)]
@@ -38,7 +44,7 @@ def keypoint_metrics(pred, true, mask, norm_points, fail_at=0.10):
     }
 
 
-def kaggle_subset_rmse(pred, true, mask):
+def kaggle_subset_rmse(pred: np.ndarray, true: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """RMSE over rows with all points labelled, and over the partly labelled rows."""
     full = mask.sum(1) == mask.shape[1]
     return {
@@ -50,7 +56,7 @@ def kaggle_subset_rmse(pred, true, mask):
 # ---- Recognition metrics.
 
 
-def classification_metrics(predicted, labels):
+def classification_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy and macro F1 (every class present in `labels` counts equally) of predicted labels."""
     from sklearn.metrics import f1_score
 
@@ -60,7 +66,7 @@ def classification_metrics(predicted, labels):
     }
 
 
-def best_threshold(distances, same):
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     """The distance threshold (same person when distance <= it) with the highest accuracy."""
     order = np.argsort(distances, kind="stable")
     d, s = distances[order], same[order].astype(np.int64)
@@ -74,7 +80,7 @@ def best_threshold(distances, same):
     return float((d[best - 1] + d[best]) / 2.0) if best < len(d) else float(d[-1]) + 1e-6
 
 
-def verification_metrics(distances, same, threshold=None):
+def verification_metrics(distances: np.ndarray, same: np.ndarray, threshold: float | None = None) -> dict[str, float]:
     """Accuracy at `threshold` (chosen on these pairs when None) and ROC AUC of -distance."""
     from sklearn.metrics import roc_auc_score
 
@@ -88,13 +94,15 @@ def verification_metrics(distances, same, threshold=None):
     }
 
 
-def embedding_verification(embeddings, labels):
+def embedding_verification(embeddings: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """verification_metrics over all same-person pairs of the embeddings and as many others."""
     i, j, same = all_pairs(labels)
     return verification_metrics(np.linalg.norm(embeddings[i] - embeddings[j], axis=1), same)
 
 
-def all_pairs(labels, max_negatives_per_positive=1, seed=0):
+def all_pairs(
+    labels: np.ndarray, max_negatives_per_positive: int = 1, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Index pairs (i, j), i < j: every same-label pair and as many different-label pairs, seeded."""
     labels = np.asarray(labels)
     i, j = np.triu_indices(len(labels), k=1)

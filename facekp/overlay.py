@@ -5,6 +5,8 @@ temples (points 0-16), turned with the eye line. moustache: centred between the 
 and the top of the upper lip (51), 1.6 mouth widths wide, turned with the mouth corners.
 """
 
+from __future__ import annotations
+
 import os
 
 import numpy as np
@@ -16,7 +18,7 @@ ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
 BUILT_IN = ("sunglasses", "moustache")
 
 
-def load_overlay(name_or_path):
+def load_overlay(name_or_path: str) -> np.ndarray:
     """An RGBA float image (H, W, 4) in 0..1: a built-in name or a PNG path."""
     path = os.path.join(ASSETS, f"{name_or_path}.png") if name_or_path in BUILT_IN else name_or_path
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
@@ -27,7 +29,7 @@ def load_overlay(name_or_path):
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 255.0
 
 
-def placement(points, kind):
+def placement(points: np.ndarray, kind: str) -> tuple[np.ndarray, float, float]:
     """(centre (2,), width in pixels, angle in radians) of the filter for one face."""
     if kind == "moustache":
         center = (points[33] + points[51]) / 2.0
@@ -41,7 +43,9 @@ def placement(points, kind):
     return center, float(width), float(angle)
 
 
-def apply_overlay(photo, overlay, center, width, angle, strip_pixels=1 << 21):
+def apply_overlay(
+    photo: np.ndarray, overlay: np.ndarray, center: np.ndarray, width: float, angle: float, strip_pixels: int = 1 << 21
+) -> np.ndarray:
     """Alpha-blend `overlay` (RGBA 0..1) onto `photo` (H, W, 3 uint8) in place: its centre at
     `center`, `width` pixels wide, turned by `angle`. Only the pixels under the overlay are touched,
     in strips of about `strip_pixels`, so memory does not grow with the photo. Returns `photo`."""

@@ -6,13 +6,17 @@ classifier and threshold, and a gallery of enrolled people.
     gallery = Gallery(recogniser.outputs(faces), people, recogniser.threshold())
 """
 
+from __future__ import annotations
+
 import io
 import json
 import os
 import pickle
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
@@ -34,26 +38,26 @@ CLASSIFIER_FILE = "classifier.pkl"  # scikit-learn pipeline + class names
 FACE_BOX_DY, FACE_BOX_WIDTH, FACE_BOX_HEIGHT = -0.12, 0.95, 1.26
 
 
-def embed(predict_fn, faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def embed(predict_fn: Callable[[np.ndarray], Any], faces: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Model outputs for (N, S, S, C) faces (uint8 0..255 or float 0..1) through a compiled predict fn."""
     if faces.dtype == np.uint8:
         faces = faces.astype(np.float32) / 255.0
     return predict_in_batches(predict_fn, faces, batch_size)
 
 
-def face_embeddings(predict_fn, faces: np.ndarray) -> np.ndarray:
+def face_embeddings(predict_fn: Callable[[np.ndarray], Any], faces: np.ndarray) -> np.ndarray:
     """Embeddings as every trained embedding is used: the face's plus its mirror image's,
     renormalised (a face and its mirror are one person; training mirrors faces too)."""
     both = embed(predict_fn, faces) + embed(predict_fn, np.ascontiguousarray(faces[:, :, ::-1]))
     return both / np.maximum(np.linalg.norm(both, axis=1, keepdims=True), 1e-12)
 
 
-def make_classifier(seed: int = 0):
+def make_classifier(seed: int = 0) -> Pipeline:
     """Standardised embeddings -> linear SVM with balanced class weights (scikit-learn)."""
     return make_pipeline(StandardScaler(), SVC(kernel="linear", C=1.0, class_weight="balanced", random_state=seed))
 
 
-def save_classifier(run_dir: str, classifier, class_names) -> None:
+def save_classifier(run_dir: str, classifier: Pipeline, class_names: Sequence[str]) -> None:
     buffer = io.BytesIO()
     pickle.dump({"classifier": classifier, "class_names": list(class_names)}, buffer)
     atomic_write_bytes(os.path.join(run_dir, CLASSIFIER_FILE), buffer.getvalue())

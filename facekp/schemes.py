@@ -1,5 +1,7 @@
 """Keypoint schemes: point names, the left/right flip permutation, and the NME normaliser points."""
 
+from __future__ import annotations
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,7 +79,7 @@ KAGGLE15 = Scheme(
 SCHEMES = {s.name: s for s in (IBUG68, KAGGLE15)}
 
 
-def flip_perm_array(scheme):
+def flip_perm_array(scheme: Scheme) -> np.ndarray:
     return np.asarray(scheme.flip_perm, np.int32)
 
 

@@ -1,5 +1,10 @@
 """Kaggle submission writers and checkers (written atomically, LF line endings, no index column)."""
 
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -11,7 +16,9 @@ from facekp.fileio import atomic_write_text, open_text
 KEYPOINT_HEADER = "RowId,Location"
 
 
-def keypoint_locations(lookup, image_ids, predictions):
+def keypoint_locations(
+    lookup: pd.DataFrame, image_ids: Sequence[int] | np.ndarray, predictions: np.ndarray
+) -> np.ndarray:
     """Location of every IdLookupTable row, in its order, clipped to [0, 96].
 
     predictions: (N, 15, 2) pixels for the test images whose ImageIds are `image_ids`.
@@ -30,12 +37,12 @@ def keypoint_locations(lookup, image_ids, predictions):
     return np.clip(flat[rows, cols], 0.0, float(kaggle_fkd.SIDE))
 
 
-def write_keypoint_submission(path, lookup, locations):
+def write_keypoint_submission(path: str | os.PathLike, lookup: pd.DataFrame, locations: np.ndarray) -> None:
     lines = [KEYPOINT_HEADER] + [f"{row_id},{value:.4f}" for row_id, value in zip(lookup["RowId"], locations)]
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
-def check_keypoint_submission(path, lookup):
+def check_keypoint_submission(path: str | os.PathLike, lookup: pd.DataFrame) -> list[str]:
     """Problems of a submission against IdLookupTable, one line each (empty when it is valid)."""
     try:
         frame = pd.read_csv(open_text(path), dtype=str, keep_default_na=False)
@@ -74,7 +81,7 @@ def check_keypoint_submission(path, lookup):
 CLASS_HEADER = "ImageId,PredictedClass"
 
 
-def competition_classes(predicted, run_classes, target_names):
+def competition_classes(predicted: np.ndarray, run_classes: Sequence[str], target_names: Sequence[str]) -> np.ndarray:
     """Map predicted indices into `run_classes` onto the competition's class ids (target_names order)."""
     ids = {canonical(name): i for i, name in enumerate(target_names)}
     unknown = [name for name in run_classes if canonical(name) not in ids]
@@ -84,7 +91,7 @@ def competition_classes(predicted, run_classes, target_names):
     return mapping[np.asarray(predicted, int)]
 
 
-def write_class_submission(path, classes):
+def write_class_submission(path: str | os.PathLike, classes: Sequence[int] | np.ndarray) -> None:
     """Kaggle LFW 2017: `ImageId,PredictedClass`, ImageId from 0 in X_test order."""
     lines = [CLASS_HEADER] + [f"{i},{int(c)}" for i, c in enumerate(classes)]
     atomic_write_text(path, "\n".join(lines) + "\n")

@@ -7,8 +7,12 @@ The interpreter comes from `ai_edge_litert` (LiteRT, TFLite's successor) where i
 else from `tf.lite`, which TensorFlow still ships but has deprecated.
 """
 
+from __future__ import annotations
+
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -22,7 +26,7 @@ except ImportError:  # platforms without LiteRT wheels (Windows)
     Interpreter = tf.lite.Interpreter
 
 
-def tflite_bytes(fn, input_spec):
+def tflite_bytes(fn: Callable[[tf.Tensor], Any], input_spec: tf.TensorSpec) -> bytes:
     """A TFLite flatbuffer of `fn` (a model, or a function calling one) for one fixed input spec.
 
     Keras 3 weights stay resource variables in a converted graph (TFLite then reads them
@@ -35,7 +39,7 @@ def tflite_bytes(fn, input_spec):
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen], tf.Module()).convert()
 
 
-def interpreter(model_content, threads=None):
+def interpreter(model_content: bytes, threads: int | None = None) -> Interpreter:
     """An allocated interpreter on all cores (or `threads`), without the runtime's notices."""
     with warnings.catch_warnings(), muted_stderr():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice

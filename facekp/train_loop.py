@@ -4,6 +4,8 @@ train(cfg, run_dir): load data -> run dir + config.json -> model, optimizer -> r
 checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, checkpoint.
 """
 
+from __future__ import annotations
+
 import json
 import math
 import os
@@ -12,6 +14,8 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -20,6 +24,7 @@ from tqdm import tqdm
 
 from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
+from facekp.config import TrainConfig
 from facekp.errors import InputError, TrainingStopped
 from facekp.inference import compiled_predict, predict_in_batches
 
@@ -42,11 +47,11 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         warm = tf.minimum(1.0, (step + 1.0) / max(self.warmup, 1))
         return self.peak * factor * warm
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"peak": self.peak, "warmup": self.warmup, "total": self.total, "kind": self.kind}
 
 
-def make_optimizer(cfg):
+def make_optimizer(cfg: TrainConfig) -> keras.optimizers.AdamW:
     schedule = WarmupSchedule(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule)
     return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
 
@@ -55,7 +60,7 @@ def _sigterm_as_interrupt(*_):
     raise KeyboardInterrupt
 
 
-def check_writable(run_dir):
+def check_writable(run_dir: str) -> None:
     """A run dir (or the folder that will hold it) that cannot be written is an error before step 0."""
     folder = run_dir if os.path.isdir(run_dir) else os.path.dirname(os.path.abspath(run_dir))
     while not os.path.isdir(folder):
@@ -67,7 +72,7 @@ def check_writable(run_dir):
         raise InputError(f"{folder}: cannot write the run there ({e.strerror})")
 
 
-def make_strategy(cfg):
+def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if cfg.strategy == "multiworker":
@@ -75,7 +80,13 @@ def make_strategy(cfg):
     return tf.distribute.get_strategy()
 
 
-def make_train_step(model, optimizer, loss_fn, strategy, cfg):
+def make_train_step(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    loss_fn: Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor],
+    strategy: tf.distribute.Strategy,
+    cfg: TrainConfig,
+) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
     """The compiled update: forward, loss, gradients, clipping, AdamW; on every replica."""
 
     def replica_step(batch):
@@ -98,7 +109,7 @@ def make_train_step(model, optimizer, loss_fn, strategy, cfg):
     return train_step
 
 
-def train(cfg, run_dir):
+def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics.
     SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)

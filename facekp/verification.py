@@ -2,20 +2,25 @@
 chosen on the other folds, and ROC AUC; each fold judged only by a run that never trained on its
 people (checked: the run's own data and exclusions say whom it trained on)."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from facekp import metrics
+from facekp.config import RecognitionConfig
 from facekp.data import identities
 from facekp.errors import InputError
 from facekp.plots import save_figure
 from facekp.recognise import Recogniser
 
 
-def trained_people(cfg):
+def trained_people(cfg: RecognitionConfig) -> set[str]:
     """Canonical names of the people an embedding run trained on (its data minus its exclusions)."""
     if identities.is_arrays_folder(cfg.data):
         names = identities.read_target_names(cfg.data)
@@ -25,7 +30,7 @@ def trained_people(cfg):
     return {identities.canonical(n) for n in names} - excluded
 
 
-def pair_distances(recogniser, folder, pairs):
+def pair_distances(recogniser: Recogniser, folder: str, pairs: Sequence[identities.Pair]) -> np.ndarray:
     """Euclidean embedding distance of every pair; images read from folder/<name>/<name>_NNNN.jpg."""
     paths = sorted(
         {identities.pair_path(folder, p.name1, p.number1) for p in pairs}
@@ -45,7 +50,7 @@ def pair_distances(recogniser, folder, pairs):
     )
 
 
-def evaluate_folds(fold_results):
+def evaluate_folds(fold_results: dict[int, tuple[np.ndarray, np.ndarray]]) -> dict[int, dict[str, float]]:
     """fold_results: {fold index: (distances, same)}. Each fold's threshold is chosen on the other
     folds' pairs (all folds judged, so no fold picks its own); returns per-fold figures."""
     if len(fold_results) < 2:
@@ -60,7 +65,7 @@ def evaluate_folds(fold_results):
     return out
 
 
-def check_no_overlap(recogniser, folds, run_dir):
+def check_no_overlap(recogniser: Recogniser, folds: Sequence[Sequence[identities.Pair]], run_dir: str) -> None:
     """A run may judge a fold only if it never trained on that fold's people."""
     overlap = identities.people_of_pairs(folds) & trained_people(recogniser.cfg)
     if overlap:
@@ -70,7 +75,7 @@ def check_no_overlap(recogniser, folds, run_dir):
         )
 
 
-def save_roc(path, fold_results):
+def save_roc(path: str, fold_results: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
     """ROC curves (true positive rate against false positive rate) of every fold, with AUCs."""
     fig, ax = plt.subplots(figsize=(5, 5))
     for fold, (distances, same) in sorted(fold_results.items()):
@@ -82,7 +87,9 @@ def save_roc(path, fold_results):
     save_figure(path, fig, dpi=110)
 
 
-def run_protocol(runs_and_folds, pairs_path, image_dir):
+def run_protocol(
+    runs_and_folds: Sequence[tuple[str, str]], pairs_path: str, image_dir: str
+) -> tuple[dict[int, dict[str, float]], dict[int, tuple[np.ndarray, np.ndarray]]]:
     """[(run dir, folds it judges as on the command line, e.g. "1-5")] ->
     ({fold index: figures}, {fold index: (distances, same)})."""
     all_folds = identities.read_pairs(pairs_path)
@@ -101,7 +108,7 @@ def run_protocol(runs_and_folds, pairs_path, image_dir):
     return evaluate_folds(results), results
 
 
-def summary(per_fold):
+def summary(per_fold: dict[int, dict[str, float]]) -> dict[str, Any]:
     accuracy = [r["verification_accuracy"] for r in per_fold.values()]
     return {
         "folds": len(per_fold),
@@ -111,5 +118,5 @@ def summary(per_fold):
     }
 
 
-def default_image_dir(pairs_path):
+def default_image_dir(pairs_path: str) -> str:
     return os.path.dirname(os.path.abspath(pairs_path))

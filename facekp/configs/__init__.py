@@ -8,16 +8,19 @@ Every recipe has a `NAME_smoke` twin: the same settings for 20 steps, to check a
 minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
+from typing import Any
 
-from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig, RecognitionConfig
+from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.errors import InputError
 
 LFW_TEST_FOLDS = "$FACEKP_DATA/lfw/pairs.txt"
 
 
-def ship68():
+def ship68() -> KeypointConfig:
     """The shipped 68-point model, models/keypoints68 (0.42M parameters): 10,000 steps in 11.5 min
     on a 2-core CPU, NME 4.41% on unseen people's true-box crops.
 
@@ -26,7 +29,7 @@ def ship68():
     return KeypointConfig(steps=10000, width=16, scale_jitter=0.25, shift_jitter=0.1)
 
 
-def kaggle15():
+def kaggle15() -> KeypointConfig:
     """Kaggle 15 points, fine-tuned from the shipped model with a split by person: 3.3 min, RMSE 1.37.
 
     python train.py --config kaggle15 --run runs/k15 --data ../shared/data/kaggle-fkd-yt
@@ -40,7 +43,7 @@ def kaggle15():
     )
 
 
-def identity_lfw2017():
+def identity_lfw2017() -> RecognitionConfig:
     """The identity classifier of Kaggle LFW 2017's 7 people, from the shipped model's trunk:
     1.5 min, macro F1 0.980.
 
@@ -63,7 +66,7 @@ def _embedding(held_out_folds, **fields):
     )
 
 
-def embedding_folds1_5():
+def embedding_folds1_5() -> RecognitionConfig:
     """Embedding judged on pairs.txt folds 1-5 (82.1% over the 10 folds with its twin); fits the
     SVM on the LFW 2017 faces after training (macro F1 0.787).
 
@@ -72,7 +75,7 @@ def embedding_folds1_5():
     return _embedding("1-5", classify_data="$FACEKP_DATA/lfw2017")
 
 
-def embedding_folds6_10():
+def embedding_folds6_10() -> RecognitionConfig:
     """Embedding judged on pairs.txt folds 6-10, the twin of embedding_folds1_5.
 
     python train.py --config embedding_folds6_10 --run runs/embB_b128 --data ../shared/data/lfw
@@ -84,11 +87,11 @@ RECIPES = {fn.__name__: fn for fn in (ship68, kaggle15, identity_lfw2017, embedd
 SMOKE_SUFFIX = "_smoke"
 
 
-def names():
+def names() -> list[str]:
     return [name + suffix for name in RECIPES for suffix in ("", SMOKE_SUFFIX)]
 
 
-def get(name, **overrides):
+def get(name: str, **overrides: Any) -> TrainConfig:
     """The config of recipe `name` (or of its 20-step smoke twin) with `overrides` (field values,
     e.g. from flags) applied and $FACEKP_DATA expanded."""
     smoke = name.endswith(SMOKE_SUFFIX)

@@ -5,12 +5,24 @@ output (crop) pixels to source pixels, warps the image; its inverse moves the ke
 scale, shift, rotation and flip are all parameters of that one map, so image and points cannot drift.
 """
 
-import math
+from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
+import numpy as np
 import tensorflow as tf
 
+from facekp.config import TrainConfig
 
-def crop_affine(center, side, out_size, angle=None, flip=None):
+
+def crop_affine(
+    center: tf.Tensor | np.ndarray,
+    side: tf.Tensor | np.ndarray,
+    out_size: int,
+    angle: tf.Tensor | None = None,
+    flip: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor]:
     """Affine maps (A (B,2,2), t (B,2)) with source = A @ output + t.
 
     The output square of `out_size` pixels shows the source square of side `side` around `center`,
@@ -28,7 +40,7 @@ def crop_affine(center, side, out_size, angle=None, flip=None):
     return A, t
 
 
-def warp_images(images, A, t, out_size):
+def warp_images(images: tf.Tensor, A: tf.Tensor, t: tf.Tensor, out_size: int) -> tf.Tensor:
     """Sample (B,H,W,C) float images at source = A @ output + t; edges repeat outside the image."""
     transforms = tf.concat([A[:, 0, :], t[:, :1], A[:, 1, :], t[:, 1:], tf.zeros_like(t)], axis=1)
     return tf.raw_ops.ImageProjectiveTransformV3(
@@ -41,17 +53,19 @@ def warp_images(images, A, t, out_size):
     )
 
 
-def points_to_output(points, A, t):
+def points_to_output(points: tf.Tensor, A: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
     """Source points (B,K,2) -> output pixels, the inverse of the warp's map."""
     return tf.einsum("bij,bkj->bki", tf.linalg.inv(A), points - t[:, None, :])
 
 
-def points_to_source(points, A, t):
+def points_to_source(points: tf.Tensor, A: tf.Tensor, t: tf.Tensor) -> tf.Tensor:
     """Output points (B,K,2) -> source pixels (maps predictions back to the original image)."""
     return tf.einsum("bij,bkj->bki", A, points) + t[:, None, :]
 
 
-def swap_left_right(keypoints, mask, flip, flip_perm):
+def swap_left_right(
+    keypoints: tf.Tensor, mask: tf.Tensor, flip: tf.Tensor, flip_perm: Sequence[int]
+) -> tuple[tf.Tensor, tf.Tensor]:
     """After a mirror, point i is where point flip_perm[i] was: relabel where `flip` is true."""
     perm = tf.constant(flip_perm, tf.int32)
     keypoints = tf.where(flip[:, None, None], tf.gather(keypoints, perm, axis=1), keypoints)
@@ -59,7 +73,18 @@ def swap_left_right(keypoints, mask, flip, flip_perm):
     return keypoints, mask
 
 
-def crop_batch(images, keypoints, mask, boxes, out_size, flip_perm, angle=None, flip=None, scale=None, shift=None):
+def crop_batch(
+    images: tf.Tensor,
+    keypoints: tf.Tensor,
+    mask: tf.Tensor,
+    boxes: tf.Tensor,
+    out_size: int,
+    flip_perm: Sequence[int],
+    angle: tf.Tensor | None = None,
+    flip: tf.Tensor | None = None,
+    scale: tf.Tensor | None = None,
+    shift: tf.Tensor | None = None,
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Crop (and optionally jitter) a batch: images uint8 (B,H,W,C), boxes (B,3) = cx, cy, side.
 
     Returns float images in [0, 1] at out_size and keypoints in output pixels.
@@ -77,7 +102,7 @@ def crop_batch(images, keypoints, mask, boxes, out_size, flip_perm, angle=None, 
     return out, points, mask
 
 
-def random_params(seed, batch, cfg):
+def random_params(seed: tf.Tensor, batch: int | tf.Tensor, cfg: TrainConfig) -> dict[str, tf.Tensor]:
     """Per-image jitter drawn from a stateless seed (same seed -> same augmentation)."""
     seeds = tf.random.experimental.stateless_split(seed, num=6)
     uniform = lambda i, shape, lo, hi: tf.random.stateless_uniform(shape, seeds[i], lo, hi)
@@ -93,13 +118,21 @@ def random_params(seed, batch, cfg):
     )
 
 
-def adjust_photometry(images, brightness, contrast):
+def adjust_photometry(images: tf.Tensor, brightness: tf.Tensor, contrast: tf.Tensor) -> tf.Tensor:
     """Contrast about each image's mean, then a brightness offset; stays in [0, 1]."""
     mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
     return tf.clip_by_value((images - mean) * contrast + mean + brightness, 0.0, 1.0)
 
 
-def augment_batch(images, keypoints, mask, boxes, seed, cfg, flip_perm):
+def augment_batch(
+    images: tf.Tensor,
+    keypoints: tf.Tensor,
+    mask: tf.Tensor,
+    boxes: tf.Tensor,
+    seed: tf.Tensor,
+    cfg: TrainConfig,
+    flip_perm: Sequence[int],
+) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Random rotation, flip (with left/right relabelling), crop scale/shift and photometry."""
     p = random_params(seed, tf.shape(images)[0], cfg)
     out, points, mask = crop_batch(
@@ -117,7 +150,7 @@ def augment_batch(images, keypoints, mask, boxes, seed, cfg, flip_perm):
     return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask
 
 
-def augment_faces(images, seed, cfg):
+def augment_faces(images: tf.Tensor, seed: tf.Tensor, cfg: TrainConfig) -> tf.Tensor:
     """The same random geometry and photometry for faces without keypoints (recognition).
 
     images: (B, S, S, C) uint8 faces filling the image; returns floats in [0, 1] at cfg.input_size.

@@ -4,6 +4,10 @@ A source for the training loop without tf.data (no augmentation): `batches(batch
 yields batch dicts from any step, so a resumed run continues with the batch it would have seen.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterator
+
 import numpy as np
 
 
@@ -21,12 +25,12 @@ class DataSet:
     def _permutation(self, epoch):
         return np.random.RandomState((self.seed * 1_000_003 + epoch) % 2**32).permutation(self.num_examples)
 
-    def seek(self, position):
+    def seek(self, position: int) -> None:
         """Continue as if `position` examples had already been served."""
         self.epochs_completed, self.index_in_epoch = divmod(position, self.num_examples)
         self._order = self._permutation(self.epochs_completed)
 
-    def next_batch(self, batch_size):
+    def next_batch(self, batch_size: int) -> dict[str, np.ndarray]:
         """The next `batch_size` examples; an epoch boundary inside a batch starts a new shuffle."""
         parts = []
         while batch_size > 0:
@@ -41,7 +45,7 @@ class DataSet:
         index = np.concatenate(parts)
         return {key: value[index] for key, value in self.arrays.items()}
 
-    def batches(self, batch_size, start_step=0):
+    def batches(self, batch_size: int, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
         """Endless batches, starting at training step `start_step`."""
         self.seek(start_step * batch_size)
         while True:

@@ -5,14 +5,18 @@ folder holds `X_train.npy` (N x 50*37, 0..255), `y_train.npy`, `X_test.npy`, `ta
 Every face becomes a square uint8 image of the model's input size (a face box is resized to it).
 """
 
+from __future__ import annotations
+
 import os
 import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from facekp.config import RecognitionConfig
 from facekp.errors import InputError
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
@@ -42,25 +46,25 @@ class Faces:
     def __len__(self):
         return len(self.images)
 
-    def subset(self, index):
+    def subset(self, index: Sequence[int] | np.ndarray) -> Faces:
         index = np.asarray(index, int)
         return Faces(self.images[index], self.labels[index], self.class_names, [self.names[i] for i in index])
 
     @property
-    def groups(self):
+    def groups(self) -> list[str]:
         return [self.class_names[i] for i in self.labels]
 
 
-def canonical(name):
+def canonical(name: str) -> str:
     """`George W Bush`, `george_w_bush` -> `george_w_bush`: how names are compared."""
     return re.sub(r"[\s_]+", "_", name.strip()).lower()
 
 
-def is_arrays_folder(path):
+def is_arrays_folder(path: str) -> bool:
     return os.path.isfile(os.path.join(path, "X_train.npy"))
 
 
-def square_face(image, size, face_crop="auto"):
+def square_face(image: np.ndarray, size: int, face_crop: str = "auto") -> np.ndarray:
     """The face part of one (H, W[, C]) image, resized to size x size."""
     h, w = image.shape[:2]
     if face_crop == "lfw" or (face_crop == "auto" and h == w and h in LFW_FACE_BOX):
@@ -80,7 +84,7 @@ def _load_npy(path):
         raise InputError(f"{path}: cannot read ({e})")
 
 
-def read_target_names(folder):
+def read_target_names(folder: str) -> list[str]:
     path = os.path.join(folder, "target_names.txt")
     try:
         with open_text(path) as f:
@@ -89,7 +93,7 @@ def read_target_names(folder):
         raise InputError(f"{path}: cannot read ({e.strerror})")
 
 
-def arrays_to_faces(x, path, size, channels):
+def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int) -> np.ndarray:
     """(N, 1850) LFW 2017 rows -> (N, size, size, channels) uint8 faces."""
     rows, cols = LFW2017_SHAPE
     if x.ndim != 2 or x.shape[1] != rows * cols:
@@ -105,7 +109,7 @@ def arrays_to_faces(x, path, size, channels):
     return np.repeat(out, channels, axis=-1) if channels == 3 else out
 
 
-def load_arrays(folder, size, channels):
+def load_arrays(folder: str, size: int, channels: int) -> Faces:
     """The LFW 2017 training arrays as Faces (labels = y_train, names = target_names.txt)."""
     x_path, y_path = os.path.join(folder, "X_train.npy"), os.path.join(folder, "y_train.npy")
     x, y = _load_npy(x_path), _load_npy(y_path)
@@ -118,12 +122,12 @@ def load_arrays(folder, size, channels):
     return Faces(faces, y.astype(np.int32), class_names, [f"X_train row {i}" for i in range(len(x))])
 
 
-def load_test_arrays(folder, size, channels):
+def load_test_arrays(folder: str, size: int, channels: int) -> np.ndarray:
     path = os.path.join(folder, "X_test.npy")
     return arrays_to_faces(_load_npy(path), path, size, channels)
 
 
-def read_face(path, size, channels, face_crop):
+def read_face(path: str, size: int, channels: int, face_crop: str) -> np.ndarray:
     """One image file -> (size, size, channels) uint8 face, or an InputError naming the file."""
     flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     image = cv2.imread(path, flag)
@@ -134,7 +138,7 @@ def read_face(path, size, channels, face_crop):
     return square_face(image, size, face_crop)
 
 
-def person_folders(folder):
+def person_folders(folder: str) -> dict[str, list[str]]:
     """{person: [image paths]} of DIR/<person>/<images>, people and files sorted."""
     if not os.path.isdir(folder):
         raise InputError(f"{folder}: data folder not found")
@@ -150,7 +154,9 @@ def person_folders(folder):
     return people
 
 
-def load_folders(folder, size, channels, face_crop="auto", exclude=(), min_images=1):
+def load_folders(
+    folder: str, size: int, channels: int, face_crop: str = "auto", exclude: Collection[str] = (), min_images: int = 1
+) -> Faces:
     """Faces of every person in DIR/<person>/ not in `exclude` (canonical names), with enough images."""
     excluded = set(exclude)
     people = {
@@ -173,7 +179,7 @@ def load_folders(folder, size, channels, face_crop="auto", exclude=(), min_image
     )
 
 
-def load_faces(folder, cfg, exclude=()):
+def load_faces(folder: str, cfg: RecognitionConfig, exclude: Collection[str] = ()) -> Faces:
     """LFW 2017 arrays or a per-person folder, whichever `folder` holds."""
     if is_arrays_folder(folder):
         faces = load_arrays(folder, cfg.input_size, cfg.channels)
@@ -195,11 +201,11 @@ class Pair:
     number2: int
 
     @property
-    def same(self):
+    def same(self) -> bool:
         return self.name1 == self.name2
 
 
-def read_pairs(path):
+def read_pairs(path: str) -> list[list[Pair]]:
     """Folds of Pairs: header `folds per_fold` (View 2) or `per_fold` (View 1), then per fold
     `per_fold` same-person lines `name n1 n2` and `per_fold` different-person lines `name1 n1 name2 n2`."""
     try:
@@ -225,7 +231,7 @@ def read_pairs(path):
     return [pairs[i * 2 * per_fold : (i + 1) * 2 * per_fold] for i in range(folds)]
 
 
-def parse_folds(spec, count, path):
+def parse_folds(spec: str, count: int, path: str) -> list[int]:
     """`1-5,7` -> [0, 1, 2, 3, 4, 6] (folds are numbered from 1 on the command line)."""
     chosen = set()
     for part in filter(None, spec.split(",")):
@@ -239,15 +245,15 @@ def parse_folds(spec, count, path):
     return sorted(f - 1 for f in chosen)
 
 
-def pair_path(folder, name, number):
+def pair_path(folder: str, name: str, number: int) -> str:
     return os.path.join(folder, name, f"{name}_{number:04d}.jpg")
 
 
-def people_of_pairs(folds):
+def people_of_pairs(folds: Sequence[Sequence[Pair]]) -> set[str]:
     return {canonical(name) for fold in folds for p in fold for name in (p.name1, p.name2)}
 
 
-def read_exclusions(spec):
+def read_exclusions(spec: str) -> set[str]:
     """Canonical names from a comma list of: person names, files of names (one a line),
     PAIRS.txt[:FOLDS] (the people in those folds), or `lfw2017` (its 7 people)."""
     names = set()

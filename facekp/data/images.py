@@ -4,7 +4,10 @@ RGBA PNGs named `.jpg`, grayscale and RGB files all decode to the requested chan
 becomes a square crop around its face box, so the training pipeline never decodes again.
 """
 
+from __future__ import annotations
+
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -16,7 +19,7 @@ from facekp.errors import InputError, first_line
 from facekp.opencv import cv2
 
 
-def decode(path, channels):
+def decode(path: str | tf.Tensor, channels: int) -> tf.Tensor:
     """One image file -> (H, W, channels) float32 pixel values 0..255."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)  # 0..1, gray replicated to 3
@@ -25,7 +28,9 @@ def decode(path, channels):
     return image * 255.0
 
 
-def crop_with_map(image, center, side, out_size):
+def crop_with_map(
+    image: tf.Tensor, center: tf.Tensor, side: tf.Tensor, out_size: int
+) -> tuple[tf.Tensor, tuple[tf.Tensor, tf.Tensor]]:
     """Crop the square (center, side) of one (H,W,C) float image to out_size pixels.
 
     Shrinks with antialiasing first when the crop is larger than out_size, then warps. Returns
@@ -54,7 +59,9 @@ def _window(to_source, out_w, out_h, shape, pad):
     return x0, y0, int(np.clip(hi[0], x0 + 1, w)), int(np.clip(hi[1], y0 + 1, h))
 
 
-def warp_window(image, to_source, out_size, interpolation=cv2.INTER_LINEAR):
+def warp_window(
+    image: np.ndarray, to_source: np.ndarray, out_size: tuple[int, int], interpolation: int = cv2.INTER_LINEAR
+) -> np.ndarray:
     """cv2.warpAffine of an (H,W,C) image (uint8 or float) through `to_source` (2x3: output pixel
     -> image pixel) into an (out_h, out_w, C) float32 image, edges replicated. Only the window the
     map reads is converted to float, so a large photo is never copied whole."""
@@ -71,7 +78,9 @@ def warp_window(image, to_source, out_size, interpolation=cv2.INTER_LINEAR):
     return out.reshape(out_h, out_w, -1)
 
 
-def crop_with_map_fast(image, center, side, out_size):
+def crop_with_map_fast(
+    image: np.ndarray, center: np.ndarray, side: float, out_size: int
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """crop_with_map for one numpy (H,W,C) image (uint8 or float 0..255), with OpenCV: the same map
     (A (1,2,2), t (1,2)) and a float32 crop, about 50x faster at inference than eager TF ops.
 
@@ -98,7 +107,14 @@ def crop_with_map_fast(image, center, side, out_size):
     return warp_window(source, to_source, (out_size, out_size)), (A, t)
 
 
-def decode_crops(paths, centers, sides, out_size, channels, desc="decoding images"):
+def decode_crops(
+    paths: Sequence[str],
+    centers: np.ndarray,
+    sides: np.ndarray,
+    out_size: int,
+    channels: int,
+    desc: str = "decoding images",
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode every file and crop the square (center, side) to out_size pixels, as uint8.
 
     Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height).
@@ -133,7 +149,7 @@ def decode_crops(paths, centers, sides, out_size, channels, desc="decoding image
     return out, sizes
 
 
-def to_crop_coords(points, centers, sides, out_size):
+def to_crop_coords(points: np.ndarray, centers: np.ndarray, sides: np.ndarray, out_size: int) -> np.ndarray:
     """Map source-image points (N,K,2) into the crops made by decode_crops."""
     A, t = augment.crop_affine(np.asarray(centers, np.float32), np.asarray(sides, np.float32), out_size)
     return augment.points_to_output(tf.constant(points, tf.float32), A, t).numpy()

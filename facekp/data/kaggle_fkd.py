@@ -6,9 +6,12 @@ grayscale pixels as space-separated integers. Empty cells are missing keypoints:
 with a mask, never dropped or filled in. test.csv: `ImageId,Image`.
 """
 
+from __future__ import annotations
+
 import os
 import zipfile
 import zlib
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +25,7 @@ PIXELS = SIDE * SIDE
 KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KAGGLE15_NAMES for axis in ("x", "y")]
 
 
-def find(data_dir, stem):
+def find(data_dir: str, stem: str) -> str:
     """`stem`.csv or `stem`.zip inside data_dir, or data_dir itself when it is that file."""
     if os.path.isfile(data_dir):
         return data_dir
@@ -68,7 +71,7 @@ def _read_csv(path, columns):
     return frame
 
 
-def parse_images(strings, path):
+def parse_images(strings: pd.Series | Sequence[str], path: str) -> np.ndarray:
     """Pixel strings -> (N, 96, 96, 1) uint8, vectorised; names the first bad row (CSV line)."""
     strings = pd.Series(strings).str.strip()
     joined = " ".join(strings)
@@ -94,7 +97,7 @@ def parse_images(strings, path):
     return values.astype(np.uint8)
 
 
-def parse_keypoints(frame, path):
+def parse_keypoints(frame: pd.DataFrame, path: str) -> tuple[np.ndarray, np.ndarray]:
     """(N, 15, 2) float32 pixels with NaN where missing, and the (N, 15) mask."""
     cells = frame[KEYPOINT_COLUMNS]
     values = pd.DataFrame({c: pd.to_numeric(cells[c].replace("", np.nan), errors="coerce") for c in cells})
@@ -117,7 +120,7 @@ def parse_keypoints(frame, path):
     return points, (~np.isnan(points[..., 0])).astype(np.float32)
 
 
-def read_training(data_dir):
+def read_training(data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """images (N,96,96,1) uint8, keypoints (N,15,2) with NaN, mask (N,15)."""
     path = find(data_dir, "training")
     frame = _read_csv(path, KEYPOINT_COLUMNS + ["Image"])
@@ -125,7 +128,7 @@ def read_training(data_dir):
     return parse_images(frame["Image"], path), points, mask
 
 
-def read_test(data_dir):
+def read_test(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """ImageIds (N,) and images (N,96,96,1) uint8."""
     path = find(data_dir, "test")
     frame = _read_csv(path, ["ImageId", "Image"])
@@ -135,7 +138,7 @@ def read_test(data_dir):
     return ids.to_numpy(np.int64), parse_images(frame["Image"], path)
 
 
-def read_lookup(data_dir):
+def read_lookup(data_dir: str) -> pd.DataFrame:
     """IdLookupTable rows: RowId, ImageId, FeatureName (Location is what we fill in)."""
     path = find(data_dir, "IdLookupTable")
     frame = _read_csv(path, ["RowId", "ImageId", "FeatureName", "Location"])

@@ -5,13 +5,21 @@ sample positions are step*B .. step*B+B-1 of an endless stream of seeded per-epo
 So a resumed run continues exactly where it stopped, and two runs with one seed see equal batches.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 import numpy as np
 import tensorflow as tf
 
+from facekp.config import KeypointConfig, RecognitionConfig
 from facekp.data import augment
+from facekp.data.dataset import DataSet
+from facekp.data.identities import Faces
+from facekp.data.samples import Samples
 
 
-def batch_indices(step, batch_size, num_samples, seed):
+def batch_indices(step: int | tf.Tensor, batch_size: int, num_samples: int | tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Sample indices of batch `step`: positions in a stream of per-epoch permutations."""
     pos = tf.cast(step, tf.int64) * batch_size + tf.range(batch_size, dtype=tf.int64)
     epoch, within = pos // num_samples, pos % num_samples
@@ -25,7 +33,9 @@ def batch_indices(step, batch_size, num_samples, seed):
     return tf.gather_nd(perms, tf.stack([epoch - first, within], axis=1))
 
 
-def train_dataset(samples, cfg, flip_perm, start_step=0):
+def train_dataset(
+    samples: Samples, cfg: KeypointConfig, flip_perm: Sequence[int], start_step: int = 0
+) -> tf.data.Dataset:
     """Augmented training batches for steps start_step .. cfg.steps-1 (dicts of tensors)."""
     images = tf.constant(samples.images)
     keypoints = tf.constant(samples.keypoints, tf.float32)
@@ -51,7 +61,14 @@ def train_dataset(samples, cfg, flip_perm, start_step=0):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def person_batch_indices(step, people_per_batch, per_person, offsets, counts, seed):
+def person_batch_indices(
+    step: int | tf.Tensor,
+    people_per_batch: int,
+    per_person: int,
+    offsets: tf.Tensor,
+    counts: tf.Tensor,
+    seed: tf.Tensor,
+) -> tf.Tensor:
     """Sample indices of P x K batch `step`: P people from a seeded stream of per-epoch person
     permutations, then K distinct images of each (repeats only for people with fewer than K).
 
@@ -66,7 +83,13 @@ def person_batch_indices(step, people_per_batch, per_person, offsets, counts, se
     return tf.reshape(tf.gather(offsets, people)[:, None] + chosen, [-1])
 
 
-def face_dataset(faces, cfg, start_step, weights=None, per_person=None):
+def face_dataset(
+    faces: Faces,
+    cfg: RecognitionConfig,
+    start_step: int,
+    weights: np.ndarray | None = None,
+    per_person: int | None = None,
+) -> tf.data.Dataset:
     """Augmented recognition batches {image, label, weight} for steps start_step .. cfg.steps-1.
 
     With `per_person` (K): P x K batches, K images of each of batch_size / K people; else
@@ -99,7 +122,9 @@ def face_dataset(faces, cfg, start_step, weights=None, per_person=None):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def center_crops(samples, cfg, flip_perm, batch_size=256):
+def center_crops(
+    samples: Samples, cfg: KeypointConfig, flip_perm: Sequence[int], batch_size: int = 256
+) -> dict[str, np.ndarray]:
     """Un-augmented crops at the input size, as numpy arrays (validation, DataSet source)."""
     out = {"image": [], "keypoints": [], "mask": []}
     for start in range(0, len(samples), batch_size):
@@ -117,7 +142,7 @@ def center_crops(samples, cfg, flip_perm, batch_size=256):
     return {key: np.concatenate(parts) for key, parts in out.items()}
 
 
-def from_dataset(data, batch_size, start_step, steps):
+def from_dataset(data: DataSet, batch_size: int, start_step: int, steps: int) -> tf.data.Dataset:
     """A DataSet's next_batch stream (from `start_step`) as a tf.data.Dataset, for the same loop."""
     signature = {
         key: tf.TensorSpec((batch_size,) + value.shape[1:], tf.as_dtype(value.dtype))

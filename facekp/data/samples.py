@@ -1,5 +1,8 @@
 """In-memory samples: decoded face crops with their keypoints, and grouped splits."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,7 +20,7 @@ class Samples:
     def __len__(self):
         return len(self.images)
 
-    def subset(self, index):
+    def subset(self, index: Sequence[int] | np.ndarray) -> Samples:
         index = np.asarray(index)
         return Samples(
             self.images[index],
@@ -29,7 +32,7 @@ class Samples:
         )
 
 
-def split_by_group(groups, val_fraction, seed):
+def split_by_group(groups: Sequence[str], val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train/validation indices with no group in both; the same seed gives the same split."""
     unique = np.array(sorted(set(groups)))
     rng = np.random.RandomState(seed)

@@ -12,7 +12,10 @@ the shards. Images are stored as their original encoded bytes (the YouTube and L
 the Kaggle pixel strings, as PNG.
 """
 
+from __future__ import annotations
+
 import os
+from typing import Any
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -21,7 +24,7 @@ from facekp.data import identities, kaggle_fkd, youtube68
 from facekp.schemes import IBUG68, KAGGLE15
 
 
-def manual(folder):
+def manual(folder: str | os.PathLike) -> dict[str, Any]:
     """download_and_prepare_kwargs for tfds.load that read `folder` as the manual_dir."""
     return {"download_config": tfds.download.DownloadConfig(manual_dir=os.path.abspath(folder))}
 

@@ -4,6 +4,8 @@ CSV: header `,0,1,...,135`; each row: image file name, then x0,y0,...,x67,y67 in
 image (iBUG-68 order). The person is the file name before the last `_`.
 """
 
+from __future__ import annotations
+
 import csv
 import os
 from dataclasses import dataclass
@@ -27,13 +29,13 @@ class Annotations:
     groups: list  # person of each image, for grouped splits
 
 
-def person_of(file_name):
+def person_of(file_name: str) -> str:
     """`Abdel_Aziz_Al-Hakim_00.jpg` -> `Abdel_Aziz_Al-Hakim`."""
     stem = os.path.splitext(os.path.basename(file_name))[0]
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
 
-def degenerate(points):
+def degenerate(points: np.ndarray) -> str | None:
     """Why a face's (K, 2) keypoints span no box (its crop would be singular), or None."""
     width, height = np.ptp(points, axis=0)
     if width == 0 and height == 0:
@@ -45,13 +47,13 @@ def degenerate(points):
     return None
 
 
-def leaves_folder(name):
+def leaves_folder(name: str) -> bool:
     """Whether an image name from the CSV is absolute or climbs out of the folder with `..`."""
     name = os.path.normpath(name)
     return os.path.isabs(name) or name == os.pardir or name.startswith(os.pardir + os.sep)
 
 
-def find_csv(data_dir):
+def find_csv(data_dir: str) -> str:
     """The CSV inside `data_dir`, with a clear error when the folder or file is missing."""
     if not os.path.isdir(data_dir):
         raise InputError(f"{data_dir}: data folder not found")
@@ -63,13 +65,13 @@ def find_csv(data_dir):
     return path
 
 
-def image_folder(data_dir):
+def image_folder(data_dir: str) -> str:
     """Images live in `training/` beside the CSV (the course layout) or beside the CSV itself."""
     sub = os.path.join(data_dir, "training")
     return sub if os.path.isdir(sub) else data_dir
 
 
-def load(data_dir):
+def load(data_dir: str) -> Annotations:
     """Read and check the CSV; every named image must exist and be non-empty."""
     csv_path = find_csv(data_dir)
     folder = image_folder(data_dir)
@@ -112,7 +114,7 @@ def load(data_dir):
     return Annotations(paths, np.stack(rows), groups)
 
 
-def check_inside(annotations, sizes):
+def check_inside(annotations: Annotations, sizes: np.ndarray) -> None:
     """Every image's keypoints lie within the image, give or take OUTSIDE_TOLERANCE of its size."""
     sizes = np.asarray(sizes, np.float32)[:, None, :]  # (N, 1, 2): width, height
     margin = OUTSIDE_TOLERANCE * sizes

@@ -3,10 +3,15 @@
 Every model maps (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels (x, y).
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 from keras import layers
 
+from facekp.config import KeypointConfig, RecognitionConfig
 from facekp.errors import InputError
 
 SEEDNET_MIN_INPUT = 102  # five valid convs and 2x2 pools leave at least one pixel
@@ -20,7 +25,7 @@ def _regression_output(x, cfg, num_points, name="keypoints"):
     return layers.Reshape((num_points, 2), name=name)(x)
 
 
-def seednet(cfg, num_points):
+def seednet(cfg: KeypointConfig, num_points: int) -> keras.Model:
     """The seeds' network (Udacity/PyTorch notebook): five valid conv+pool stages, FC 1024, dropout.
 
     At 224x224x1 this is exactly Conv 1->16 k7, 16->32 k5, 32->64 k3, 64->128 k3, 128->512 k3,
@@ -63,7 +68,7 @@ class SoftArgmax(layers.Layer):
         super().__init__(**kwargs)
         self.input_size = input_size
 
-    def call(self, heatmaps):
+    def call(self, heatmaps: tf.Tensor) -> tf.Tensor:
         h, w, k = heatmaps.shape[1], heatmaps.shape[2], heatmaps.shape[3]
         prob = tf.nn.softmax(tf.reshape(heatmaps, [-1, h * w, k]), axis=1)  # (B, h*w, K)
         # Heatmap cell centres in input pixels: cell j covers [j, j+1) * S/w.
@@ -72,11 +77,11 @@ class SoftArgmax(layers.Layer):
         grid = tf.reshape(tf.stack(tf.meshgrid(xs, ys), axis=-1), [h * w, 2])  # (h*w, 2)
         return tf.einsum("bnk,nc->bkc", prob, grid)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "input_size": self.input_size}
 
 
-def resnet_trunk(inputs, cfg):
+def resnet_trunk(inputs: keras.KerasTensor, cfg: KeypointConfig | RecognitionConfig) -> list[keras.KerasTensor]:
     """The residual trunk shared by keypoint and recognition models: the features of its four
     stages, at strides 4, 8, 16 and 32 (layer names match across tasks, for --init-from)."""
     w, sync = cfg.width, cfg.strategy != "default"
@@ -92,7 +97,7 @@ def resnet_trunk(inputs, cfg):
     return stages
 
 
-def resnet(cfg, num_points):
+def resnet(cfg: KeypointConfig, num_points: int) -> keras.Model:
     """Small residual net at strides 4-32, with an integral (heatmap soft-argmax) or dense head.
 
     The integral head merges all stages top-down (FPN-style) into stride-4 heatmaps, keeping

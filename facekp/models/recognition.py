@@ -5,10 +5,13 @@ identity classifier, or an L2-normalised embedding (B, D) for the FaceNet-style 
 The trunk's layer names are the keypoint resnet's, so `--init-from` a keypoint run loads it.
 """
 
+from __future__ import annotations
+
 import keras
 import tensorflow as tf
 from keras import layers
 
+from facekp.config import RecognitionConfig
 from facekp.models.keypoints import resnet_trunk
 
 
@@ -19,13 +22,13 @@ def _pooled_features(cfg):
     return inputs, layers.Dropout(cfg.dropout, name="drop")(x)
 
 
-def identity_classifier(cfg, num_classes):
+def identity_classifier(cfg: RecognitionConfig, num_classes: int) -> keras.Model:
     """Trunk -> global average pool -> dropout -> dense logits."""
     inputs, x = _pooled_features(cfg)
     return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="identity_resnet")
 
 
-def embedding_network(cfg, num_classes=None):
+def embedding_network(cfg: RecognitionConfig, num_classes: int | None = None) -> keras.Model:
     """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere)."""
     inputs, x = _pooled_features(cfg)
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)

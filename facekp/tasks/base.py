@@ -1,5 +1,8 @@
 """The hooks the one training loop calls on a task, written down once."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -31,7 +34,7 @@ class Task(Protocol):
     def train_batches(self, cfg: TrainConfig, samples: Any, start_step: int) -> tf.data.Dataset:
         """Batch dicts from `start_step` on: a resumed run sees the batches it would have seen."""
 
-    def loss_fn(self, cfg: TrainConfig):
+    def loss_fn(self, cfg: TrainConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
         """(model outputs, batch dict) -> scalar loss."""
 
     def evaluate(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, float]:
@@ -40,5 +43,7 @@ class Task(Protocol):
     def summary_images(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """TensorBoard pictures by name, (1, H, W, 3) each."""
 
-    def after_training(self, cfg: TrainConfig, run_dir: str, predict_fn, val: dict[str, np.ndarray]) -> dict:
+    def after_training(
+        self, cfg: TrainConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
+    ) -> dict:
         """What is fitted once training ends (threshold, SVM), saved in the run dir; a summary."""

@@ -3,11 +3,17 @@ P x K batches; validated on held-out people (verification accuracy and ROC AUC o
 After training, the distance threshold and an SVM on `--classify-data` people are saved in the
 run dir (recognition.json, classifier.pkl) for facekp.recognise."""
 
+from __future__ import annotations
+
 import os
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+import tensorflow as tf
 
 from facekp import losses, metrics, recognise
+from facekp.config import RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.data.samples import split_by_group, stratified_split
 from facekp.errors import InputError
@@ -15,7 +21,7 @@ from facekp.fileio import atomic_write_json
 from facekp.tasks.faces import FaceTask
 
 
-def fit_classifier(cfg, run_dir: str, predict_fn) -> dict:
+def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any]) -> dict[str, Any]:
     """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
     faces = identities.load_faces(cfg.classify_data, cfg)
     embeddings = recognise.face_embeddings(predict_fn, faces.images)
@@ -33,7 +39,7 @@ def fit_classifier(cfg, run_dir: str, predict_fn) -> dict:
 
 
 class EmbeddingTask(FaceTask):
-    def split(self, cfg, samples):
+    def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
         train = samples.subset(train_idx)
         counts = np.bincount(train.labels)
@@ -42,19 +48,21 @@ class EmbeddingTask(FaceTask):
             raise InputError(f"{cfg.data}: no training person has two or more images")
         return train.subset(keep), samples.subset(val_idx)
 
-    def train_batches(self, cfg, samples, start_step):
+    def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
         """P x K batches: cfg.images_per_person faces of each of batch_size / K people."""
         return pipeline.face_dataset(samples, cfg, start_step, per_person=cfg.images_per_person)
 
-    def loss_fn(self, cfg):
+    def loss_fn(self, cfg: RecognitionConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
         return lambda embeddings, batch: losses.triplet_semihard(embeddings, batch["label"], cfg.triplet_margin)
 
-    def evaluate(self, predictions, arrays):
+    def evaluate(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, float]:
         results = metrics.embedding_verification(predictions, arrays["label"])
         results.pop("threshold")
         return results
 
-    def after_training(self, cfg, run_dir, predict_fn, val):
+    def after_training(
+        self, cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
         """Save the verification threshold (from the validation people) and the --classify-data SVM."""
         summary = {}
         if len(val["label"]):

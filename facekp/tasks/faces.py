@@ -1,6 +1,10 @@
 """What the two recognition tasks share: faces read from LFW-style folders or the LFW 2017 arrays."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +27,7 @@ class FaceTask:
     config_class: type = RecognitionConfig
     higher_is_better: bool = True
 
-    def load_samples(self, cfg):
+    def load_samples(self, cfg: RecognitionConfig) -> identities.Faces:
         if cfg.classify_data and not identities.is_arrays_folder(cfg.classify_data):
             try:  # used after training: found missing now, not after a whole run
                 identities.person_folders(cfg.classify_data)
@@ -35,14 +39,16 @@ class FaceTask:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
         return faces
 
-    def prepare(self, cfg, samples):
+    def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
         return cfg
 
-    def val_arrays(self, cfg, samples):
+    def val_arrays(self, cfg: RecognitionConfig, samples: identities.Faces) -> dict[str, np.ndarray]:
         return face_arrays(samples)
 
-    def summary_images(self, predictions, arrays):
+    def summary_images(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {}
 
-    def after_training(self, cfg, run_dir, predict_fn, val):
+    def after_training(
+        self, cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
         return {}

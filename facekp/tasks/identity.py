@@ -1,12 +1,17 @@
 """The identity classifier: logits over the training data's people; cross-entropy with class
 weights; validated on a stratified split of every person's images (accuracy, macro F1)."""
 
+from __future__ import annotations
+
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
+import tensorflow as tf
 
 from facekp import losses, metrics
-from facekp.data import pipeline
+from facekp.config import RecognitionConfig
+from facekp.data import identities, pipeline
 from facekp.data.samples import stratified_split
 from facekp.errors import InputError
 from facekp.tasks.faces import FaceTask
@@ -22,7 +27,7 @@ def inverse_frequency_weights(labels: np.ndarray, num_classes: int) -> np.ndarra
 
 
 class IdentityTask(FaceTask):
-    def prepare(self, cfg, samples):
+    def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
         """Record the people in the config (the model's classes); a resumed run must see the same."""
         names = list(samples.class_names)
         if cfg.class_names and list(cfg.class_names) != names:
@@ -32,19 +37,19 @@ class IdentityTask(FaceTask):
             )
         return dataclasses.replace(cfg, class_names=names)
 
-    def split(self, cfg, samples):
+    def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         train_idx, val_idx = stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
         return samples.subset(train_idx), samples.subset(val_idx)
 
-    def train_batches(self, cfg, samples, start_step):
+    def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
         """Shuffled batches; each face weighted by its class's inverse frequency (--class-weighting)."""
         weights = inverse_frequency_weights(samples.labels, len(samples.class_names)) if cfg.class_weighting else None
         return pipeline.face_dataset(samples, cfg, start_step, weights=weights)
 
-    def loss_fn(self, cfg):
+    def loss_fn(self, cfg: RecognitionConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
         return lambda logits, batch: losses.class_weighted_cross_entropy(
             logits, batch["label"], batch["weight"], cfg.label_smoothing
         )
 
-    def evaluate(self, predictions, arrays):
+    def evaluate(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, float]:
         return metrics.classification_metrics(np.argmax(predictions, axis=1), arrays["label"])

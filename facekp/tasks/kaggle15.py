@@ -1,8 +1,11 @@
 """Kaggle Facial Keypoints (15 points): the 96x96 images are the crops; rows may miss points."""
 
+from __future__ import annotations
+
 import numpy as np
 
 from facekp import metrics
+from facekp.config import KeypointConfig
 from facekp.data import kaggle_fkd, youtube68
 from facekp.data.samples import Samples
 from facekp.errors import InputError
@@ -11,7 +14,7 @@ from facekp.schemes import KAGGLE15
 from facekp.tasks.keypoints import KeypointTask
 
 
-def read_groups(path, count):
+def read_groups(path: str, count: int) -> list[str]:
     """One group per training row: a file of names, one a line, or a 68-point CSV (person of each file)."""
     try:
         with open_text(path) as f:
@@ -26,7 +29,7 @@ def read_groups(path, count):
     return lines
 
 
-def load_kaggle15(cfg):
+def load_kaggle15(cfg: KeypointConfig) -> Samples:
     """The 96x96 images are the crops already: the box is the whole image."""
     images_, points, mask = kaggle_fkd.read_training(cfg.data)
     n = len(images_)

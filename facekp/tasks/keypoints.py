@@ -1,10 +1,13 @@
 """Keypoint tasks: the 68-point YouTube-Faces frames, decoded once into crops around each face."""
 
+from __future__ import annotations
+
 import os
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
+import tensorflow as tf
 
 from facekp import losses, metrics, plots
 from facekp.config import KeypointConfig
@@ -19,7 +22,7 @@ from facekp.schemes import IBUG68, Scheme
 CACHE_MARGIN = 2.4
 
 
-def load_youtube68(cfg):
+def load_youtube68(cfg: KeypointConfig) -> Samples:
     """Decode every frame once into a crop around its face; keypoints follow into crop pixels."""
     ann = youtube68.load(cfg.data)
     center, face = face_boxes(ann.keypoints)
@@ -48,47 +51,51 @@ class KeypointTask:
     name: str
     scheme: Scheme
     data_subdir: str  # folder under $FACEKP_DATA
-    load_samples: Callable  # cfg -> Samples
+    load_samples: Callable[[KeypointConfig], Samples]  # cfg -> Samples
     best_metric: str = "nme"  # validation metric to minimise
     config_class: type = KeypointConfig
-    extra_metrics: Callable = None  # (pred, true, mask) -> dict, beside NME and RMSE
+    extra_metrics: Callable[[np.ndarray, np.ndarray, np.ndarray], dict[str, float]] | None = (
+        None  # (pred, true, mask) -> dict, beside NME and RMSE
+    )
     higher_is_better: bool = False
 
-    def prepare(self, cfg, samples):
+    def prepare(self, cfg: KeypointConfig, samples: Samples) -> KeypointConfig:
         """The config as the data completes it (recognition records its people); keypoints: as is."""
         return cfg
 
-    def split(self, cfg, samples):
+    def split(self, cfg: KeypointConfig, samples: Samples) -> tuple[Samples, Samples]:
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
         return samples.subset(train_idx), samples.subset(val_idx)
 
-    def val_arrays(self, cfg, samples):
+    def val_arrays(self, cfg: KeypointConfig, samples: Samples) -> dict[str, np.ndarray]:
         return pipeline.center_crops(samples, cfg, self.scheme.flip_perm)
 
-    def train_batches(self, cfg, samples, start_step):
+    def train_batches(self, cfg: KeypointConfig, samples: Samples, start_step: int) -> tf.data.Dataset:
         """A tf.data.Dataset of batch dicts from `start_step` on: augmented, or DataSet.next_batch."""
         if cfg.source == "dataset":
             data = DataSet(pipeline.center_crops(samples, cfg, self.scheme.flip_perm), cfg.seed)
             return pipeline.from_dataset(data, cfg.batch_size, start_step, cfg.steps)
         return pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step)
 
-    def loss_fn(self, cfg):
+    def loss_fn(self, cfg: KeypointConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
         loss = losses.KEYPOINT_LOSSES[cfg.loss]
         return lambda outputs, batch: loss(outputs, batch["keypoints"], batch["mask"])
 
-    def evaluate(self, predictions, arrays):
+    def evaluate(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, float]:
         true, mask = arrays["keypoints"], arrays["mask"]
         results = metrics.keypoint_metrics(predictions, true, mask, self.scheme.norm_points)
         if self.extra_metrics:
             results.update(self.extra_metrics(predictions, true, mask))
         return results
 
-    def summary_images(self, predictions, arrays):
+    def summary_images(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """TensorBoard pictures of validation predictions: the first 8 faces with their points."""
         grid = plots.keypoint_grid(arrays["image"][:8], predictions[:8], arrays["keypoints"][:8])
         return {"val/keypoints": grid[None]}
 
-    def after_training(self, cfg, run_dir, predict_fn, val):
+    def after_training(
+        self, cfg: KeypointConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
+    ) -> dict[str, Any]:
         return {}
 
 
