@@ -1,13 +1,16 @@
 """Benchmark: predict.py --detect on multi-face photos, for each detector and each way to start.
 
     python benchmarks/photos68.py [--data ../shared/data/youtube-faces-68] [--photos 60] [--seed 0]
-                                  [--run models/keypoints68] [--save DIR]
+                                  [--run models/keypoints68] [--refine 1] [--save DIR] [--settings ...]
 
 Builds seeded 1600x1200 photos (benchmarks/collages.py) from the VALIDATION people's frames of the
 shipped model's split (never seen in training): 3-8 faces each, keypoint boxes 24-220 px wide
 (log-uniform), a third turned up to 20 degrees, on cluttered face-free backgrounds; writes them as
 JPEG (quality 95) and runs predict.py's path on each file: read, detect (photo shrunk to 1600 px),
-start boxes, keypoints with one refinement pass, all faces of a photo in one batch.
+start boxes, keypoints with --refine passes (default 1, as predict.py), all faces of a photo in one batch.
+
+Settings: MTCNN from its calibrated box (predict.py's default), from its five landmarks, and
+without the keypoint model's cross-check of its detections; Haar from its box.
 
 A true face is found when a predicted face's keypoint-box centre lies within half the true
 keypoint-box width of its centre (one-to-one, nearest first). Prints one JSON line; per setting:
@@ -40,7 +43,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 SIZES = {"<48": (0, 48), "48-110": (48, 110), ">110": (110, 1e9)}
-SETTINGS = [("mtcnn", "landmarks"), ("mtcnn", "box"), ("haar", "box")]  # (detector, start)
+# (detector, start, whether the keypoints cross-check the detections: detect.confirmed)
+SETTINGS = [("mtcnn", "box", True), ("mtcnn", "landmarks", True), ("mtcnn", "box", False), ("haar", "box", True)]
 
 
 def match(pred_points, true_points):
@@ -74,17 +78,19 @@ def make_photos(args, folder):
     return made, len(set(ann.groups[i] for i in val))
 
 
-def run_setting(predictor, made, detector, start):
+def run_setting(predictor, made, detector, start, check, refine):
     found_nme, misses, false, widths, hits, seconds = [], 0, 0, [], [], []
     for path, true in made:
-        start = time.perf_counter()
+        began = time.perf_counter()
         rgb = photos.read_image(path)
         detections = photos.detect_in(rgb, detector)
         found_at = time.perf_counter()
-        faces = photos.keypoint_faces(rgb, detections, predictor, find_all=True, refine=1, start=start)
+        faces = photos.keypoint_faces(
+            rgb, detections, predictor, find_all=True, refine=refine, start=start, check=check
+        )
         points = np.array([p for _, _, p in faces]).reshape(-1, 68, 2)
         end = time.perf_counter()
-        seconds.append((found_at - start, end - found_at, end - start, len(true)))
+        seconds.append((found_at - began, end - found_at, end - began, len(true)))
         pairs = match(points, true)
         matched = [t for t, _ in pairs]
         widths += list(face_boxes(true)[1])
@@ -111,13 +117,20 @@ def run_setting(predictor, made, detector, start):
     }
 
 
+def setting_name(detector, start, check):
+    return f"{detector}_{start}_start" + ("" if check else "_unchecked")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default=data_default("youtube-faces-68"))
     parser.add_argument("--run", default=SHIPPED_KEYPOINTS)
     parser.add_argument("--photos", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--refine", type=int, default=1, help="refinement passes (predict.py's --refine)")
     parser.add_argument("--save", help="keep the photos in this folder (default: a temporary one)")
+    names = [setting_name(*setting) for setting in SETTINGS]
+    parser.add_argument("--settings", nargs="+", choices=names, default=names, help="detector_start settings to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.save or tmp
@@ -129,11 +142,14 @@ def main():
             "photos": len(made),
             "faces": sum(len(t) for _, t in made),
             "val_people": people,
+            "refine": args.refine,
         }
-        for detector, start in SETTINGS:
+        for detector, start, check in SETTINGS:
+            name = setting_name(detector, start, check)
+            if name not in args.settings:
+                continue
             photos.detect_in(photos.read_image(made[0][0]), detector)  # load and warm up
-            name = f"{detector}_{start}_start"
-            figures[name] = run_setting(predictor, made, detector, start)
+            figures[name] = run_setting(predictor, made, detector, start, check, args.refine)
             print(name, figures[name], file=sys.stderr)
     print(json.dumps(figures))
 

@@ -1,5 +1,6 @@
 """Benchmark: the shipped 68-point model as predict.py runs it, on whole frames of validation
-people (never seen in training): OpenCV detection, calibrated box, then 0 and 1 refinement passes.
+people (never seen in training): detection (--detector, default MTCNN), the start box (--start:
+its five landmarks' fit, or its calibrated box), then 0 and 1 refinement passes.
 
     python benchmarks/predict68.py --data ../shared/data/youtube-faces-68 [--run models/keypoints68] [--dlib]
 
@@ -11,7 +12,7 @@ starts the search) and the detector's ms per image.
 
 With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships the .dat), dlib's
 68-point predictor runs on the same frames in the same process, twice: as its users run it (its
-HOG detector, then the predictor on the largest detection), and on the same OpenCV boxes as ours.
+HOG detector, then the predictor on the largest detection), and on the same detector boxes as ours.
 """
 
 import argparse
@@ -23,7 +24,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import inference_ms  # noqa: E402
-from facekp import config as config_lib, metrics, photos  # noqa: E402
+from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
@@ -40,6 +41,8 @@ def main():
     )
     parser.add_argument("--run", default=SHIPPED_KEYPOINTS)
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
+    parser.add_argument("--detector", choices=detect.DETECTORS, default=detect.DEFAULT_DETECTOR)
+    parser.add_argument("--start", choices=detect.STARTS, default=detect.DEFAULT_START)
     args = parser.parse_args()
     cfg = config_lib.load(args.run)
     predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
@@ -50,11 +53,11 @@ def main():
         rgb = photos.read_image(ann.paths[i])
         image = photos.model_image(rgb, cfg.channels)
         start = time.perf_counter()
-        detections = photos.detect_in(rgb)
+        detections = photos.detect_in(rgb, args.detector)
         detect_s += time.perf_counter() - start
         missed += not detections
-        boxes.append(max(detections, key=lambda d: d[2] * d[3]) if detections else None)
-        _, _, starts = photos.face_starts(detections, rgb.shape, find_all=False)
+        boxes.append(max(detections, key=lambda d: d.box[2] * d.box[3]).box if detections else None)
+        _, _, starts = photos.face_starts(detections, rgb.shape, find_all=False, start=args.start)
         for refine in preds:
             for threads, predictor in predictors.items():
                 start = time.perf_counter()
@@ -65,6 +68,8 @@ def main():
     figures = {
         "benchmark": "predict68",
         "run": args.run,
+        "detector": args.detector,
+        "start": args.start,
         "val_faces": len(val),
         "val_people": len(set(ann.groups[j] for j in val)),
         "no_detection": missed,
@@ -95,9 +100,9 @@ def main():
     print(json.dumps(figures))
 
 
-def dlib_figures(paths, true, opencv_boxes):
+def dlib_figures(paths, true, our_boxes):
     """dlib's HOG detector + 68-point predictor on the same frames (NME over the faces it found),
-    and its predictor on our OpenCV boxes (frames without one are left out, as for dlib's misses)."""
+    and its predictor on our detector's boxes (frames without one are left out, as for dlib's misses)."""
     import cv2
     import importlib.util
 
@@ -124,8 +129,8 @@ def dlib_figures(paths, true, opencv_boxes):
             own.append(points)
             own_idx.append(i)
             pred_s += seconds
-        if opencv_boxes[i] is not None:
-            x, y, w, h = (int(round(v)) for v in opencv_boxes[i][:4])
+        if our_boxes[i] is not None:
+            x, y, w, h = (int(round(v)) for v in our_boxes[i][:4])
             same.append(shape(image, dlib.rectangle(x, y, x + w, y + h))[0])
             same_idx.append(i)
 
@@ -139,8 +144,8 @@ def dlib_figures(paths, true, opencv_boxes):
         "dlib_nme_median": round(mine["nme_median"], 4),
         "dlib_failure_rate_10pct": round(mine["failure_rate"], 4),
         "dlib_no_detection": len(paths) - len(own),
-        "dlib_nme_opencv_boxes": round(boxed["nme"], 4),
-        "dlib_nme_median_opencv_boxes": round(boxed["nme_median"], 4),
+        "dlib_nme_our_boxes": round(boxed["nme"], 4),
+        "dlib_nme_median_our_boxes": round(boxed["nme_median"], 4),
         "dlib_detector_ms_per_image": round(1000 * det_s / len(paths), 1),
         "dlib_predictor_ms_per_face": round(1000 * pred_s / max(len(own), 1), 2),
     }

@@ -135,14 +135,14 @@ def faces_in(path, predictor, find_all, refine=1, detector=detect.DEFAULT_DETECT
     return keypoint_faces(rgb, detect_in(rgb, detector), predictor, find_all, refine, start), rgb
 
 
-def keypoint_faces(rgb, detections, predictor, find_all, refine=1, start=detect.DEFAULT_START):
+def keypoint_faces(rgb, detections, predictor, find_all, refine=1, start=detect.DEFAULT_START, check=True):
     """[(box (x, y, w, h), score, keypoints (K, 2))] from an image's detections: every face's
     keypoints, all faces in one batch per pass. In photos (find_all), detections whose landmarks
-    the keypoints contradict are dropped (detect.confirmed)."""
+    the keypoints contradict are dropped (detect.confirmed) unless `check` is false."""
     boxes, scores, starts = face_starts(detections, rgb.shape, find_all, start)
     points = predictor.predict_faces(model_image(rgb, predictor.cfg.channels), starts, refine)
     faces = list(zip(boxes, scores, points))
-    if find_all and faces:
+    if find_all and check and faces:
         keep = detect.confirmed(detections, predictor.scheme.five_points(points), face_boxes(points)[1])
         faces = [face for face, kept in zip(faces, keep) if kept]
     return faces

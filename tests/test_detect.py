@@ -94,9 +94,11 @@ def test_both_detectors_find_the_two_faces_of_the_sample_photo(name):
             assert face.landmarks is None
 
 
-def test_an_unknown_detector_is_refused():
+def test_an_unknown_detector_or_start_is_refused():
     with pytest.raises(ValueError, match="unknown detector 'dlib'"):
         detect.detector("dlib")
+    with pytest.raises(ValueError, match="unknown start 'nose'"):
+        detect.start_box(detect.Detection((0, 0, 9, 9), 1.0), "nose")
 
 
 def test_predict_py_detector_flag_choices_are_checked_before_loading_anything(tmp_path):
