@@ -4,6 +4,7 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from facekp.data import augment, geometry
@@ -115,11 +116,12 @@ def test_points_round_trip_to_source():
     np.testing.assert_allclose(back.numpy(), pts.numpy(), atol=1e-4)
 
 
-def test_the_numpy_crop_map_is_the_tf_crop_map_without_rotation():
+@pytest.mark.parametrize("angle", [0.0, 0.35])
+def test_the_numpy_crop_map_is_the_tf_crop_map(angle):
     center, side, size = np.array([[37.25, 81.5]]), np.array([53.0]), 24
-    A, t = augment.crop_affine(center, side, size)
-    to_source = geometry.crop_map(center[0], side[0], side[0], size)
-    np.testing.assert_allclose(to_source[:, :2], A.numpy()[0], rtol=1e-6)
+    A, t = augment.crop_affine(center, side, size, tf.constant([angle]))
+    to_source = geometry.crop_map(center[0], side[0], side[0], size, angle)
+    np.testing.assert_allclose(to_source[:, :2], A.numpy()[0], rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(to_source[:, 2], t.numpy()[0], rtol=1e-6)
     wide = geometry.crop_map((10.0, 20.0), 30.0, 60.0, 15)  # recognition faces: taller than wide
     corners = wide @ np.array([[-0.5, -0.5, 1.0], [14.5, 14.5, 1.0]]).T  # output pixel edges

@@ -52,6 +52,17 @@ def test_fast_opencv_crop_matches_the_tf_crop():
         assert fast.shape == (out, out, 1) and np.abs(fast - slow.numpy()).mean() < 1.0
 
 
+@pytest.mark.parametrize("side", [30.0, 150.0])  # the crop at full resolution, and from a shrunk window
+def test_a_turned_crop_shows_a_spot_where_its_map_says(side):
+    image = np.zeros((200, 240, 1), np.float32)
+    image[118:123, 148:153] = 255.0  # a spot centred on (150, 120)
+    crop, (A, t) = image_ops.crop_with_map_fast(image, np.array([140.0, 112.0]), side, 32, angle=0.6)
+    ys, xs = np.mgrid[:32, :32]
+    weight = crop[..., 0] / crop.sum()
+    spot = np.array([(xs * weight).sum(), (ys * weight).sum()])  # the spot's centre in the crop
+    np.testing.assert_allclose(spot @ A[0].T + t[0], (150.0, 120.0), atol=0.1 * side / 32 + 0.1)
+
+
 def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
     folder = tmp_path / "faces"
     (folder / "sub").mkdir(parents=True)

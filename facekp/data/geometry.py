@@ -9,10 +9,12 @@ def face_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (lo + hi) / 2.0, (hi - lo).max(axis=1)
 
 
-def crop_map(center, width: float, height: float, size: int) -> np.ndarray:
+def crop_map(center, width: float, height: float, size: int, angle: float = 0.0) -> np.ndarray:
     """The affine map (2x3, output pixel -> source pixel) of a size x size crop that shows the
-    width x height box around `center` (pixel centres at integers): the numpy twin of
-    augment.crop_affine without rotation or flip, used by every OpenCV crop (predict's keypoint
-    crops, recognition faces)."""
+    width x height box around `center` (pixel centres at integers), turned by `angle` (radians,
+    image axes: x right, y down): the numpy twin of augment.crop_affine without flip, used by every
+    OpenCV crop (predict's keypoint crops, recognition faces)."""
     (cx, cy), sx, sy, mid = center, width / size, height / size, (size - 1) / 2.0
-    return np.array([[sx, 0.0, cx - mid * sx], [0.0, sy, cy - mid * sy]])
+    cos, sin = np.cos(angle), np.sin(angle)
+    A = np.array([[cos * sx, -sin * sy], [sin * sx, cos * sy]])
+    return np.concatenate([A, (np.array([cx, cy]) - A @ [mid, mid])[:, None]], axis=1)
