@@ -84,7 +84,7 @@ def _cascade_boxes(gray: np.ndarray, name: str, min_size: int) -> list[tuple]:
     return [(float(x), float(y), float(w), float(h), float(s)) for (x, y, w, h), s in zip(rects, np.ravel(weights))]
 
 
-def iou(a, b) -> float:
+def iou(a: tuple, b: tuple) -> float:
     """Intersection over union of two (x, y, w, h, ...) boxes."""
     ax, ay, aw, ah = a[:4]
     bx, by, bw, bh = b[:4]
@@ -189,7 +189,7 @@ def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float]:
     return float(shift[0]), float(shift[1]), scale
 
 
-def calibrated_box(box, detector_name: str) -> tuple[float, float, float]:
+def calibrated_box(box: tuple, detector_name: str) -> tuple[float, float, float]:
     """Keypoint box (centre x, centre y, side) implied by a detector's box (x, y, w, h)."""
     dx, dy, side = BOX_CALIBRATION[detector_name]
     x, y, w, h = box[:4]

@@ -7,6 +7,11 @@ Inference runs through TFLite (XNNPACK) by default, converted in memory when the
 `engine="tf"` runs the Keras model under tf.function instead (same points, slower per face).
 """
 
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -21,7 +26,7 @@ from facekp.tflite import TFLiteModel
 ENGINES = ("tflite", "tf")
 
 
-def predict_in_batches(predict_fn, images, batch_size=128):
+def predict_in_batches(predict_fn: Callable, images: np.ndarray, batch_size: int = 128) -> np.ndarray:
     """Run a predict function (a compiled tf.function or a TFLiteModel) over a non-empty numpy
     image array (or a strided view) in batches."""
     return np.concatenate(
@@ -32,7 +37,7 @@ def predict_in_batches(predict_fn, images, batch_size=128):
     )
 
 
-def compiled_predict(model):
+def compiled_predict(model: keras.Model) -> Callable:
     """The model in inference mode as a tf.function that any batch size reuses."""
     return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
 
@@ -46,19 +51,19 @@ class Predictor:
         self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
 
     @classmethod
-    def shipped(cls, engine="tflite", threads=None):
+    def shipped(cls, engine: str = "tflite", threads: int | None = None) -> Predictor:
         """The 68-point model that ships in models/keypoints68."""
         return cls.from_run(config_lib.SHIPPED_KEYPOINTS, engine, threads)
 
     @classmethod
-    def from_run(cls, run_dir, engine="tflite", threads=None):
+    def from_run(cls, run_dir: str, engine: str = "tflite", threads: int | None = None) -> Predictor:
         """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
         cfg, model = load_run(run_dir)
         if not isinstance(cfg, config_lib.KeypointConfig):
             raise InputError(f"{run_dir}: a {cfg.task} run, not a keypoint run")
         return cls(cfg, model, engine, threads)
 
-    def predict(self, images, batch_size=64, flip_tta=False):
+    def predict(self, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> np.ndarray:
         """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].
 
         flip_tta: also predict the mirrored images, mirror those points back (x -> S-1-x, left and
@@ -75,7 +80,7 @@ class Predictor:
             points = (points + mirrored) / 2.0
         return points
 
-    def predict_faces(self, image, boxes, refine=1):
+    def predict_faces(self, image: np.ndarray, boxes: np.ndarray | list, refine: int = 1) -> np.ndarray:
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) uint8 or float 0..255) for face boxes
         (F, 3); each crop reads only the window of the image under it.
 

@@ -8,12 +8,15 @@ uint8, the detector sees a copy shrunk to DETECT_MAX_SIDE, keypoint and recognit
 from windows of it, the plot keeps a thumbnail, and files over MAX_PIXELS are refused unread.
 """
 
+from __future__ import annotations
+
 import contextlib
 import io
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
@@ -25,8 +28,11 @@ from facekp.data.geometry import face_boxes
 from facekp.data.identities import person_folders
 from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text
+from facekp.inference import Predictor
 from facekp.opencv import cv2
-from facekp.recognise import Gallery, face_from_keypoints
+from facekp.recognise import Gallery, Recogniser, face_from_keypoints
+
+Face = tuple[tuple[float, float, float, float], float, np.ndarray]  # box (x, y, w, h), score, points (K, 2)
 
 MAX_PIXELS = 250_000_000  # larger files are refused from their header (750 MB decoded)
 DETECT_MAX_SIDE = 1600  # the detector runs on a copy this long at most; faces from 24 of its pixels
@@ -35,7 +41,7 @@ PLOT_MAX_FILES = 48
 OVERLAY_MAX_SIDE = 4096  # --overlay images of larger photos are written at this size
 
 
-def find_images(inputs):
+def find_images(inputs: list[str]) -> list[str]:
     """Files named, and image files found recursively in folders named, in a stable order."""
     found = []
     for item in inputs:
@@ -47,7 +53,7 @@ def find_images(inputs):
     return found
 
 
-def image_size(path):
+def image_size(path: str) -> tuple[int, int] | None:
     """(width, height) from an image file's header (PIL decodes no pixels here), or None if PIL
     cannot parse it."""
     with open(path, "rb") as f:
@@ -62,7 +68,7 @@ def image_size(path):
 
 
 @contextlib.contextmanager
-def decoder_messages():
+def decoder_messages() -> Iterator[list[str]]:
     """Collect, instead of showing, what C libraries print to stderr (fd 2) meanwhile: a list of
     lines, filled on exit."""
     lines = []
@@ -78,7 +84,7 @@ def decoder_messages():
             lines += log.read().decode(errors="replace").splitlines()
 
 
-def read_image(path):
+def read_image(path: str) -> np.ndarray:
     """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
     stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
     when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
@@ -105,12 +111,12 @@ def read_image(path):
     return image
 
 
-def model_image(rgb, channels):
+def model_image(rgb: np.ndarray, channels: int) -> np.ndarray:
     """The image as the model reads it: RGB, or gray with one channel; uint8."""
     return rgb if channels == 3 else detect.gray_of(rgb)[..., None]
 
 
-def shrunk(rgb, max_side):
+def shrunk(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
     """(the image scaled down with area averaging to `max_side` pixels on its long side, (fx, fy)
     new / old size); the image itself and (1, 1) when it is no larger."""
     h, w = rgb.shape[:2]
@@ -121,21 +127,36 @@ def shrunk(rgb, max_side):
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), (size[0] / w, size[1] / h)
 
 
-def detect_in(rgb, detector=detect.DEFAULT_DETECTOR):
+def detect_in(rgb: np.ndarray, detector: str = detect.DEFAULT_DETECTOR) -> list[detect.Detection]:
     """Faces ([detect.Detection]) in the photo's pixels, found by `detector` on a copy of at most
     DETECT_MAX_SIDE pixels on its long side."""
     small, (fx, fy) = shrunk(rgb, DETECT_MAX_SIDE)
     return [face.scaled(fx, fy) for face in detect.detector(detector)(small)]
 
 
-def faces_in(path, predictor, find_all, refine=1, detector=detect.DEFAULT_DETECTOR, start=detect.DEFAULT_START):
+def faces_in(
+    path: str,
+    predictor: Predictor,
+    find_all: bool,
+    refine: int = 1,
+    detector: str = detect.DEFAULT_DETECTOR,
+    start: str = detect.DEFAULT_START,
+) -> tuple[list[Face], np.ndarray]:
     """[(box (x, y, w, h), score, keypoints (K, 2))] for one file, and the decoded uint8 RGB image.
     detector: see detect.DETECTORS; start: see detect.STARTS."""
     rgb = read_image(path)
     return keypoint_faces(rgb, detect_in(rgb, detector), predictor, find_all, refine, start), rgb
 
 
-def keypoint_faces(rgb, detections, predictor, find_all, refine=1, start=detect.DEFAULT_START, check=True):
+def keypoint_faces(
+    rgb: np.ndarray,
+    detections: list[detect.Detection],
+    predictor: Predictor,
+    find_all: bool,
+    refine: int = 1,
+    start: str = detect.DEFAULT_START,
+    check: bool = True,
+) -> list[Face]:
     """[(box (x, y, w, h), score, keypoints (K, 2))] from an image's detections: every face's
     keypoints, all faces in one batch per pass. In photos (find_all), detections whose landmarks
     the keypoints contradict are dropped (detect.confirmed) unless `check` is false."""
@@ -148,7 +169,9 @@ def keypoint_faces(rgb, detections, predictor, find_all, refine=1, start=detect.
     return faces
 
 
-def face_starts(detections, shape, find_all, start=detect.DEFAULT_START):
+def face_starts(
+    detections: list[detect.Detection], shape: tuple, find_all: bool, start: str = detect.DEFAULT_START
+) -> tuple[list[tuple], list[float], list[tuple[float, float, float]]]:
     """(CSV boxes (x, y, w, h), scores, keypoint boxes to start the search from) for one image of
     `shape` (h, w) from its detections ([detect.Detection]).
 
@@ -166,7 +189,7 @@ def face_starts(detections, shape, find_all, start=detect.DEFAULT_START):
     return [(0.0, 0.0, float(w), float(h))], [1.0], [start]
 
 
-def csv_text(rows, num_points, identities=None):
+def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, float]] | None = None) -> str:
     """The predictions CSV; with `identities` ((name, distance) per row) two more columns."""
     header = ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
     header += [f"{axis}{i}" for i in range(num_points) for axis in ("x", "y")]
@@ -180,13 +203,19 @@ def csv_text(rows, num_points, identities=None):
     return "\n".join(lines) + "\n"
 
 
-def recognition_faces(rgb, faces, recogniser):
+def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
     """The recognition crops (F, S, S, C) of a file's faces, cut around their keypoints."""
     image = model_image(rgb, recogniser.cfg.channels)
     return np.stack([face_from_keypoints(image, points, recogniser.cfg.input_size) for _, _, points in faces])
 
 
-def enrol(gallery_dir, predictor, recogniser, threshold, detector=detect.DEFAULT_DETECTOR):
+def enrol(
+    gallery_dir: str,
+    predictor: Predictor,
+    recogniser: Recogniser,
+    threshold: float,
+    detector: str = detect.DEFAULT_DETECTOR,
+) -> Gallery:
     """A Gallery of DIR/<person>/<image> (one face per image: the largest found, else the middle)."""
     embeddings, people = [], []
     for person, files in person_folders(gallery_dir).items():
@@ -207,7 +236,7 @@ def enrol(gallery_dir, predictor, recogniser, threshold, detector=detect.DEFAULT
     return Gallery(np.stack(embeddings), people, threshold)
 
 
-def face_tiles(rgb, faces):
+def face_tiles(rgb: np.ndarray, faces: list[Face]) -> list[tuple[np.ndarray, np.ndarray]]:
     """For the plot: each face (up to plots.MAX_TILES) cut square around its points and scaled to
     plots.TILE pixels, as (uint8 crop, points in the crop's pixels)."""
     tiles = []
@@ -218,7 +247,16 @@ def face_tiles(rgb, faces):
     return tiles
 
 
-def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps):
+def write_extras(
+    path: str,
+    rgb: np.ndarray,
+    faces: list[Face],
+    predictor: Predictor,
+    out_dir: str,
+    stamp: str,
+    overlay: tuple[str, np.ndarray] | None,
+    feature_maps: bool,
+) -> None:
     """Per-file outputs: the face filter applied to every face (on a copy of the photo of at most
     OVERLAY_MAX_SIDE pixels on its long side); the first face's feature maps."""
     stem = os.path.splitext(os.path.basename(path))[0]
@@ -243,17 +281,17 @@ def write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_m
 
 
 def predict_files(
-    paths,
-    predictor,
-    out_dir,
-    find_all,
-    overlay=None,
-    feature_maps=False,
-    refine=1,
-    identify=None,
-    detector=detect.DEFAULT_DETECTOR,
-    start=detect.DEFAULT_START,
-):
+    paths: list[str],
+    predictor: Predictor,
+    out_dir: str,
+    find_all: bool,
+    overlay: tuple[str, np.ndarray] | None = None,
+    feature_maps: bool = False,
+    refine: int = 1,
+    identify: tuple[Recogniser, Gallery] | None = None,
+    detector: str = detect.DEFAULT_DETECTOR,
+    start: str = detect.DEFAULT_START,
+) -> tuple[str | None, str | None, int]:
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
     (and, when asked, a filtered image and a feature-map picture per file).
 

@@ -1,6 +1,8 @@
 """Pictures: keypoint grids (TensorBoard, sanity checks), feature maps, and `save_figure`, the one
 way every matplotlib figure of facekp (plots, ROC curves, predictions) is written."""
 
+from __future__ import annotations
+
 import io
 from dataclasses import dataclass
 
@@ -10,12 +12,14 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from matplotlib.axes import Axes  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from facekp.fileio import atomic_write_bytes  # noqa: E402
 
 
-def save_figure(path: str, fig, dpi: int = 100) -> None:
+def save_figure(path: str, fig: Figure, dpi: int = 100) -> None:
     """Render a matplotlib figure to PNG, write it atomically to `path`, and close it."""
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -28,7 +32,7 @@ TRUE_COLOR = (0.1, 0.9, 0.1)
 PRED_COLOR = (1.0, 0.15, 0.15)
 
 
-def draw_points(image, points, color, radius=1):
+def draw_points(image: np.ndarray, points: np.ndarray, color: tuple, radius: int = 1) -> np.ndarray:
     """Draw (K,2) points as small squares on an (H,W,3) float image in [0, 1]; returns a copy."""
     out = image.copy()
     h, w = out.shape[:2]
@@ -38,7 +42,7 @@ def draw_points(image, points, color, radius=1):
     return out
 
 
-def keypoint_grid(images, pred, true=None, columns=4):
+def keypoint_grid(images: np.ndarray, pred: np.ndarray, true: np.ndarray | None = None, columns: int = 4) -> np.ndarray:
     """(N,H,W,C) images in [0, 1] with predicted (red) and true (green) points, tiled into a grid."""
     tiles = []
     for i, image in enumerate(images):
@@ -52,7 +56,9 @@ def keypoint_grid(images, pred, true=None, columns=4):
     return np.concatenate(rows, axis=0)
 
 
-def save_keypoint_figure(path, images, points, columns=4, titles=None):
+def save_keypoint_figure(
+    path: str, images: np.ndarray, points: np.ndarray, columns: int = 4, titles: list | None = None
+) -> None:
     """A matplotlib grid of faces with their keypoints, saved atomically as PNG."""
     rows = max(1, -(-len(images) // columns))
     fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
@@ -67,7 +73,7 @@ def save_keypoint_figure(path, images, points, columns=4, titles=None):
     save_figure(path, fig)
 
 
-def save_feature_maps(path, model, crop, channels=16):
+def save_feature_maps(path: str, model: keras.Model, crop: np.ndarray, channels: int = 16) -> None:
     """What the first and the last convolution layers see for one crop ((S,S,C) in [0, 1]):
     the input, then `channels` activation maps of each layer, saved atomically as PNG."""
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -119,7 +125,7 @@ def _face_side(points: np.ndarray) -> float:
     return float(np.nanmax(np.ptp(points, axis=0)))
 
 
-def draw_photo(ax, entry: PlotEntry, inches: float) -> None:
+def draw_photo(ax: Axes, entry: PlotEntry, inches: float) -> None:
     """The photo with each face's box, number, points (sized by face) and identity if named."""
     w, h = entry.size
     ax.imshow(entry.thumbnail, extent=(-0.5, w - 0.5, h - 0.5, -0.5))
@@ -146,7 +152,7 @@ def draw_photo(ax, entry: PlotEntry, inches: float) -> None:
     ax.set_title(entry.name, fontsize=8)
 
 
-def draw_tiles(ax, tiles: list, inches: float) -> None:
+def draw_tiles(ax: Axes, tiles: list, inches: float) -> None:
     """Every face's tile with its points, numbered as in the photo, in one mosaic."""
     tiles = tiles[:MAX_TILES]
     columns = int(np.ceil(np.sqrt(len(tiles))))

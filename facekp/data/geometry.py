@@ -1,5 +1,7 @@
 """Face geometry on numpy arrays: the keypoint box every crop is placed from, and the crop map."""
 
+from __future__ import annotations
+
 import numpy as np
 
 
@@ -9,7 +11,9 @@ def face_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (lo + hi) / 2.0, (hi - lo).max(axis=1)
 
 
-def crop_map(center, width: float, height: float, size: int, angle: float = 0.0) -> np.ndarray:
+def crop_map(
+    center: np.ndarray | tuple[float, float], width: float, height: float, size: int, angle: float = 0.0
+) -> np.ndarray:
     """The affine map (2x3, output pixel -> source pixel) of a size x size crop that shows the
     width x height box around `center` (pixel centres at integers), turned by `angle` (radians,
     image axes: x right, y down): the numpy twin of augment.crop_affine without flip, used by every
