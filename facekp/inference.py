@@ -58,9 +58,10 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str, engine: str = "tflite", threads: int | None = None) -> Predictor:
         """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
-        cfg, model = load_run(run_dir)
+        cfg = config_lib.load(run_dir)  # the task is checked before any weights are read
         if not isinstance(cfg, config_lib.KeypointConfig):
-            raise InputError(f"{run_dir}: a {cfg.task} run, not a keypoint run")
+            raise InputError(f"{run_dir}: trained for {cfg.task}, not keypoints (needs a keypoints68 or kaggle15 run)")
+        cfg, model = load_run(run_dir)
         return cls(cfg, model, engine, threads)
 
     def predict(self, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> np.ndarray:

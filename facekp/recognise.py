@@ -21,6 +21,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from facekp.checkpoints import load_run
+from facekp import config as config_lib
 from facekp.config import RecognitionConfig
 from facekp.data import images
 from facekp.data.geometry import crop_map, face_boxes
@@ -95,9 +96,10 @@ class Recogniser:
 
     def __init__(self, run_dir: str):
         self.run_dir = run_dir
+        cfg = config_lib.load(run_dir)  # the task is checked before any weights are read
+        if not isinstance(cfg, RecognitionConfig):
+            raise InputError(f"{run_dir}: trained for {cfg.task}, not recognition (needs an identity or embedding run)")
         self.cfg, self.model = load_run(run_dir)
-        if not isinstance(self.cfg, RecognitionConfig):
-            raise InputError(f"{run_dir}: a {self.cfg.task} run, not a recognition run")
         self._predict = compiled_predict(self.model)
 
     def outputs(self, faces: np.ndarray) -> np.ndarray:

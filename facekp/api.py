@@ -1,0 +1,80 @@
+"""The one-call API: every face of a photo with its 68 keypoints.
+
+    import facekp
+    for face in facekp.face_landmarks("photo.jpg"):   # a path, an RGB numpy array or a PIL image
+        print(face.box, face.score, face.points.shape)   # (x, y, w, h), confidence, (68, 2)
+
+The shipped model (models/keypoints68) and the default detector (MTCNN), each loaded once on first
+use and then reused; `run=` names another keypoint run, `detector="haar"` the lighter detector.
+Points are in the image's pixels (pixel centres at integers), in iBUG-68 order.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+
+from facekp.tfenv import quiet_tensorflow
+
+quiet_tensorflow()  # before TensorFlow's first import: no start-up log lines in the user's program
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from facekp import detect, photos  # noqa: E402
+from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
+from facekp.errors import InputError  # noqa: E402
+from facekp.inference import Predictor  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: its detector box (x, y, w, h) in pixels, the detector's confidence, and its
+    keypoints (K, 2) in pixels of the image."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    points: np.ndarray
+
+
+def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
+    """An (H, W, 3) uint8 RGB array from a file path, a PIL image, or a numpy array: (H, W, 3) RGB
+    or (H, W, 4) RGBA, (H, W) gray; uint8, or floats on the 0-255 scale."""
+    if isinstance(image, (str, os.PathLike)):
+        path = os.fspath(image)
+        if not os.path.isfile(path):
+            raise InputError(f"{path}: no such file")
+        return photos.read_image(path)
+    if isinstance(image, Image.Image):
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"image: a path, a numpy array or a PIL image, not {type(image).__name__}")
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    if image.ndim != 3 or image.shape[-1] not in (3, 4) or not min(image.shape[:2]):
+        raise ValueError(f"image: expected (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) gray, got shape {image.shape}")
+    image = image[..., :3]
+    if image.dtype != np.uint8:
+        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(image)
+
+
+@functools.lru_cache(maxsize=4)
+def predictor(run: str = SHIPPED_KEYPOINTS) -> Predictor:
+    """The keypoint model of a run (the shipped one by default), loaded once and reused."""
+    return Predictor.from_run(run)
+
+
+def face_landmarks(
+    image: str | os.PathLike | np.ndarray | Image.Image,
+    detector: str = detect.DEFAULT_DETECTOR,
+    run: str | None = None,
+    refine: int = 1,
+) -> list[Face]:
+    """Every face found in `image` (see `as_rgb`), best detection first, with its keypoints:
+    predict.py --detect's path (detection, start box, `refine` re-crops, the keypoint cross-check)."""
+    rgb = as_rgb(image)
+    model = predictor(run or SHIPPED_KEYPOINTS)
+    faces = photos.keypoint_faces(rgb, photos.detect_in(rgb, detector), model, find_all=True, refine=refine)
+    return [Face(tuple(float(v) for v in box), float(score), points) for box, score, points in faces]

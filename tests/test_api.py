@@ -1,0 +1,96 @@
+"""The one-call API: facekp.face_landmarks on the sample photos, from a path, a numpy array or a PIL
+image; the model loaded once; bad images and runs of another task refused with one clear line."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import facekp
+from facekp import api, config as config_lib
+from facekp.errors import InputError
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OBAMAS = os.path.join(REPO, "data", "samples", "obamas.jpg")
+
+
+@pytest.fixture(scope="module")
+def obamas_faces():
+    return facekp.face_landmarks(OBAMAS)
+
+
+def test_face_landmarks_finds_both_faces_of_the_sample_with_68_points_inside_them(obamas_faces):
+    assert len(obamas_faces) == 2 and all(isinstance(face, facekp.Face) for face in obamas_faces)
+    for face in obamas_faces:
+        x, y, w, h = face.box
+        assert face.points.shape == (68, 2) and 0.9 <= face.score <= 1.0
+        inside = (face.points >= (x - 0.2 * w, y - 0.1 * h)) & (face.points <= (x + 1.2 * w, y + 1.1 * h))
+        assert inside.all()
+        left_eye, right_eye = face.points[36:42].mean(0), face.points[42:48].mean(0)
+        assert left_eye[0] < face.points[30, 0] < right_eye[0] < face.points[16, 0]  # iBUG order, upright
+        assert max(left_eye[1], right_eye[1]) < face.points[30, 1] < face.points[57, 1] < face.points[8, 1]
+
+
+def test_a_numpy_array_a_gray_array_and_a_pil_image_give_the_same_faces(obamas_faces):
+    rgb = np.asarray(Image.open(OBAMAS).convert("RGB"))
+    expected = sorted(face.box[0] for face in obamas_faces)
+    for image in (rgb, rgb.astype(np.float32), Image.open(OBAMAS), np.dstack([rgb, np.full(rgb.shape[:2], 255)])):
+        faces = facekp.face_landmarks(image)
+        np.testing.assert_allclose(sorted(face.box[0] for face in faces), expected, atol=1.0)
+    gray = facekp.face_landmarks(np.asarray(Image.open(OBAMAS).convert("L")))
+    assert len(gray) == 2
+
+
+def test_the_model_is_loaded_once_and_reused(obamas_faces):
+    before = api.predictor.cache_info()
+    facekp.face_landmarks(OBAMAS)
+    after = api.predictor.cache_info()
+    assert after.misses == before.misses and after.hits == before.hits + 1
+
+
+def test_bad_images_are_refused_with_what_is_wrong(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        facekp.face_landmarks(tmp_path / "missing.jpg")
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.jpg: unreadable image"):
+        facekp.face_landmarks(str(tmp_path / "empty.jpg"))
+    with pytest.raises(ValueError, match=r"got shape \(4, 4, 2\)"):
+        facekp.as_rgb(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(TypeError, match="not list"):
+        facekp.as_rgb([[0, 0, 0]])
+
+
+def test_a_photo_without_faces_gives_an_empty_list():
+    assert facekp.face_landmarks(np.full((240, 320, 3), 90, np.uint8)) == []
+
+
+def test_a_run_of_another_task_is_refused_before_any_weights_are_read(tmp_path):
+    run = tmp_path / "identity_run"
+    run.mkdir()
+    cfg = config_lib.RecognitionConfig(task="identity", data=str(tmp_path))
+    (run / "config.json").write_text(json.dumps(config_lib.to_json(cfg)))
+    with pytest.raises(InputError, match="trained for identity, not keypoints"):
+        facekp.face_landmarks(OBAMAS, run=str(run))
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO, "predict.py"), "--run", str(run), OBAMAS, "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        done.returncode == 2
+        and "not keypoints (needs a keypoints68 or kaggle15 run)" in done.stderr
+        and "Traceback" not in done.stderr
+    )
+
+
+def test_importing_facekp_does_not_import_tensorflow():
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, facekp, facekp.config; print('tensorflow' in sys.modules)"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.strip() == "False"
