@@ -2,7 +2,8 @@
 any number of faces. Uses the shipped 68-point model unless --run names another.
 
     python predict.py data/samples                       # crops: one face each
-    python predict.py --detect photo.jpg other.jpg       # every face in each photo
+    python predict.py --detect photo.jpg other.jpg       # every face in each photo (MTCNN)
+    python predict.py --detect --detector haar photo.jpg # OpenCV's Haar cascades instead
     python predict.py --run runs/kp68 --out results/ DIR
     python predict.py --detect --overlay sunglasses photo.jpg    # overlay-<time>-photo.png
     python predict.py --feature-maps DIR                         # features-<time>-NAME.png
@@ -12,7 +13,9 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
 the first input). Unreadable files, and photos over 250 megapixels, are reported by name and
 skipped; exit code 2 if none could be read. Memory stays near 3 bytes per pixel of the largest
-photo on top of the model (faces are found on a copy of at most 1600 pixels a side).
+photo on top of the model (faces are found on a copy of at most 1600 pixels a side). The plot
+draws each face's points sized by the face, and beside a photo with several faces, every face
+enlarged.
 """
 
 import argparse
