@@ -67,7 +67,7 @@ def submit_kaggle15(args):
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = args.out or f"submission-{stamp}.csv"
     submission.write_keypoint_submission(out, lookup, submission.keypoint_locations(lookup, image_ids, points))
-    plot = os.path.join(os.path.dirname(os.path.abspath(out)), f"plot-{stamp}.png")
+    plot = os.path.join(os.path.dirname(out), f"plot-{stamp}.png")  # beside it, named as `out` is
     plots.save_keypoint_figure(plot, images[:16] / 255.0, points[:16], titles=[f"ImageId {i}" for i in image_ids[:16]])
     print(f"wrote {out} ({len(lookup)} rows) and {plot}")
 
