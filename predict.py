@@ -22,9 +22,13 @@ import argparse
 import os
 import sys
 
-from facekp.cli import run_main
-from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
-from facekp.errors import InputError
+from facekp.tfenv import quiet_tensorflow
+
+quiet_tensorflow()  # before facekp.detect imports TensorFlow (MTCNN): no start-up log lines
+
+from facekp.cli import run_main  # noqa: E402
+from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS  # noqa: E402
+from facekp.errors import InputError  # noqa: E402
 
 
 def main():

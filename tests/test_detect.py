@@ -107,8 +107,10 @@ def test_predict_py_detector_flag_choices_are_checked_before_loading_anything(tm
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"},  # as a user runs it
     )
     assert done.returncode == 2 and "invalid choice: 'dlib'" in done.stderr and "Traceback" not in done.stderr
+    assert not any(m in done.stderr for m in ("I0000", "absl", "cuda")), done.stderr  # no TensorFlow start-up lines
 
 
 def test_marker_size_grows_with_the_face_within_bounds():
