@@ -24,31 +24,64 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def add_config_flags(parser: argparse.ArgumentParser, *config_classes: type[TrainConfig]) -> None:
     """One --flag per field of the config classes (default None = not given), typed and documented
-    from the field; a field in several classes gets one flag whose help names each default."""
+    from the field; in --help, the flags of every class come first, then each class's own, in a
+    group named after its tasks (a field in several classes gets one flag)."""
     fields = {}
     for cls in config_classes:
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
             if f.metadata.get("flag", True):
-                fields.setdefault(f.name, (f, hints[f.name], {}))[2][cls.__name__] = f.default
+                fields.setdefault(f.name, (f, hints[f.name], {}))[2][cls] = f.default
+    groups = {}
     for name, (f, hint, defaults) in fields.items():
-        flag = "--" + name.replace("_", "-")
-        shown = set(map(repr, defaults.values()))
-        default = f.default if len(shown) == 1 else ", ".join(f"{c}: {d}" for c, d in defaults.items())
-        help_text = f"{f.metadata.get('help', '')} (default: {default})"
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        else:
-            choices = [c for cls in config_classes for c in _field_choices(cls, name)]
-            choices = list(dict.fromkeys(choices)) or None
-            parser.add_argument(
-                flag,
-                type=hint,
-                default=None,
-                help=help_text,
-                choices=choices,
-                metavar="|".join(map(str, choices)) if choices else name.upper(),
-            )
+        owners = tuple(defaults) if len(defaults) < len(config_classes) else ()
+        if owners not in groups:
+            groups[owners] = parser.add_argument_group(_group_title(owners))
+        _add_flag(groups[owners], f, hint, defaults, config_classes)
+
+
+def _group_title(owners):
+    """The --help heading of the flags that only `owners` have (none: every task's flags)."""
+    if not owners:
+        return "common to every task"
+    return " and ".join(f"{cls.FAMILY} tasks (--task {', '.join(cls.TASKS)})" for cls in owners)
+
+
+def _add_flag(group, f, hint, defaults, config_classes):
+    flag = "--" + f.name.replace("_", "-")
+    help_text = f.metadata.get("help", "") + _default_text(f, defaults)
+    if hint is bool:
+        group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        return
+    choices = [c for cls in config_classes for c in _field_choices(cls, f.name)]
+    choices = list(dict.fromkeys(choices)) or None
+    group.add_argument(
+        flag,
+        type=hint,
+        default=None,
+        help=help_text,
+        choices=choices,
+        metavar="|".join(map(str, choices)) if choices else f.name.upper(),
+    )
+
+
+def _default_text(f, defaults):
+    """' (default: ...)' for a field's help: its default, or each task family's where they differ;
+    nothing where the help already says it or the default is empty."""
+    if "default:" in f.metadata.get("help", ""):
+        return ""
+    shown = {cls: _shown(value) for cls, value in defaults.items()}
+    if f.name == "task" or len(set(shown.values())) == 1:  # --task picks the class; none: the first
+        first = next(iter(shown.values()))
+        return f" (default: {first})" if first else ""
+    return " (default: " + ", ".join(f"{value} for {cls.FAMILY} tasks" for cls, value in shown.items()) + ")"
+
+
+def _shown(value):
+    """A default as --help writes it: on/off for a switch, nothing for an empty string."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
 
 
 def _field_choices(config_class, name):

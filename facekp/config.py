@@ -11,7 +11,7 @@ import json
 import math
 import os
 import typing
-from typing import Any
+from typing import Any, ClassVar
 from dataclasses import dataclass, field
 
 from facekp.errors import InputError
@@ -36,6 +36,10 @@ def _f(default, help, choices=None, check=None):
 @dataclass(frozen=True)
 class TrainConfig:
     """What every task shares: data, optimisation, loop cadence."""
+
+    # Set by each subclass: the --task values it configures and their family's name (--help groups).
+    FAMILY: ClassVar[str]
+    TASKS: ClassVar[tuple[str, ...]]
 
     task: str = _f("keypoints68", "what to train", choices=("keypoints68", "kaggle15", "identity", "embedding"))
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
@@ -85,6 +89,9 @@ class TrainConfig:
 class KeypointConfig(TrainConfig):
     """Keypoint regression: crop, augmentation, loss and model head."""
 
+    FAMILY: ClassVar[str] = "keypoint"
+    TASKS: ClassVar[tuple[str, ...]] = ("keypoints68", "kaggle15")
+
     loss: str = _f("wing", "keypoint loss (in input pixels, masked)", choices=("wing", "l1", "mse"))
     width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
     head: str = _f(
@@ -101,6 +108,9 @@ class KeypointConfig(TrainConfig):
 @dataclass(frozen=True)
 class RecognitionConfig(TrainConfig):
     """Face recognition: an identity classifier, or an embedding trained with triplet loss."""
+
+    FAMILY: ClassVar[str] = "recognition"
+    TASKS: ClassVar[tuple[str, ...]] = ("identity", "embedding")
 
     task: str = _f(
         "identity",
