@@ -80,8 +80,7 @@ def main():
     print("config:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items()))
     from facekp.train_loop import train
 
-    results = train(cfg, args.run)
-    print("validation:", ", ".join(f"{k}={v:.4f}" for k, v in results.items()))
+    train(cfg, args.run)  # it ends with the validation metrics, the run dir and the best checkpoint
 
 
 if __name__ == "__main__":

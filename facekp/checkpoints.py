@@ -63,6 +63,20 @@ def unreadable_reason(prefix: str) -> str | None:
     return None
 
 
+def saved_state(folder: str) -> tuple[int, float] | None:
+    """(step, best value as saved) of the newest checkpoint in `folder`, read without a model;
+    None when there is none or it does not read whole (training's resume then deals with it)."""
+    found = checkpoints_on_disk(folder)
+    if not found or unreadable_reason(found[0]) is not None:
+        return None
+    try:
+        reader = tf.train.load_checkpoint(found[0])
+        step, best = (reader.get_tensor(f"{name}/.ATTRIBUTES/VARIABLE_VALUE") for name in ("step", "best"))
+    except (tf.errors.OpError, ValueError, RuntimeError):  # not a training checkpoint (a slim export)
+        return None
+    return int(step), float(best)
+
+
 def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 

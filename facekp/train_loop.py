@@ -1,7 +1,9 @@
 """THE training loop, shared by every task: a task supplies data, a model fn, a loss and metrics.
 
 train(cfg, run_dir): load data -> run dir + config.json -> model, optimizer -> restore the latest
-checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, checkpoint.
+checkpoint -> for step in range(start, cfg.steps): train_step, log, evaluate, checkpoint -> a
+summary (run dir, best checkpoint, the tensorboard command). A run already at cfg.steps returns
+at once with that summary, reading no data and writing nothing.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -23,8 +26,8 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facekp import models, tasks
-from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, write_config
-from facekp.config import TrainConfig
+from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, saved_state, write_config
+from facekp.config import RUN_CONTROL_FIELDS, TrainConfig, differing_fields, load
 from facekp.errors import InputError, TrainingStopped
 from facekp.inference import compiled_predict, predict_in_batches
 
@@ -112,16 +115,70 @@ def make_train_step(
 def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics.
     SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
+    task = tasks.get(cfg.task)
+    step = finished_step(task, cfg, run_dir)
+    if step is not None:  # nothing to do: no data read, no validation, nothing written
+        steps = f"of --steps {cfg.steps}" if step == cfg.steps else f"past --steps {cfg.steps}"
+        print(f"{run_dir}: already at its last step ({step} {steps}); a larger --steps continues it")
+        results = last_validation(run_dir)
+        print(summary(task, run_dir, step, results))
+        return results
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        return _train(cfg, run_dir)
+        return _train(cfg, run_dir, task)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _train(cfg, run_dir):
+def finished_step(task: tasks.Task, cfg: TrainConfig, run_dir: str) -> int | None:
+    """The step of `run_dir` when it is this config's run, its newest checkpoint (read whole) is at
+    cfg.steps or beyond, and its after-training work is saved; else None (there is work to do)."""
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        return None
+    latest = saved_state(os.path.join(run_dir, "ckpt"))
+    if latest is None or latest[0] < cfg.steps:
+        return None
+    try:
+        changed = set(differing_fields(load(run_dir), cfg)) - set(RUN_CONTROL_FIELDS)
+    except InputError:  # an unreadable config.json: training says what is wrong
+        return None
+    return latest[0] if not changed and task.after_training_done(cfg, run_dir) else None
+
+
+def last_validation(run_dir: str) -> dict[str, float]:
+    """The metrics of the last validation in the run's metrics.jsonl ({} if there is none)."""
+    rows = []
+    try:
+        with open(os.path.join(run_dir, "metrics.jsonl")) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:  # a line cut by a kill
+                    continue
+    except OSError:
+        return {}
+    last = [row for row in rows if isinstance(row, dict) and row.get("split") == "val"][-1:]
+    return {k: v for row in last for k, v in row.items() if k not in ("step", "split", "elapsed_s")}
+
+
+def summary(task: tasks.Task, run_dir: str, step: int, results: dict[str, float]) -> str:
+    """What ends a run: its validation metrics, its dir, its best checkpoint, how to look at it."""
+    best = saved_state(os.path.join(run_dir, "best"))
+    sign = -1.0 if task.higher_is_better else 1.0  # the best checkpoint holds sign * metric
+    lines = [f"validation: {', '.join(f'{k}={v:.4f}' for k, v in results.items())}"] if results else []
+    lines.append(f"run: {run_dir} (step {step})")
+    lines.append(
+        f"best checkpoint: val {task.best_metric} {sign * best[1]:.4f} at step {best[0]}"
+        if best
+        else "best checkpoint: none (no validation yet)"
+    )
+    parent = os.path.dirname(os.path.normpath(run_dir)) or "."
+    lines.append(f"look at it: tensorboard --logdir {shlex.quote(parent)}")
+    return "\n".join(lines)
+
+
+def _train(cfg, run_dir, task):
     began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
-    task = tasks.get(cfg.task)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg)
@@ -253,4 +310,5 @@ def _train(cfg, run_dir):
     results = results or evaluate(done)  # a run already at --steps still reports its metrics
     ckpts.restore_weights()  # the best weights serve the task's after-training fits (threshold, SVM)
     task.after_training(cfg, run_dir, predict_step, val)
+    print(summary(task, run_dir, done, results))
     return results

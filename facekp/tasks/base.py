@@ -47,3 +47,7 @@ class Task(Protocol):
         self, cfg: TrainConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
     ) -> dict:
         """What is fitted once training ends (threshold, SVM), saved in the run dir; a summary."""
+
+    def after_training_done(self, cfg: TrainConfig, run_dir: str) -> bool:
+        """Whether what after_training saves for this config is in the run dir already (a finished
+        run re-run then returns at once)."""

@@ -75,3 +75,12 @@ class EmbeddingTask(FaceTask):
         if summary:
             atomic_write_json(os.path.join(run_dir, recognise.RESULTS_FILE), summary)
         return summary
+
+    def after_training_done(self, cfg: RecognitionConfig, run_dir: str) -> bool:
+        """recognition.json is there, with the SVM of this --classify-data if one is asked for
+        (another --classify-data refits it)."""
+        try:
+            saved = recognise.load_results(run_dir)
+        except (OSError, ValueError):
+            return False
+        return bool(saved) and (not cfg.classify_data or saved.get("classifier", {}).get("data") == cfg.classify_data)

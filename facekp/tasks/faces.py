@@ -52,3 +52,6 @@ class FaceTask:
         self, cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any], val: dict[str, np.ndarray]
     ) -> dict[str, Any]:
         return {}
+
+    def after_training_done(self, cfg: RecognitionConfig, run_dir: str) -> bool:
+        return True

@@ -98,5 +98,8 @@ class KeypointTask:
     ) -> dict[str, Any]:
         return {}
 
+    def after_training_done(self, cfg: KeypointConfig, run_dir: str) -> bool:
+        return True
+
 
 KEYPOINTS68 = KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_youtube68)
