@@ -7,15 +7,18 @@ import re
 import shutil
 import types
 
+import numpy as np
 import pytest
 
 import train as train_cli
 from facekp import tasks
 from facekp.checkpoints import saved_state
-from facekp.config import CONFIG_CLASSES, RecognitionConfig
+from facekp.config import CONFIG_CLASSES, KeypointConfig, RecognitionConfig
+from facekp.inference import Predictor
 from facekp.recognise import RESULTS_FILE
 from facekp.train_loop import finished_step, summary, train
 from tests.conftest import FAST_MODEL, flag_words, read_jsonl, run_script, write_youtube68
+from tests.test_kaggle15 import write_kaggle
 
 KEYPOINT_GROUP = "keypoint tasks (--task keypoints68, kaggle15)"
 RECOGNITION_GROUP = "recognition tasks (--task identity, embedding)"
@@ -170,3 +173,21 @@ def test_an_embedding_run_is_finished_once_its_threshold_and_this_classifier_are
     assert task.after_training_done(dataclasses.replace(cfg, classify_data="lfw2017"), run)
     assert not task.after_training_done(dataclasses.replace(cfg, classify_data="other"), run)  # refitted
     assert tasks.get("identity").after_training_done(RecognitionConfig(), run)
+
+
+def test_infer_and_submit_names_both_files_the_way_the_user_gave_the_output(tmp_path, capsys, monkeypatch):
+    folder = write_kaggle(str(tmp_path / "k"))
+    predictor = types.SimpleNamespace(
+        cfg=KeypointConfig(task="kaggle15", data=folder),
+        predict=lambda images, flip_tta: np.full((len(images), 15, 2), 48.0),
+    )
+    monkeypatch.setattr(Predictor, "from_run", staticmethod(lambda run: predictor))
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("out")
+    cases = [(["--out", "out/sub.csv"], r"out/sub\.csv", "out/"), ([], r"submission-[\d-]+\.csv", "")]
+    for flags, csv, folder_shown in cases:
+        code, printed, err = run_script("infer_and_submit", ["--task", "kaggle15", "--run", "r", *flags], capsys)
+        assert code == 0, err
+        plot = re.escape(folder_shown) + r"plot-[\d-]+\.png"
+        assert re.fullmatch(f"wrote {csv} \\(5 rows\\) and {plot}\n", printed), printed
+        assert os.path.isfile(printed.split()[1]) and os.path.isfile(printed.split()[-1])
