@@ -7,6 +7,15 @@ setup(
     packages=find_packages(include=["facekp", "facekp.*"]),
     package_data={"facekp": ["assets/*.png"]},
     python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "facekp-train = facekp.commands.train:run",
+            "facekp-predict = facekp.commands.predict:run",
+            "facekp-submit = facekp.commands.submit:run",
+            "facekp-verify = facekp.commands.verify:run",
+            "facekp-export = facekp.commands.export:run",
+        ]
+    },
     install_requires=[
         "tensorflow>=2.16,<3",
         "numpy",

@@ -19,13 +19,13 @@ from facekp.tfenv import quiet_tensorflow
 
 quiet_tensorflow()  # before TensorFlow's first import: no start-up log lines in the user's program
 
-import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
+import numpy as np
+from PIL import Image
 
-from facekp import detect, photos  # noqa: E402
-from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
-from facekp.errors import InputError  # noqa: E402
-from facekp.inference import Predictor  # noqa: E402
+from facekp import detect, photos
+from facekp.config import SHIPPED_KEYPOINTS
+from facekp.errors import InputError
+from facekp.inference import Predictor
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from importlib.metadata import entry_points
 
 import numpy as np
 import pytest
@@ -94,3 +95,25 @@ def test_importing_facekp_does_not_import_tensorflow():
         text=True,
     )
     assert done.stdout.strip() == "False"
+
+
+COMMANDS = {"facekp-train": "train", "facekp-predict": "predict", "facekp-submit": "submit"}
+COMMANDS.update({"facekp-verify": "verify", "facekp-export": "export"})
+
+
+def test_pip_install_puts_the_five_console_scripts_beside_python(tmp_path):
+    """`pip install -e .` installs facekp-train, -predict, -submit, -verify and -export, each the
+    `run` of its facekp/commands module (the top-level scripts call the same); facekp-predict on
+    the sample photos writes its CSV and plot."""
+    scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts") if ep.name.startswith("facekp-")}
+    assert scripts == {name: f"facekp.commands.{module}:run" for name, module in COMMANDS.items()}
+    bin_dir = os.path.dirname(sys.executable)
+    assert all(os.path.isfile(os.path.join(bin_dir, name)) for name in COMMANDS)
+    done = subprocess.run(
+        [os.path.join(bin_dir, "facekp-predict"), "--detect", os.path.join(REPO, "data", "samples"), "--out", tmp_path],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    (csv,) = [f for f in os.listdir(tmp_path) if f.endswith(".csv")]
+    assert len(open(tmp_path / csv).read().splitlines()) == 1 + 3  # the header and the samples' three faces

@@ -1,0 +1,47 @@
+"""Export a keypoint run's best checkpoint.
+
+    facekp-export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
+    facekp-export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
+    facekp-export --run runs/kp68 --format slim --out models/keypoints68  # weights only
+
+The SavedModel and the TFLite model take an image batch (B, H, W, C) float32 of pixel values
+0..255 and return keypoints (B, K, 2) in those images' pixels (see facekp/export.py).
+"""
+
+from facekp.tfenv import quiet_tensorflow
+
+quiet_tensorflow()  # before TensorFlow's first import (below): no start-up log lines
+
+import argparse
+import os
+
+from facekp.cli import ArgumentParser, run_main
+from facekp.export import export_savedmodel, export_slim, export_tflite
+from facekp.inference import Predictor
+
+
+def main():
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="trained run directory (best checkpoint)")
+    parser.add_argument("--format", required=True, choices=["savedmodel", "tflite", "slim"])
+    parser.add_argument("--out", help="default: RUN/export/savedmodel, RUN/export/model.tflite or RUN/export/slim")
+    args = parser.parse_args()
+    predictor = Predictor.from_run(args.run)
+    if args.format == "savedmodel":
+        out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
+    elif args.format == "slim":
+        out = export_slim(predictor, args.out or os.path.join(args.run, "export", "slim"), args.run)
+    else:
+        out = args.out or os.path.join(args.run, "export", "model.tflite")
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+        export_tflite(predictor, out)
+    print(f"wrote {out}")
+
+
+def run() -> None:
+    """The console script's entry point: bad input is one line and exit code 2."""
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()
