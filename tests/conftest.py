@@ -1,6 +1,11 @@
-"""Tiny generated fixtures: a YouTube-Faces-68-style folder of synthetic faces (no ../shared)."""
+"""Tiny generated fixtures: a YouTube-Faces-68-style folder of synthetic faces (no ../shared), a tiny
+run trained once per session, and the commands run in this process."""
 
+import importlib
+import json
 import os
+import shutil
+import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -10,6 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from facekp.cli import run_main  # noqa: E402
+from facekp.config import KeypointConfig  # noqa: E402
+
 
 def flag_words(**flags):
     """Command-line words for flags given as keyword arguments: input_size=32 -> --input-size 32."""
@@ -18,6 +26,60 @@ def flag_words(**flags):
 
 # train.py flags of a model small enough to train a few steps in a test
 TINY_MODEL = flag_words(input_size=32, width=8)
+
+# The model that builds and traces fastest (a run of a few steps: about 3 s instead of 7 for the
+# tiny resnet), for tests of the loop's bookkeeping (checkpoints, resuming, stopping, signals), not
+# of what a model learns; seednet needs at least 102 pixels.
+FAST = dict(model="seednet", input_size=104)
+FAST_MODEL = flag_words(**FAST)
+
+
+def tiny_config(data, **overrides):
+    """A tiny resnet keypoints68 config: 6 steps, no augmentation."""
+    base = dict(
+        data=data,
+        input_size=32,
+        width=8,
+        batch_size=8,
+        steps=6,
+        eval_every=3,
+        ckpt_every=3,
+        log_every=3,
+        warmup_steps=2,
+        val_fraction=0.25,
+        rotation=0.0,
+        scale_jitter=0.0,
+        shift_jitter=0.0,
+        flip=0.0,
+        brightness=0.0,
+        contrast=0.0,
+    )
+    return KeypointConfig(**{**base, **overrides})
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def run_script(script, args, capsys):
+    """(exit code, stdout, stderr) of a top-level command (`train`, `predict`, ...) run in this
+    process, as `python SCRIPT.py ARGS` runs it (run_main: bad input is one line and exit 2): for
+    tests of what a command does rather than of its process (each test module keeps a real
+    subprocess for that)."""
+    module = importlib.import_module(script)
+    old = sys.argv
+    sys.argv = [f"{script}.py", *map(str, args)]
+    capsys.readouterr()
+    try:
+        run_main(module.main)
+        code = 0
+    except SystemExit as stopped:
+        code = stopped.code or 0
+    finally:
+        sys.argv = old
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def template68():
@@ -90,3 +152,24 @@ def write_youtube68(folder, people=8, per_person=4, seed=0, formats=("jpeg",)):
 @pytest.fixture
 def yt_folder(tmp_path):
     return write_youtube68(str(tmp_path / "yt68"), formats=("jpeg", "rgba-png", "gray-jpeg"))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """(cfg, run dir) of a tiny resnet run with augmentation trained once per session (once per
+    worker under pytest-xdist): 6 steps, checkpoints at steps 3 and 6 and a best one. Read it only;
+    a test that writes to a run takes `trained_copy`."""
+    from facekp.train_loop import train
+
+    folder = tmp_path_factory.mktemp("trained")
+    cfg = tiny_config(write_youtube68(str(folder / "data")), steps=6, rotation=20.0, flip=0.5)
+    train(cfg, str(folder / "run"))
+    return cfg, str(folder / "run")
+
+
+@pytest.fixture
+def trained_copy(trained_run, tmp_path):
+    """A fresh copy of `trained_run`, for a test to resume, damage or rewrite."""
+    cfg, run = trained_run
+    shutil.copytree(run, tmp_path / "trained")
+    return cfg, str(tmp_path / "trained")

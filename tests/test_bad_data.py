@@ -5,7 +5,6 @@ import errno
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 
 import numpy as np
@@ -15,7 +14,7 @@ from facekp import cli, fileio, submission
 from facekp.data import identities, kaggle_fkd, youtube68
 from facekp.errors import InputError
 from facekp.tasks.kaggle15 import read_groups
-from tests.conftest import write_youtube68
+from tests.conftest import run_script, write_youtube68
 from tests.test_kaggle15 import write_kaggle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -151,27 +150,14 @@ def test_check_refuses_row_ids_that_are_not_plain_integers(tmp_path, row_id):
     ]
 
 
-def test_check_cli_is_one_line_and_exit_2(tmp_path):
+def test_check_cli_is_one_line_and_exit_2(tmp_path, capsys):
     folder = write_kaggle(str(tmp_path / "k"))
     sub = tmp_path / "sub.csv"
     sub.write_bytes("RowId,Location\n1.0,3.0\n2,4.0\n3,5.0\n4,6.0\n5,\xe9\n".encode("latin-1"))
-    done = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "infer_and_submit.py"),
-            "--task",
-            "kaggle15",
-            "--check",
-            str(sub),
-            "--data",
-            folder,
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "line 2: RowId '1.0' is not a plain positive integer" in done.stderr
-    assert "line 6: Location 'é'" in done.stderr
+    code, _, err = run_script("infer_and_submit", ["--task", "kaggle15", "--check", sub, "--data", folder], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "line 2: RowId '1.0' is not a plain positive integer" in err
+    assert "line 6: Location 'é'" in err
 
 
 def _fail_replace(src, dst):

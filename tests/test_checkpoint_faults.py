@@ -20,16 +20,20 @@ from facekp.errors import InputError, TrainingStopped
 from facekp.checkpoints import load_run
 from facekp.train_loop import train
 from facekp.tasks.keypoints import KeypointTask
-from tests.conftest import write_youtube68
+from tests.conftest import FAST, run_script, tiny_config, write_youtube68
 from tests.test_reliability import TINY, _state, _wait_for, train_command
-from tests.test_train import tiny_config
+
+
+def fast_config(data, **overrides):
+    """tiny_config with the fastest model to trace: these tests are about the loop, not the model."""
+    return tiny_config(data, **{**FAST, **overrides})
 
 
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory):
     """A 6-step run with checkpoints at steps 2, 4 and 6 (and a best one), trained once."""
     folder = tmp_path_factory.mktemp("trained")
-    cfg = tiny_config(write_youtube68(str(folder / "data")), steps=6, ckpt_every=2, eval_every=2)
+    cfg = fast_config(write_youtube68(str(folder / "data")), steps=6, ckpt_every=2, eval_every=2)
     train(cfg, str(folder / "run"))
     return cfg, str(folder / "run")
 
@@ -95,8 +99,8 @@ def test_a_run_whose_checkpoints_are_all_unreadable_never_restarts_from_scratch(
     assert sorted(os.listdir(os.path.join(run, "ckpt"))) == before  # nothing overwritten
 
 
-def test_an_unreadable_best_checkpoint_falls_back_to_the_latest_aloud(trained, capsys):
-    cfg, run = trained
+def test_an_unreadable_best_checkpoint_falls_back_to_the_latest_aloud(trained_copy, capsys):
+    cfg, run = trained_copy  # the resnet: every variable is in its checkpoints (seednet's dropout seed is not)
     for prefix in checkpoints_on_disk(os.path.join(run, "best")):
         open(prefix + ".data-00000-of-00001", "w").close()
     capsys.readouterr()
@@ -146,7 +150,7 @@ def _poison_from(call_number, monkeypatch, what):
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
+    cfg = fast_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
     _poison_from(5, monkeypatch, "loss")
     with pytest.raises(TrainingStopped, match=r"loss became nan at step 5; the last good checkpoint \(step 4\)"):
         train(cfg, run)
@@ -156,7 +160,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
 
 def test_non_finite_weights_are_never_saved(tmp_path, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
-    cfg = tiny_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
+    cfg = fast_config(data, steps=10, ckpt_every=2, eval_every=100, log_every=1)
     run = str(tmp_path / "run")
     _poison_from(4, monkeypatch, "gradients")  # the update of step 4 makes the weights NaN, its loss is finite
     with pytest.raises(
@@ -174,7 +178,7 @@ def test_a_run_stopped_before_any_checkpoint_says_so_and_leaves_no_run_dir(tmp_p
     run = str(tmp_path / "run")
     _poison_from(1, monkeypatch, "gradients")
     with pytest.raises(TrainingStopped, match=r"at step 2; no checkpoint was saved"):
-        train(tiny_config(data, steps=10, ckpt_every=5, eval_every=100), run)
+        train(fast_config(data, steps=10, ckpt_every=5, eval_every=100), run)
     assert not os.path.exists(run)
 
 
@@ -187,12 +191,12 @@ def _limit_file_size(limit):
 
 
 @pytest.mark.slow
-def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(tmp_path):
+def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(tmp_path, capsys):
     """Files capped at half a checkpoint: config and logs fit, the second checkpoint cannot."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
     args = train_command(run, data, **TINY, batch_size=8, eval_every=100000, ckpt_every=1)
-    assert subprocess.run(args + ["--steps", "1"], capture_output=True).returncode == 0
+    assert run_script("train", args[2:] + ["--steps", "1"], capsys)[0] == 0  # the first step in this process
     half = os.path.getsize(os.path.join(run, "ckpt", "ckpt-1.data-00000-of-00001")) // 2
     done = subprocess.run(args + ["--steps", "2"], capture_output=True, text=True, preexec_fn=_limit_file_size(half))
     assert done.returncode == 2 and "Traceback" not in done.stderr
@@ -214,7 +218,7 @@ def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path,
         tasks.TASKS, "keypoints68", dataclasses.replace(tasks.TASKS["keypoints68"], load_samples=terminated)
     )
     with pytest.raises(SystemExit) as stopped:
-        train(tiny_config(data), run)
+        train(fast_config(data), run)
     assert stopped.value.code == 130 and not os.path.exists(run)
     assert capsys.readouterr().out.strip() == "interrupted while reading the data; nothing was written"
 
@@ -231,29 +235,44 @@ def test_config_json_values_are_checked_when_a_run_is_loaded(trained):
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_moments_during_saves_always_resumes(tmp_path):
-    """Saves every step; six kills at random times; each time the newest whole checkpoint resumes."""
+def test_kill_9_mid_run_mid_save_and_at_random_moments_always_resumes(tmp_path):
+    """Saves every step; six kills: once checkpoints are being written, once aimed at a save in
+    progress (TF writes a *_temp folder, then renames it), four at random moments. Each time the
+    newest whole checkpoint resumes; then the same command trains on to its --steps."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = train_command(
-        run, data, **TINY, batch_size=8, eval_every=100000, steps=100000, ckpt_every=1, keep_checkpoints=2
-    )
-    cfg = dataclasses.replace(
-        tiny_config(data), batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2, eval_every=100000
-    )
+    args = train_command(run, data, **FAST, batch_size=8, eval_every=100000, ckpt_every=1, keep_checkpoints=2)
+    cfg = fast_config(data, batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2, eval_every=100000)
+    saving = lambda: any("_temp" in f for f in os.listdir(os.path.join(run, "ckpt")))
     rng, last = random.Random(0), 0
-    for _ in range(6):
+    for kill in range(6):
         proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            args + ["--steps", "100000"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        assert _wait_for(lambda: _newest_step(run) > last, timeout=120)
-        time.sleep(rng.uniform(0.0, 1.0))
+        if kill == 0:  # mid-run: once checkpoints are being written
+            assert _wait_for(lambda: len(checkpoints_on_disk(os.path.join(run, "ckpt"))) >= 2, timeout=120)
+        else:
+            assert _wait_for(lambda: _newest_step(run) > last, timeout=120)
+            if kill == 1:  # aimed at a save in progress
+                _wait_for(lambda: saving() or _newest_step(run) > last + 6, timeout=120)
+            else:
+                time.sleep(rng.uniform(0.0, 1.0))
         proc.send_signal(signal.SIGKILL)
         out, err = proc.communicate()
         assert last == 0 or f"from step {last}" in out or "unreadable checkpoint skipped" in err, (out, err)
-        step, iterations, weights = _state(cfg, run)
-        assert step >= last and iterations == step and all(np.isfinite(w).all() for w in weights.values())
+        step, iterations, weights = _state(cfg, run)  # readable whatever the moment of the kill
+        assert step >= max(last, 1) and iterations == step and all(np.isfinite(w).all() for w in weights.values())
         last = step
+    done = subprocess.run(args + ["--steps", str(last + 3)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert f"from step {last}" in done.stdout
+    step, iterations, trained = _state(cfg, run)
+    assert step == last + 3 and iterations == step
+    assert any(not np.array_equal(weights[k], trained[k]) for k in weights)
 
 
 def _newest_step(run):

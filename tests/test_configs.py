@@ -12,7 +12,7 @@ import train as train_cli
 from facekp import configs
 from facekp.config import check_fields
 from facekp.errors import InputError
-from tests.conftest import TINY_MODEL, write_youtube68
+from tests.conftest import FAST_MODEL, write_youtube68
 from tests.test_train import _cli
 
 
@@ -42,7 +42,20 @@ def _train(args, monkeypatch):
 def test_train_from_a_recipe_with_flags_then_resume_with_the_same_command(tmp_path, capsys, monkeypatch):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    command = ["--config", "ship68_smoke", "--run", run, "--data", data, *TINY_MODEL, "--batch-size", "8"]
+    # seednet traces fastest; the recipe's resnet width field stays in the config
+    command = [
+        "--config",
+        "ship68_smoke",
+        "--run",
+        run,
+        "--data",
+        data,
+        *FAST_MODEL,
+        "--width",
+        "8",
+        "--batch-size",
+        "8",
+    ]
     _train(command + ["--steps", "4"], monkeypatch)
     with open(os.path.join(run, "config.json")) as f:
         saved = json.load(f)

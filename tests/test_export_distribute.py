@@ -13,18 +13,13 @@ import tensorflow as tf
 from facekp import export, tflite
 from facekp.data import augment
 from facekp.inference import Predictor
-from facekp.train_loop import train
 from tests.conftest import write_youtube68
-from tests.test_train import tiny_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.mark.slow
-def test_savedmodel_and_tflite_match_the_checkpoint(tmp_path):
-    data = write_youtube68(str(tmp_path / "data"))
-    run = str(tmp_path / "run")
-    train(tiny_config(data, steps=2), run)
+def test_savedmodel_and_tflite_match_the_checkpoint(trained_run, tmp_path):
+    _, run = trained_run
     predictor = Predictor.from_run(run)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (2, 50, 40, 1)).astype(np.float32)  # not square: centred square crop
@@ -56,7 +51,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     sys.path.insert(0, {repo!r})
     from facekp.train_loop import train
-    from tests.test_train import tiny_config
+    from tests.conftest import tiny_config
     base = tiny_config({data!r}, steps=3, log_every=1, grad_clip=0.0, deterministic=True)
     for name, strategy in (("one", "default"), ("two", "mirrored")):
         train(dataclasses.replace(base, strategy=strategy), os.path.join({out!r}, name))

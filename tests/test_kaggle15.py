@@ -13,6 +13,7 @@ from facekp.config import KeypointConfig
 from facekp.data import kaggle_fkd
 from facekp.errors import InputError
 from facekp.train_loop import train
+from tests.conftest import run_script
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -97,8 +98,11 @@ def test_wrong_header(tmp_path):
         kaggle_fkd.read_training(folder)
 
 
-def test_kaggle15_trains_with_masked_loss(tmp_path):
-    folder = write_kaggle(str(tmp_path / "k"), rows=16)
+@pytest.fixture(scope="module")
+def kaggle_run(tmp_path_factory):
+    """(validation results, data folder, run dir) of a tiny kaggle15 run, trained once."""
+    root = tmp_path_factory.mktemp("kaggle15")
+    folder = write_kaggle(str(root / "k"), rows=16)
     cfg = KeypointConfig(
         task="kaggle15",
         data=folder,
@@ -110,7 +114,11 @@ def test_kaggle15_trains_with_masked_loss(tmp_path):
         log_every=2,
         val_fraction=0.25,
     )
-    results = train(cfg, str(tmp_path / "run"))
+    return train(cfg, str(root / "run")), folder, str(root / "run")
+
+
+def test_kaggle15_trains_with_masked_loss(kaggle_run):
+    results, _, _ = kaggle_run
     assert {"rmse", "rmse_full", "rmse_partial", "nme"} <= set(results)
     assert all(np.isfinite(results[k]) for k in ("rmse", "rmse_full", "rmse_partial"))
 
@@ -156,20 +164,12 @@ def test_check_catches_wrong_row_count_order_and_range(tmp_path):
     assert "header must be exactly 'RowId,Location'" in submission.check_keypoint_submission(str(bad), lookup)[0]
 
 
-@pytest.mark.slow
-def test_infer_and_submit_end_to_end(tmp_path):
-    folder = write_kaggle(str(tmp_path / "k"), rows=8)
-    run = str(tmp_path / "run")
-    train(
-        KeypointConfig(
-            task="kaggle15", data=folder, width=8, batch_size=4, steps=2, eval_every=2, ckpt_every=2, val_fraction=0.25
-        ),
-        run,
-    )
+def test_infer_and_submit_end_to_end(kaggle_run, tmp_path, capsys):
+    _, folder, run = kaggle_run
     script = os.path.join(REPO, "infer_and_submit.py")
     out = str(tmp_path / "out" / "sub.csv")
     os.makedirs(os.path.dirname(out))
-    done = subprocess.run(
+    done = subprocess.run(  # a real process
         [sys.executable, script, "--task", "kaggle15", "--run", run, "--out", out], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
@@ -177,13 +177,10 @@ def test_infer_and_submit_end_to_end(tmp_path):
     assert lines[0] == "RowId,Location" and [l.split(",")[0] for l in lines[1:]] == ["1", "2", "3", "4", "5"]
     assert all(0 <= float(l.split(",")[1]) <= 96 for l in lines[1:])
     assert [f for f in os.listdir(os.path.dirname(out)) if f.startswith("plot-") and f.endswith(".png")]
-    check = subprocess.run(
-        [sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder], capture_output=True, text=True
-    )
-    assert check.returncode == 0 and "valid submission" in check.stdout
+    check = ["--task", "kaggle15", "--check", out, "--data", folder]
+    code, printed, _ = run_script("infer_and_submit", check, capsys)
+    assert code == 0 and "valid submission" in printed
     open(out, "a").write("6,1.0\n")
-    check = subprocess.run(
-        [sys.executable, script, "--task", "kaggle15", "--check", out, "--data", folder], capture_output=True, text=True
-    )
-    assert check.returncode == 2 and "6 rows, IdLookupTable has 5" in check.stderr
-    assert len(check.stderr.strip().splitlines()) == 1
+    code, _, err = run_script("infer_and_submit", check, capsys)
+    assert code == 2 and "6 rows, IdLookupTable has 5" in err
+    assert len(err.strip().splitlines()) == 1

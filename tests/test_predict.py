@@ -13,19 +13,15 @@ from PIL import Image
 from facekp import export, photos
 from facekp.data import images as image_ops
 from facekp.inference import Predictor
-from facekp.train_loop import train
-from tests.conftest import synthetic_face, write_youtube68
-from tests.test_train import tiny_config
+from tests.conftest import run_script, synthetic_face
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("predict")
-    run = str(root / "run")
-    train(tiny_config(write_youtube68(str(root / "data")), steps=2), run)
-    return run
+@pytest.fixture
+def tiny_run(trained_run):
+    """The session's tiny trained run (read only)."""
+    return trained_run[1]
 
 
 def test_crop_maps_back_to_the_photo_under_a_known_box():
@@ -101,22 +97,11 @@ def test_predict_detects_faces_in_a_photo(tiny_run, tmp_path):
     assert open(csv_path).read().count("\n") == 1  # header only: no face
 
 
-def test_predict_py_exit_2_when_nothing_readable(tiny_run, tmp_path):
+def test_predict_py_exit_2_when_nothing_readable(tiny_run, tmp_path, capsys):
     (tmp_path / "x.jpg").write_bytes(b"")
-    done = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "predict.py"),
-            "--run",
-            tiny_run,
-            str(tmp_path / "x.jpg"),
-            str(tmp_path / "missing.jpg"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and "none of the 1 files could be read" in done.stderr
-    assert "missing.jpg: no such file" in done.stderr
+    code, _, err = run_script("predict", ["--run", tiny_run, tmp_path / "x.jpg", tmp_path / "missing.jpg"], capsys)
+    assert code == 2 and "none of the 1 files could be read" in err
+    assert "missing.jpg: no such file" in err
     assert not list(tmp_path.glob("prediction-*"))
 
 
@@ -171,39 +156,16 @@ def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
     assert (xs.max() - xs.min()) == pytest.approx(width * np.cos(angle) + 25 * np.sin(angle) / 2, rel=0.15)
 
 
-@pytest.mark.slow
-def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path):
+def test_predict_py_overlay_and_feature_maps(tiny_run, tmp_path, capsys):
     synthetic_face(np.random.default_rng(5), size=100)[0].save(tmp_path / "face.jpg")
-    done = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "predict.py"),
-            "--run",
-            tiny_run,
-            "--overlay",
-            "moustache",
-            "--feature-maps",
-            str(tmp_path / "face.jpg"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
+    args = ["--run", tiny_run, "--overlay", "moustache", "--feature-maps", tmp_path / "face.jpg"]
+    code, _, err = run_script("predict", args, capsys)
+    assert code == 0, err
     assert len(list(tmp_path.glob("overlay-*-face.png"))) == 1 and len(list(tmp_path.glob("features-*-face.png"))) == 1
-    bad = subprocess.run(
-        [
-            sys.executable,
-            os.path.join(REPO, "predict.py"),
-            "--run",
-            tiny_run,
-            "--overlay",
-            str(tmp_path / "nope.png"),
-            str(tmp_path / "face.jpg"),
-        ],
-        capture_output=True,
-        text=True,
+    code, _, err = run_script(
+        "predict", ["--run", tiny_run, "--overlay", tmp_path / "nope.png", tmp_path / "face.jpg"], capsys
     )
-    assert bad.returncode == 2 and "nope.png: overlay image not found" in bad.stderr
+    assert code == 2 and "nope.png: overlay image not found" in err
 
 
 def test_shipped_model_loads_and_predicts_inside_the_crop():

@@ -18,7 +18,7 @@ from facekp.data.samples import stratified_split
 from facekp.recognise import Gallery
 from facekp.tasks.identity import inverse_frequency_weights
 from facekp.submission import competition_classes, write_class_submission
-from tests.conftest import TINY_MODEL, flag_words
+from tests.conftest import TINY_MODEL, flag_words, run_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -203,22 +203,25 @@ def run_cli(script, *args):
 TINY = [*TINY_MODEL, *flag_words(log_every=10, warmup_steps=5, rotation=0, scale_jitter=0, shift_jitter=0)]
 
 
-def train_cli(run, data, *words, **flags):
-    """train.py for `run` on `data` with flags as keyword arguments (and command-line words)."""
-    return run_cli("train.py", "--run", run, "--data", data, *flag_words(**flags), *words)
+def train_cli(capsys, run, data, *words, **flags):
+    """(exit code, stdout, stderr) of train.py for `run` on `data`, run in this process, with flags
+    as keyword arguments (and command-line words)."""
+    return run_script("train", ["--run", run, "--data", data, *flag_words(**flags), *words], capsys)
 
 
 @pytest.mark.slow
-def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path):
+def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path, capsys):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     run = str(tmp_path / "runs" / "id")
-    done = train_cli(run, data, *TINY, task="identity", steps=60, eval_every=60, batch_size=16, lr=3e-3)
-    assert done.returncode == 0, done.stderr
-    line = [ln for ln in done.stdout.splitlines() if ln.startswith("validation:")][0]
+    code, out, err = train_cli(
+        capsys, run, data, *TINY, task="identity", steps=60, eval_every=60, batch_size=16, lr=3e-3
+    )
+    assert code == 0, err
+    line = [ln for ln in out.splitlines() if ln.startswith("validation:")][0]
     assert float(line.split("macro_f1=")[1].split(",")[0]) >= 0.9
     out = str(tmp_path / "sub.csv")
-    done = run_cli("infer_and_submit.py", "--task", "lfw2017", "--run", run, "--out", out)
-    assert done.returncode == 0, done.stderr
+    code, _, err = run_script("infer_and_submit", ["--task", "lfw2017", "--run", run, "--out", out], capsys)
+    assert code == 0, err
     with open(out, "rb") as f:
         assert f.read() == b"ImageId,PredictedClass\n" + b"".join(f"{i},{i % 3}\n".encode() for i in range(9))
 
@@ -245,14 +248,15 @@ def test_best_threshold_and_fold_protocol():
 
 
 @pytest.mark.slow
-def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_path):
+def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_path, capsys):
     people = [f"P{i}_X" for i in range(6)]
     data = write_people(str(tmp_path / "lfw"), people, per_person=4, size=40)
     pairs = str(tmp_path / "lfw" / "pairs.txt")
     with open(pairs, "w") as f:  # fold 1: people 4 and 5 only; fold 2: people 0 and 1
         f.write("2\t1\nP4_X\t1\t2\nP4_X\t3\tP5_X\t1\nP0_X\t1\t2\nP0_X\t1\tP1_X\t2\n")
     run = str(tmp_path / "runs" / "emb")
-    done = train_cli(
+    code, _, err = train_cli(
+        capsys,
         run,
         data,
         *TINY,
@@ -264,10 +268,10 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
         exclude_people=f"{pairs}:1",
         val_fraction=0.25,
     )
-    assert done.returncode == 0, done.stderr
+    assert code == 0, err
     assert os.path.isfile(os.path.join(run, "recognition.json"))
     # fold 2's people were trained on: judging it is refused; fold 1 alone cannot pick a threshold
-    refused = run_cli("verify.py", "--pairs", pairs, "--run", run, "--folds", "1-2")
+    refused = run_cli("verify.py", "--pairs", pairs, "--run", run, "--folds", "1-2")  # a real process
     assert refused.returncode == 2 and "trained on" in refused.stderr and "Traceback" not in refused.stderr
 
     gallery = str(tmp_path / "gallery")
@@ -275,38 +279,20 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
         os.makedirs(os.path.join(gallery, name))
         Image.open(os.path.join(data, name, f"{name}_0001.jpg")).save(os.path.join(gallery, name, "a.jpg"))
     out = str(tmp_path / "out")
-    done = run_cli(
-        "predict.py",
-        "--identify",
-        gallery,
-        "--embedding-run",
-        run,
-        "--out",
-        out,
-        os.path.join(gallery, "P5_X", "a.jpg"),
-    )
-    assert done.returncode == 0, done.stderr
+    probe = os.path.join(gallery, "P5_X", "a.jpg")
+    code, _, err = run_script("predict", ["--identify", gallery, "--embedding-run", run, "--out", out, probe], capsys)
+    assert code == 0, err
     csv = [f for f in os.listdir(out) if f.startswith("prediction-")][0]
     header, row = open(os.path.join(out, csv)).read().splitlines()
     assert header.endswith(",identity,distance") and header.count(",") == 7 + 136 + 1
     assert row.split(",")[-2] == "P5_X" and float(row.split(",")[-1]) < 1e-3  # its own enrolled image
-    done = run_cli(
-        "predict.py",
-        "--identify",
-        gallery,
-        "--embedding-run",
-        run,
-        "--threshold",
-        "-1",
-        "--out",
-        out,
-        os.path.join(gallery, "P5_X", "a.jpg"),
-    )
-    assert (
-        done.returncode == 0
-        and "unknown"
-        in open(os.path.join(out, sorted(f for f in os.listdir(out) if f.startswith("prediction-"))[-1])).read()
-    )
+    os.remove(os.path.join(out, csv))
+    args = ["--identify", gallery, "--embedding-run", run, "--threshold", "-1", "--out", out, probe]
+    code, _, err = run_script("predict", args, capsys)
+    assert code == 0, err
+    csv = [f for f in os.listdir(out) if f.startswith("prediction-")][0]
+    header, row = open(os.path.join(out, csv)).read().splitlines()
+    assert row.split(",")[-2] == "unknown"
 
 
 def test_gallery_names_the_nearest_person_or_unknown():
@@ -330,23 +316,22 @@ def test_keypoint_trunk_initialises_the_embedding_network(tmp_path):
     np.testing.assert_array_equal(embedding.get_layer("s4b1_a_conv").kernel.numpy(), source["s4b1_a_conv/kernel"])
 
 
-@pytest.mark.slow
-def test_a_flag_of_another_task_is_one_clear_error(tmp_path):
+def test_a_flag_of_another_task_is_one_clear_error(tmp_path, capsys):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
-    done = train_cli(str(tmp_path / "r"), data, task="keypoints68", triplet_margin=0.3)
-    assert done.returncode == 2 and "--triplet-margin: not a setting of KeypointConfig" in done.stderr
-    done = train_cli(str(tmp_path / "r"), data, task="embedding", batch_size=10, images_per_person=4)
-    assert done.returncode == 2 and "multiple of --images-per-person" in done.stderr
+    code, _, err = train_cli(capsys, str(tmp_path / "r"), data, task="keypoints68", triplet_margin=0.3)
+    assert code == 2 and "--triplet-margin: not a setting of KeypointConfig" in err
+    code, _, err = train_cli(capsys, str(tmp_path / "r"), data, task="embedding", batch_size=10, images_per_person=4)
+    assert code == 2 and "multiple of --images-per-person" in err
     assert not os.path.exists(tmp_path / "r")
 
 
-def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path):
+def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path, capsys):
     data = write_people(str(tmp_path / "lfw"), [f"P{i}_X" for i in range(4)], per_person=2, size=40)
     nowhere = str(tmp_path / "nowhere")
-    done = train_cli(
-        str(tmp_path / "r"), data, task="embedding", classify_data=nowhere, batch_size=4, images_per_person=2
+    code, _, err = train_cli(
+        capsys, str(tmp_path / "r"), data, task="embedding", classify_data=nowhere, batch_size=4, images_per_person=2
     )
-    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+    assert code == 2 and err.strip().splitlines() == [
         f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"
     ]
     assert not os.path.exists(tmp_path / "r")
