@@ -25,10 +25,18 @@ def data_default(subdir):
     return os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"), subdir)
 
 
-def last_train_speed(run_dir):
+def _metrics(run_dir, split):
     with open(os.path.join(run_dir, "metrics.jsonl")) as f:
-        rows = [json.loads(line) for line in f]
-    return [r for r in rows if r["split"] == "train"][-1]["images_per_s"]
+        return [row for row in map(json.loads, f) if row["split"] == split]
+
+
+def last_train_speed(run_dir):
+    return _metrics(run_dir, "train")[-1]["images_per_s"]
+
+
+def training_minutes(run_dir):
+    """Wall-clock minutes of the run's training (its last validation's elapsed time)."""
+    return round(_metrics(run_dir, "val")[-1]["elapsed_s"] / 60.0, 1)
 
 
 def train_within_budget(cfg, minutes, run_dir=None):

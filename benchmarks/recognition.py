@@ -1,10 +1,11 @@
 """Recognition figures of trained runs, as one JSON line: the identity classifier's validation
 macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (its --classify-data
 split), LFW pairs verification (mean over the folds judged, each by a run that never trained on
-its people) with AUC, and training images/s from each run's log.
+its people) with AUC, the shipped embedding (models/face_embedding) on folds 1-5, and training
+images/s and minutes from each run's log.
 
     python benchmarks/recognition.py --identity-run runs/id7 \\
-        --embedding-run runs/embA --folds 1-5 --embedding-run runs/embB --folds 6-10 \\
+        --embedding-run runs/arcA --folds 1-5 --embedding-run runs/arcB --folds 6-10 \\
         --pairs $FACEKP_DATA/lfw/pairs.txt [--roc docs/lfw-roc.png]
 """
 
@@ -15,8 +16,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import data_default, last_train_speed  # noqa: E402
+from benchmarks.common import data_default, last_train_speed, training_minutes  # noqa: E402
 from facekp import tasks, verification  # noqa: E402
+from facekp.config import SHIPPED_EMBEDDING  # noqa: E402
 from facekp.recognise import Recogniser, load_results  # noqa: E402
 
 
@@ -41,6 +43,7 @@ def main():
     parser.add_argument("--folds", action="append", default=[], help="pairs folds each embedding run judges")
     parser.add_argument("--pairs", default=os.path.join(data_default("lfw"), "pairs.txt"))
     parser.add_argument("--roc", help="also save the ROC plot here")
+    parser.add_argument("--shipped", default=SHIPPED_EMBEDDING, help="the shipped embedding, judged on folds 1-5")
     args = parser.parse_args()
     out = identity_figures(args.identity_run) if args.identity_run else {}
     if args.embedding_run:
@@ -49,6 +52,7 @@ def main():
             embedding_svm_macro_f1=svm.get("macro_f1"),
             embedding_svm_accuracy=svm.get("accuracy"),
             embedding_train_img_s=last_train_speed(args.embedding_run[0]),
+            embedding_train_minutes=[training_minutes(run) for run in args.embedding_run],
         )
         per_fold, distances = verification.run_protocol(
             list(zip(args.embedding_run, args.folds)), args.pairs, verification.default_image_dir(args.pairs)
@@ -62,6 +66,12 @@ def main():
         )
         if args.roc:
             verification.save_roc(args.roc, distances)
+    if args.shipped:
+        shipped, _ = verification.run_protocol(
+            [(args.shipped, "1-5")], args.pairs, verification.default_image_dir(args.pairs)
+        )
+        figures = verification.summary(shipped)
+        out.update(shipped_folds1_5_accuracy=figures["accuracy_mean"], shipped_folds1_5_auc=figures["auc_mean"])
     print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in out.items()}))
 
 

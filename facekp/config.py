@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from facekp.errors import InputError
 
 # The 68-point model that ships with the repository (a run directory: config.json + best/).
-SHIPPED_KEYPOINTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models", "keypoints68")
+MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+SHIPPED_KEYPOINTS = os.path.join(MODELS, "keypoints68")
+SHIPPED_EMBEDDING = os.path.join(MODELS, "face_embedding")
 
 # Value checks a field may carry: (what the value must be, test).
 POSITIVE = ("a positive number", lambda v: math.isfinite(v) and v > 0)
@@ -129,10 +131,11 @@ class RecognitionConfig(TrainConfig):
     width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)", check=POSITIVE)
     dropout: float = _f(0.3, "dropout before the head", check=BELOW_ONE)
     face_crop: str = _f(
-        "auto",
-        "part of a folder image that is the face: auto (LFW's 250 or 160 px "
-        "framing -> the LFW 2017 face box, else the whole image), lfw or full",
-        choices=("auto", "lfw", "full"),
+        "aligned",
+        "how a face is cut from its image: aligned (the shipped keypoint model's eye centres, nose tip "
+        "and mouth corners warped onto one template), or a fixed box resized: auto (LFW's 250 or "
+        "160 px framing -> the LFW 2017 face box, else the whole image), lfw or full",
+        choices=("aligned", "auto", "lfw", "full"),
     )
     exclude_people: str = _f(
         "",
@@ -144,6 +147,19 @@ class RecognitionConfig(TrainConfig):
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
     embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
     images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=POSITIVE)
+    embedding_loss: str = _f(
+        "arcface",
+        "embedding: arcface (additive angular margin softmax over the training people), cosface "
+        "(additive cosine margin) or triplet (FaceNet's, semi-hard negatives in P x K batches)",
+        choices=("arcface", "cosface", "triplet"),
+    )
+    softmax_scale: float = _f(32.0, "embedding (arcface, cosface): the scale s of the logits", check=POSITIVE)
+    softmax_margin: float = _f(
+        0.4, "embedding (arcface: radians added to the angle; cosface: subtracted from the cosine)", check=NON_NEGATIVE
+    )
+    margin_classes: int = field(
+        default=0, metadata={"help": "embedding (arcface, cosface): training people (from the data)", "flag": False}
+    )
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
     classify_data: str = _f(
         "",
@@ -160,6 +176,9 @@ class RecognitionConfig(TrainConfig):
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}
+
+# The value a run saved before a field existed behaves as (its config.json lacks the field).
+BEFORE_FIELD_EXISTED = {"embedding_loss": "triplet"}
 
 # Fields that only steer the loop: a resumed run may change them without starting a new run.
 RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data")
@@ -225,8 +244,9 @@ def from_json(obj: dict[str, Any], path: str = "config.json") -> TrainConfig:
     unknown = sorted(set(obj) - names)
     if unknown:
         raise InputError(f"{path}: unknown config fields {unknown}")
+    legacy = {k: v for k, v in BEFORE_FIELD_EXISTED.items() if k in names and k not in obj}
     try:
-        return check_fields(cls(**obj), path)
+        return check_fields(cls(**legacy, **obj), path)
     except TypeError as e:
         raise InputError(f"{path}: {e}")
 

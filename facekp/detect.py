@@ -25,6 +25,7 @@ import tensorflow as tf
 from mtcnn import MTCNN
 from mtcnn.stages import StageONet, StagePNet, StageRNet
 
+from facekp.data import geometry
 from facekp.opencv import cv2
 
 DETECTORS = ("mtcnn", "haar")
@@ -171,21 +172,9 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
 # ---- Where the keypoint search starts.
 
 
-def similarity_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """The similarity (scale s, rotation R (2, 2), translation t) taking `source` (N, 2) points
-    closest to `target` (N, 2) in least squares: target ~ s * source @ R.T + t (Umeyama)."""
-    mu_s, mu_t = source.mean(0), target.mean(0)
-    a, b = source - mu_s, target - mu_t
-    u, sigma, vt = np.linalg.svd(b.T @ a)
-    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
-    rotation = u @ d @ vt
-    scale = float(np.trace(np.diag(sigma) @ d) / (a**2).sum())
-    return scale, rotation, mu_t - scale * mu_s @ rotation.T
-
-
 def landmark_box(landmarks: np.ndarray) -> tuple[float, float, float]:
     """Keypoint box (centre x, centre y, side) of the mean face fitted to five landmarks."""
-    scale, _, shift = similarity_fit(MEAN_LANDMARKS, np.asarray(landmarks, np.float64))
+    scale, _, shift = geometry.similarity_fit(MEAN_LANDMARKS, np.asarray(landmarks, np.float64))
     return float(shift[0]), float(shift[1]), scale
 
 

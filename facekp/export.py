@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
 from facekp.data import augment
@@ -63,16 +64,21 @@ def export_tflite(predictor: Predictor, path: str) -> str:
     return path
 
 
-def export_slim(predictor: Predictor, folder: str, run_dir: str) -> str:
-    """config.json + a weights-only checkpoint in best/ (no optimizer slots): a run directory
-    that Predictor.from_run loads, a third of the training checkpoint's size."""
+# What a recognition run fits after training (threshold, SVM): a slim export keeps them beside it.
+RUN_EXTRAS = ("recognition.json", "classifier.pkl")
+
+
+def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:
+    """config.json + a weights-only checkpoint in best/ (no optimizer slots), and a recognition
+    run's threshold and SVM: a run directory that Predictor.from_run or Recogniser loads, a third
+    of the training checkpoint's size."""
 
     def write(tmp):
-        shutil.copy(os.path.join(run_dir, "config.json"), os.path.join(tmp, "config.json"))
+        for name in ("config.json", *RUN_EXTRAS):
+            if os.path.isfile(os.path.join(run_dir, name)):
+                shutil.copy(os.path.join(run_dir, name), os.path.join(tmp, name))
         step = tf.Variable(0, dtype=tf.int64)
-        manager = tf.train.CheckpointManager(
-            tf.train.Checkpoint(step=step, model=predictor.model), os.path.join(tmp, "best"), 1
-        )
+        manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=model), os.path.join(tmp, "best"), 1)
         manager.save(checkpoint_number=0)
 
     _replace_atomically(folder, write)

@@ -9,6 +9,7 @@ Inference runs through TFLite (XNNPACK) by default, converted in memory when the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Callable
 
 import keras
@@ -90,13 +91,19 @@ class Predictor:
         every pass predicts all faces of the image as one batch.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
+        return self.predict_each([image] * len(boxes), boxes, refine)
+
+    def predict_each(self, images: Sequence[np.ndarray], boxes: np.ndarray | list, refine: int = 1) -> np.ndarray:
+        """predict_faces for one face box (F, 3) in each of F images (of any sizes): all in one
+        batch per pass, as recognition reads whole folders of one-face photos."""
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         if not len(boxes):
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
         centers, sides = boxes[:, :2], boxes[:, 2]
         for _ in range(refine + 1):
             cropped = [
                 image_ops.crop_with_map_fast(image, c, s * self.cfg.margin, self.cfg.input_size)
-                for c, s in zip(centers, sides)
+                for image, c, s in zip(images, centers, sides)
             ]
             points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
             points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image

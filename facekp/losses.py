@@ -87,3 +87,27 @@ def triplet_semihard(embeddings: tf.Tensor, labels: tf.Tensor, margin: float = 0
     losses = tf.maximum(distances - semihard_negatives(distances, labels) + margin, 0.0)
     positive = tf.cast(positive, losses.dtype)
     return tf.reduce_sum(losses * positive) / tf.maximum(tf.reduce_sum(positive), 1.0)
+
+
+def margin_logits(cosines: tf.Tensor, labels: tf.Tensor, kind: str, scale: float, margin: float) -> tf.Tensor:
+    """Scaled logits of a margin softmax from (B, C) cosines between embeddings and class centres:
+    the true class's cosine cos(theta) becomes cos(theta + margin) (ArcFace, additive angular
+    margin) or cos(theta) - margin (CosFace); every logit is then times `scale`. Where theta +
+    margin would pass pi, ArcFace's cos(theta) - margin * sin(margin) keeps the logit falling."""
+    true = tf.one_hot(labels, tf.shape(cosines)[-1]) > 0.5
+    cos = tf.clip_by_value(cosines, -1.0 + 1e-7, 1.0 - 1e-7)
+    if kind == "arcface":
+        sin = tf.sqrt(1.0 - tf.square(cos))
+        turned = cos * math.cos(margin) - sin * math.sin(margin)  # cos(theta + m)
+        target = tf.where(cos > math.cos(math.pi - margin), turned, cos - margin * math.sin(margin))
+    elif kind == "cosface":
+        target = cos - margin
+    else:
+        raise ValueError(f"unknown margin loss {kind!r}")
+    return scale * tf.where(true, target, cos)
+
+
+def margin_softmax(cosines: tf.Tensor, labels: tf.Tensor, kind: str, scale: float, margin: float) -> tf.Tensor:
+    """Mean cross-entropy of margin_logits (ArcFace or CosFace) over the batch."""
+    logits = margin_logits(cosines, labels, kind, scale, margin)
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))

@@ -30,7 +30,7 @@ from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text
 from facekp.inference import Predictor
 from facekp.opencv import cv2
-from facekp.recognise import Gallery, Recogniser, face_from_keypoints
+from facekp.recognise import Gallery, Recogniser
 
 Face = tuple[tuple[float, float, float, float], float, np.ndarray]  # box (x, y, w, h), score, points (K, 2)
 
@@ -204,9 +204,9 @@ def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, flo
 
 
 def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
-    """The recognition crops (F, S, S, C) of a file's faces, cut around their keypoints."""
+    """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints."""
     image = model_image(rgb, recogniser.cfg.channels)
-    return np.stack([face_from_keypoints(image, points, recogniser.cfg.input_size) for _, _, points in faces])
+    return recogniser.faces_at_keypoints(image, np.stack([points for _, _, points in faces]))
 
 
 def enrol(

@@ -8,6 +8,7 @@ classifier and threshold, and a gallery of enrolled people.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -20,10 +21,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
+from facekp.align import aligned_faces
+from facekp.aligner import Aligner
+from facekp.aligner import for_config as aligner_for
 from facekp.checkpoints import load_run
 from facekp import config as config_lib
 from facekp.config import RecognitionConfig
-from facekp.data import images
+from facekp.data import identities, images
 from facekp.data.geometry import crop_map, face_boxes
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes
@@ -92,7 +96,8 @@ def face_from_keypoints(image: np.ndarray, points: np.ndarray, size: int) -> np.
 
 
 class Recogniser:
-    """A trained identity or embedding run: outputs for faces, classes, the verification threshold."""
+    """A trained identity or embedding run: its faces (cut as it was trained: aligned by keypoints,
+    or a fixed crop), outputs for them, classes, the verification threshold."""
 
     def __init__(self, run_dir: str):
         self.run_dir = run_dir
@@ -101,6 +106,23 @@ class Recogniser:
             raise InputError(f"{run_dir}: trained for {cfg.task}, not recognition (needs an identity or embedding run)")
         self.cfg, self.model = load_run(run_dir)
         self._predict = compiled_predict(self.model)
+
+    @functools.cached_property
+    def aligner(self) -> Aligner | None:
+        """The keypoint aligner of a run trained on aligned faces (loaded on first use)."""
+        return aligner_for(self.cfg)
+
+    def faces_of_files(self, paths: Sequence[str]) -> np.ndarray:
+        """(N, S, S, C) faces of one-face image files, as this run's training read its faces."""
+        cfg = self.cfg
+        return identities.read_faces(paths, cfg.input_size, cfg.channels, cfg.face_crop, self.aligner)
+
+    def faces_at_keypoints(self, image: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        """(F, S, S, C) faces of an (H, W, C) image at their (F, 68, 2) keypoints."""
+        size = self.cfg.input_size
+        if self.cfg.face_crop == "aligned":
+            return aligned_faces(image, points68, size)
+        return np.stack([face_from_keypoints(image, points, size) for points in points68])
 
     def outputs(self, faces: np.ndarray) -> np.ndarray:
         """Logits (identity runs) or embeddings (embedding runs) of (N, S, S, C) faces."""

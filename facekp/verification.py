@@ -36,9 +36,7 @@ def pair_distances(recogniser: Recogniser, folder: str, pairs: Sequence[identiti
         {identities.pair_path(folder, p.name1, p.number1) for p in pairs}
         | {identities.pair_path(folder, p.name2, p.number2) for p in pairs}
     )
-    cfg = recogniser.cfg
-    faces = np.stack([identities.read_face(path, cfg.input_size, cfg.channels, cfg.face_crop) for path in paths])
-    embedding = dict(zip(paths, recogniser.outputs(faces)))
+    embedding = dict(zip(paths, recogniser.outputs(recogniser.faces_of_files(paths))))
     return np.array(
         [
             np.linalg.norm(

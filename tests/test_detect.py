@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from facekp import detect, photos, plots
+from facekp.data import geometry
 from facekp.schemes import IBUG68, KAGGLE15
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,7 +25,7 @@ def turned(points, scale, degrees, shift):
 
 def test_similarity_fit_recovers_a_known_similarity():
     source = np.random.default_rng(0).normal(size=(5, 2))
-    scale, rotation, shift = detect.similarity_fit(source, turned(source, 3.5, 17.0, (40.0, -7.0)))
+    scale, rotation, shift = geometry.similarity_fit(source, turned(source, 3.5, 17.0, (40.0, -7.0)))
     np.testing.assert_allclose(scale, 3.5, rtol=1e-9)
     np.testing.assert_allclose(np.degrees(np.arctan2(rotation[1, 0], rotation[0, 0])), 17.0, atol=1e-9)
     np.testing.assert_allclose(shift, (40.0, -7.0), atol=1e-9)

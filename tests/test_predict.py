@@ -122,7 +122,7 @@ def test_tflite_and_tf_engines_agree_and_faces_batch_like_one_by_one(tiny_run):
 
 def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
     predictor = Predictor.from_run(tiny_run)
-    folder = export.export_slim(predictor, str(tmp_path / "slim"), tiny_run)
+    folder = export.export_slim(predictor.model, str(tmp_path / "slim"), tiny_run)
     assert sorted(os.listdir(folder)) == ["best", "config.json"]
     images = np.random.default_rng(0).random((2, 32, 32, 1), np.float32)
     np.testing.assert_allclose(Predictor.from_run(folder).predict(images), predictor.predict(images), atol=1e-5)

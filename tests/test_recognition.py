@@ -89,7 +89,9 @@ def test_face_dataset_embedding_batches_are_p_by_k():
         ["a", "b", "c", "d"],
         [str(i) for i in range(12)],
     )
-    cfg = RecognitionConfig(task="embedding", input_size=32, batch_size=4, images_per_person=2, steps=3)
+    cfg = RecognitionConfig(
+        task="embedding", embedding_loss="triplet", input_size=32, batch_size=4, images_per_person=2, steps=3
+    )
     batch = next(iter(tasks.get("embedding").train_batches(cfg, faces, 0)))
     labels = batch["label"].numpy()
     assert batch["image"].shape == (4, 32, 32, 1)
@@ -214,7 +216,7 @@ def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path, capsys):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     run = str(tmp_path / "runs" / "id")
     code, out, err = train_cli(
-        capsys, run, data, *TINY, task="identity", steps=60, eval_every=60, batch_size=16, lr=3e-3
+        capsys, run, data, *TINY, task="identity", steps=60, eval_every=60, batch_size=16, lr=3e-3, face_crop="auto"
     )
     assert code == 0, err
     line = [ln for ln in out.splitlines() if ln.startswith("validation:")][0]

@@ -1,8 +1,9 @@
-"""Export a keypoint run's best checkpoint.
+"""Export a run's best checkpoint (slim: any run; SavedModel and TFLite: keypoint runs).
 
     facekp-export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
     facekp-export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
     facekp-export --run runs/kp68 --format slim --out models/keypoints68  # weights only
+    facekp-export --run runs/arcA --format slim --out models/face_embedding  # + threshold, SVM
 
 The SavedModel and the TFLite model take an image batch (B, H, W, C) float32 of pixel values
 0..255 and return keypoints (B, K, 2) in those images' pixels (see facekp/export.py).
@@ -15,6 +16,7 @@ quiet_tensorflow()  # before TensorFlow's first import (below): no start-up log 
 import argparse
 import os
 
+from facekp.checkpoints import load_run
 from facekp.cli import ArgumentParser, run_main
 from facekp.export import export_savedmodel, export_slim, export_tflite
 from facekp.inference import Predictor
@@ -26,11 +28,13 @@ def main():
     parser.add_argument("--format", required=True, choices=["savedmodel", "tflite", "slim"])
     parser.add_argument("--out", help="default: RUN/export/savedmodel, RUN/export/model.tflite or RUN/export/slim")
     args = parser.parse_args()
+    if args.format == "slim":
+        _, model = load_run(args.run)
+        print(f"wrote {export_slim(model, args.out or os.path.join(args.run, 'export', 'slim'), args.run)}")
+        return
     predictor = Predictor.from_run(args.run)
     if args.format == "savedmodel":
         out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
-    elif args.format == "slim":
-        out = export_slim(predictor, args.out or os.path.join(args.run, "export", "slim"), args.run)
     else:
         out = args.out or os.path.join(args.run, "export", "model.tflite")
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

@@ -28,7 +28,7 @@ import sys
 
 from facekp import overlay as overlays, photos
 from facekp.cli import run_main
-from facekp.config import SHIPPED_KEYPOINTS
+from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
 from facekp.inference import Predictor
@@ -79,7 +79,11 @@ def main():
         metavar="GALLERY_DIR",
         help="name each face: the nearest person enrolled from GALLERY_DIR/<person>/*.jpg",
     )
-    parser.add_argument("--embedding-run", help="embedding run for --identify")
+    parser.add_argument(
+        "--embedding-run",
+        default=SHIPPED_EMBEDDING,
+        help="embedding run for --identify (default: the shipped models/face_embedding)",
+    )
     parser.add_argument(
         "--threshold", type=float, help="--identify: largest distance still called a match (default: the run's own)"
     )
@@ -87,8 +91,6 @@ def main():
     for flag, value, least in (("--refine", args.refine, 0), ("--threads", args.threads, 1)):
         if value is not None and value < least:
             raise InputError(f"{flag}: must be >= {least}, got {value}")
-    if args.identify and not args.embedding_run:
-        raise InputError("--identify needs --embedding-run RUN_DIR (an embedding run)")
 
     overlay = None
     if args.overlay:

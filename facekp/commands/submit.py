@@ -83,7 +83,7 @@ def submit_lfw2017(args):
     data = args.data or (recogniser.cfg.classify_data if recogniser.cfg.task == "embedding" else recogniser.cfg.data)
     if not identities.is_arrays_folder(data):
         raise InputError(f"{data}: not an LFW 2017 folder (no X_train.npy/X_test.npy); give --data")
-    faces = identities.load_test_arrays(data, recogniser.cfg.input_size, recogniser.cfg.channels)
+    faces = identities.load_test_arrays(data, recogniser.cfg.input_size, recogniser.cfg.channels, recogniser.aligner)
     predicted, run_classes = recogniser.classify(faces)
     classes = submission.competition_classes(predicted, run_classes, identities.read_target_names(data))
     out = args.out or f"submission-{time.strftime('%Y%m%d-%H%M%S')}.csv"

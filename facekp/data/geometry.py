@@ -22,3 +22,15 @@ def crop_map(
     cos, sin = np.cos(angle), np.sin(angle)
     A = np.array([[cos * sx, -sin * sy], [sin * sx, cos * sy]])
     return np.concatenate([A, (np.array([cx, cy]) - A @ [mid, mid])[:, None]], axis=1)
+
+
+def similarity_fit(source: np.ndarray, target: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """The similarity (scale s, rotation R (2, 2), translation t) taking `source` (N, 2) points
+    closest to `target` (N, 2) in least squares: target ~ s * source @ R.T + t (Umeyama)."""
+    mu_s, mu_t = source.mean(0), target.mean(0)
+    a, b = source - mu_s, target - mu_t
+    u, sigma, vt = np.linalg.svd(b.T @ a)
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rotation = u @ d @ vt
+    scale = float(np.trace(np.diag(sigma) @ d) / (a**2).sum())
+    return scale, rotation, mu_t - scale * mu_s @ rotation.T

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,7 +20,8 @@ from facekp.config import RecognitionConfig
 from facekp.errors import InputError
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
-LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
+LFW2017_SHAPE = (50, 37)
+CHUNK = 256  # files read (and aligned) at a time  # rows, columns of one X_train face
 # The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
 LFW2017_PEOPLE = (
     "Ariel_Sharon",
@@ -34,6 +35,14 @@ LFW2017_PEOPLE = (
 # scikit-learn's LFW face box (rows 70:195, columns 78:172 of the 250x250 LFW photo), which is
 # the framing of the LFW 2017 arrays; the shared 160x160 photos are the 250's centre.
 LFW_FACE_BOX = {250: (70, 195, 78, 172), 160: (25, 150, 33, 127)}
+# Where the keypoint search starts in an LFW photo (keypoint box: centre x, centre y, side): the
+# median of the shipped model's boxes started from MTCNN on 300 LFW photos; in a 50x37 LFW 2017
+# array, the same box through its crop (LFW_FACE_BOX[250]) and scale (0.4).
+LFW_KEYPOINT_BOX = {250: (126.4, 144.2, 98.9), 160: (81.4, 99.2, 98.9)}
+ARRAY_KEYPOINT_BOX = (18.75, 29.4, 39.6)
+
+# An aligner: (images (H, W, C) uint8, start keypoint boxes or None) -> (N, S, S, C) aligned faces.
+Aligner = Callable[[Sequence[np.ndarray], Sequence[tuple | None]], np.ndarray]
 
 
 @dataclass
@@ -93,23 +102,24 @@ def read_target_names(folder: str) -> list[str]:
         raise InputError(f"{path}: cannot read ({e.strerror})")
 
 
-def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int) -> np.ndarray:
-    """(N, 1850) LFW 2017 rows -> (N, size, size, channels) uint8 faces."""
+def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int, aligner: Aligner | None = None) -> np.ndarray:
+    """(N, 1850) LFW 2017 rows -> (N, size, size, channels) uint8 faces: the whole array resized,
+    or aligned by the aligner."""
     rows, cols = LFW2017_SHAPE
     if x.ndim != 2 or x.shape[1] != rows * cols:
         raise InputError(f"{path}: expected an (N, {rows * cols}) array of {rows}x{cols} faces, got {x.shape}")
     if not np.isfinite(x).all():
         raise InputError(f"{path}: holds NaN or infinite pixel values")
-    faces = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, rows, cols)
-    out = (
-        np.stack([square_face(face, size, "full") for face in faces])
-        if len(faces)
-        else np.zeros((0, size, size, 1), np.uint8)
-    )
+    faces = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, rows, cols, 1)
+    if not len(faces):
+        return np.zeros((0, size, size, channels), np.uint8)
+    if aligner:
+        return aligner(list(faces), [ARRAY_KEYPOINT_BOX] * len(faces))
+    out = np.stack([square_face(face, size, "full") for face in faces])
     return np.repeat(out, channels, axis=-1) if channels == 3 else out
 
 
-def load_arrays(folder: str, size: int, channels: int) -> Faces:
+def load_arrays(folder: str, size: int, channels: int, aligner: Aligner | None = None) -> Faces:
     """The LFW 2017 training arrays as Faces (labels = y_train, names = target_names.txt)."""
     x_path, y_path = os.path.join(folder, "X_train.npy"), os.path.join(folder, "y_train.npy")
     x, y = _load_npy(x_path), _load_npy(y_path)
@@ -118,24 +128,43 @@ def load_arrays(folder: str, size: int, channels: int) -> Faces:
         raise InputError(f"{y_path}: {y.shape} labels for {len(x)} faces in X_train.npy")
     if len(y) and (y.min() < 0 or y.max() >= len(class_names)):
         raise InputError(f"{y_path}: labels must be 0..{len(class_names) - 1} (target_names.txt)")
-    faces = arrays_to_faces(x, x_path, size, channels)
+    faces = arrays_to_faces(x, x_path, size, channels, aligner)
     return Faces(faces, y.astype(np.int32), class_names, [f"X_train row {i}" for i in range(len(x))])
 
 
-def load_test_arrays(folder: str, size: int, channels: int) -> np.ndarray:
+def load_test_arrays(folder: str, size: int, channels: int, aligner: Aligner | None = None) -> np.ndarray:
     path = os.path.join(folder, "X_test.npy")
-    return arrays_to_faces(_load_npy(path), path, size, channels)
+    return arrays_to_faces(_load_npy(path), path, size, channels, aligner)
 
 
-def read_face(path: str, size: int, channels: int, face_crop: str) -> np.ndarray:
-    """One image file -> (size, size, channels) uint8 face, or an InputError naming the file."""
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
-    image = cv2.imread(path, flag)
+def read_image(path: str, channels: int) -> np.ndarray:
+    """One image file -> (H, W, channels) uint8 (RGB or gray), or an InputError naming the file."""
+    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"{path}: not a readable image")
-    if channels == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    return square_face(image, size, face_crop)
+    return image[..., None] if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def framing_start(shape: tuple) -> tuple | None:
+    """The keypoint search's start box in an LFW-framed photo (250 or 160 px square), else None."""
+    h, w = shape[:2]
+    return LFW_KEYPOINT_BOX[h] if h == w and h in LFW_KEYPOINT_BOX else None
+
+
+def read_faces(
+    paths: Sequence[str], size: int, channels: int, face_crop: str, aligner: Aligner | None = None
+) -> np.ndarray:
+    """(N, size, size, channels) uint8 faces of image files: with face_crop "aligned", aligned by
+    `aligner` (a chunk of files at a time); else the face_crop square resized."""
+    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    faces = [np.zeros((0, size, size, channels), np.uint8)]
+    for chunk in tqdm(chunks, desc="faces", unit="chunk", disable=len(paths) < 2 * CHUNK):
+        images = [read_image(path, channels) for path in chunk]
+        if face_crop == "aligned":
+            faces.append(aligner(images, [framing_start(image.shape) for image in images]))
+        else:
+            faces.append(np.stack([square_face(image, size, face_crop) for image in images]))
+    return np.concatenate(faces)
 
 
 def person_folders(folder: str) -> dict[str, list[str]]:
@@ -155,7 +184,13 @@ def person_folders(folder: str) -> dict[str, list[str]]:
 
 
 def load_folders(
-    folder: str, size: int, channels: int, face_crop: str = "auto", exclude: Collection[str] = (), min_images: int = 1
+    folder: str,
+    size: int,
+    channels: int,
+    face_crop: str = "auto",
+    exclude: Collection[str] = (),
+    min_images: int = 1,
+    aligner: Aligner | None = None,
 ) -> Faces:
     """Faces of every person in DIR/<person>/ not in `exclude` (canonical names), with enough images."""
     excluded = set(exclude)
@@ -167,27 +202,25 @@ def load_folders(
     if not people:
         raise InputError(f"{folder}: no person left with at least {min_images} images after exclusions")
     paths = [(i, path) for i, files in enumerate(people.values()) for path in files]
-    images = [
-        read_face(path, size, channels, face_crop)
-        for _, path in tqdm(paths, desc="decode", unit="img", disable=len(paths) < 500)
-    ]
     return Faces(
-        np.stack(images),
+        read_faces([path for _, path in paths], size, channels, face_crop, aligner),
         np.array([i for i, _ in paths], np.int32),
         list(people),
         [os.path.relpath(path, folder) for _, path in paths],
     )
 
 
-def load_faces(folder: str, cfg: RecognitionConfig, exclude: Collection[str] = ()) -> Faces:
+def load_faces(
+    folder: str, cfg: RecognitionConfig, exclude: Collection[str] = (), aligner: Aligner | None = None
+) -> Faces:
     """LFW 2017 arrays or a per-person folder, whichever `folder` holds."""
     if is_arrays_folder(folder):
-        faces = load_arrays(folder, cfg.input_size, cfg.channels)
+        faces = load_arrays(folder, cfg.input_size, cfg.channels, aligner)
         excluded = set(exclude)
         return faces.subset(
             [i for i, label in enumerate(faces.labels) if canonical(faces.class_names[label]) not in excluded]
         )
-    return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images)
+    return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images, aligner)
 
 
 # ---- LFW verification pairs (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt)

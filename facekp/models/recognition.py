@@ -28,9 +28,37 @@ def identity_classifier(cfg: RecognitionConfig, num_classes: int) -> keras.Model
     return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="identity_resnet")
 
 
-def embedding_network(cfg: RecognitionConfig, num_classes: int | None = None) -> keras.Model:
-    """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere)."""
+class ClassCentres(layers.Layer):
+    """The margin head of ArcFace/CosFace training: one unit-length centre per training person.
+    In training it appends the cosines between the embeddings and every centre to its output
+    ((B, D) -> (B, D + C), read by losses.margin_softmax); in inference it passes embeddings
+    through, so the model's output stays the (B, D) embedding."""
+
+    def __init__(self, num_classes: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+
+    def build(self, input_shape):
+        self.centres = self.add_weight(
+            shape=(input_shape[-1], self.num_classes), initializer="glorot_uniform", name="centres"
+        )
+
+    def call(self, embeddings, training=None):
+        if not training:
+            return embeddings
+        cosines = tf.matmul(embeddings, tf.math.l2_normalize(self.centres, axis=0))
+        return tf.concat([embeddings, cosines], axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}
+
+
+def embedding_network(cfg: RecognitionConfig) -> keras.Model:
+    """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere);
+    with a margin loss, then the class centres (ClassCentres: a training-only head)."""
     inputs, x = _pooled_features(cfg)
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)
     x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding")(x)
+    if cfg.embedding_loss != "triplet":
+        x = ClassCentres(cfg.margin_classes, name="class_centres")(x)
     return keras.Model(inputs, x, name="embedding_resnet")

@@ -5,6 +5,7 @@ run dir (recognition.json, classifier.pkl) for facekp.recognise."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from facekp import losses, metrics, recognise
+from facekp import aligner, losses, metrics, recognise
 from facekp.config import RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.data.samples import split_by_group, stratified_split
@@ -23,7 +24,7 @@ from facekp.tasks.faces import FaceTask
 
 def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any]) -> dict[str, Any]:
     """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
-    faces = identities.load_faces(cfg.classify_data, cfg)
+    faces = identities.load_faces(cfg.classify_data, cfg, aligner=aligner.for_config(cfg))
     embeddings = recognise.face_embeddings(predict_fn, faces.images)
     train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
     classifier = recognise.make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
@@ -39,21 +40,40 @@ def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[n
 
 
 class EmbeddingTask(FaceTask):
+    def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
+        """A margin loss has one class centre per person of the data (a resumed run must see as many)."""
+        if cfg.embedding_loss == "triplet":
+            return cfg
+        people = len(samples.class_names)
+        if cfg.margin_classes and cfg.margin_classes != people:
+            raise InputError(f"{cfg.data}: holds {people} people, this run was trained on {cfg.margin_classes}")
+        return dataclasses.replace(cfg, margin_classes=people)
+
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
+        """Validation people apart; triplet training keeps the people with a positive pair (two faces)."""
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
         train = samples.subset(train_idx)
-        counts = np.bincount(train.labels)
-        keep = np.flatnonzero(counts[train.labels] >= 2)  # a person needs a positive pair
-        if not len(keep):
+        if cfg.embedding_loss == "triplet":
+            counts = np.bincount(train.labels)
+            train = train.subset(np.flatnonzero(counts[train.labels] >= 2))
+        if not len(train):
             raise InputError(f"{cfg.data}: no training person has two or more images")
-        return train.subset(keep), samples.subset(val_idx)
+        return train, samples.subset(val_idx)
 
     def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
-        """P x K batches: cfg.images_per_person faces of each of batch_size / K people."""
-        return pipeline.face_dataset(samples, cfg, start_step, per_person=cfg.images_per_person)
+        """Triplet: P x K batches (cfg.images_per_person faces of each of batch_size / K people);
+        margin losses: uniformly shuffled faces."""
+        per_person = cfg.images_per_person if cfg.embedding_loss == "triplet" else None
+        return pipeline.face_dataset(samples, cfg, start_step, per_person=per_person)
 
     def loss_fn(self, cfg: RecognitionConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
-        return lambda embeddings, batch: losses.triplet_semihard(embeddings, batch["label"], cfg.triplet_margin)
+        """Triplet loss on the embeddings, or the margin softmax on the cosines the training model
+        appends to them (models.recognition.ClassCentres)."""
+        if cfg.embedding_loss == "triplet":
+            return lambda embeddings, batch: losses.triplet_semihard(embeddings, batch["label"], cfg.triplet_margin)
+        return lambda outputs, batch: losses.margin_softmax(
+            outputs[:, cfg.embedding_dim :], batch["label"], cfg.embedding_loss, cfg.softmax_scale, cfg.softmax_margin
+        )
 
     def evaluate(self, predictions: np.ndarray, arrays: dict[str, np.ndarray]) -> dict[str, float]:
         results = metrics.embedding_verification(predictions, arrays["label"])

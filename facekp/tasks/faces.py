@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from facekp import aligner
 from facekp.config import RecognitionConfig
 from facekp.data import identities
 from facekp.errors import InputError
@@ -34,7 +35,7 @@ class FaceTask:
             except InputError as e:
                 raise InputError(f"--classify-data: {e}")
         exclude = identities.read_exclusions(cfg.exclude_people)
-        faces = identities.load_faces(cfg.data, cfg, exclude)
+        faces = identities.load_faces(cfg.data, cfg, exclude, aligner.for_config(cfg))
         if exclude:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
         return faces

@@ -1,0 +1,143 @@
+"""Recognition faces aligned by keypoints, and the margin losses (ArcFace, CosFace) of the embedding."""
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from facekp import align, config, losses
+from facekp.config import RecognitionConfig
+from facekp.data import geometry, identities
+from facekp.models.recognition import embedding_network
+from facekp.schemes import IBUG68
+from tests.conftest import template68
+
+
+def turned(points, scale, degrees, shift):
+    a = np.radians(degrees)
+    rotation = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    return scale * points @ rotation.T + shift
+
+
+def spots(shape, centres, sigma=1.5):
+    """A float image (H, W, 1) 0..255 with a Gaussian spot at each centre."""
+    y, x = np.mgrid[: shape[0], : shape[1]]
+    image = sum(np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * sigma**2)) for cx, cy in centres)
+    return (255.0 * np.clip(image, 0, 1))[..., None]
+
+
+def spot_centre(image, near, radius=5):
+    """Intensity-weighted centre of the spot within `radius` pixels of `near`."""
+    y, x = np.mgrid[: image.shape[0], : image.shape[1]]
+    weight = image[..., 0] * (np.hypot(x - near[0], y - near[1]) <= radius)
+    return np.array([(weight * x).sum(), (weight * y).sum()]) / weight.sum()
+
+
+@pytest.mark.parametrize("degrees", [0.0, 25.0, -40.0])
+def test_alignment_puts_the_five_points_on_the_template(degrees):
+    points = turned(template68(), 150.0, degrees, (210.0, 170.0))  # a face 150 px wide, turned
+    five = IBUG68.five_points(points)
+    image = spots((400, 420), five, sigma=4.0)  # the size-64 face shrinks it ~2.5x: spots of ~1.6 px
+    size = 64
+    faces = align.aligned_faces(image, points[None], size)
+    assert faces.shape == (1, size, size, 1) and faces.dtype == np.uint8
+    face = faces[0].astype(np.float64)
+    # the template's five points where the face's were (the generated face's five points are
+    # not the template's shape, so compare with the least-squares placement of them)
+    scale, rotation, shift = geometry.similarity_fit(five, align.TEMPLATE * size)
+    expected = scale * five @ rotation.T + shift
+    for point in expected:
+        np.testing.assert_allclose(spot_centre(face, point), point, atol=0.35)
+    assert np.abs(expected - align.TEMPLATE * size).max() < 0.12 * size  # and that is near the template
+
+
+def test_an_exact_template_face_lands_exactly():
+    size = 96
+    five = turned(align.TEMPLATE * 200.0, 1.0, 10.0, (50.0, 80.0))  # the template itself, 200 px, turned
+    center, side, angle = align.alignment_crop(five, size)
+    assert side == pytest.approx(200.0) and math.degrees(angle) == pytest.approx(10.0)
+    face = align.aligned_face(spots((400, 400), five, sigma=4.0), five, size).astype(np.float64)
+    for point in align.TEMPLATE * size:
+        np.testing.assert_allclose(spot_centre(face, point), point, atol=0.3)
+
+
+def test_folder_faces_start_from_their_framing(tmp_path):
+    """LFW-framed photos start the keypoint search at the measured LFW box; other photos detect."""
+    for name, size in (("lfw.jpg", 160), ("other.jpg", 120)):
+        Image.fromarray(np.full((size, size, 3), 128, np.uint8)).save(tmp_path / name)
+    seen = []
+
+    def aligner(images, starts):
+        seen.extend(starts)
+        return np.zeros((len(images), 32, 32, 1), np.uint8)
+
+    paths = [str(tmp_path / "lfw.jpg"), str(tmp_path / "other.jpg")]
+    faces = identities.read_faces(paths, 32, 1, "aligned", aligner)
+    assert faces.shape == (2, 32, 32, 1) and seen == [identities.LFW_KEYPOINT_BOX[160], None]
+    arrays = identities.arrays_to_faces(np.zeros((3, 1850)), "X", 32, 1, aligner)
+    assert arrays.shape == (3, 32, 32, 1) and seen[2:] == [identities.ARRAY_KEYPOINT_BOX] * 3
+
+
+def test_arcface_and_cosface_logits_match_a_hand_computation():
+    cosines = np.array([[0.8, 0.1, -0.3], [0.2, 0.5, 0.9], [-0.95, 0.0, 0.4]], np.float32)
+    labels = np.array([0, 2, 0])
+    s, m = 30.0, 0.5
+    arc = losses.margin_logits(tf.constant(cosines), tf.constant(labels), "arcface", s, m).numpy()
+    expected = s * cosines.copy()
+    expected[0, 0] = s * math.cos(math.acos(0.8) + m)
+    expected[1, 2] = s * math.cos(math.acos(0.9) + m)
+    expected[2, 0] = s * (-0.95 - m * math.sin(m))  # theta + m would pass pi: the falling fallback
+    np.testing.assert_allclose(arc, expected, rtol=1e-5)
+    cos = losses.margin_logits(tf.constant(cosines), tf.constant(labels), "cosface", s, 0.35).numpy()
+    np.testing.assert_allclose(cos[1], s * np.array([0.2, 0.5, 0.9 - 0.35]), rtol=1e-6)
+    loss = losses.margin_softmax(tf.constant(cosines), tf.constant(labels), "arcface", s, m).numpy()
+    log_softmax = expected - np.log(np.exp(expected).sum(1, keepdims=True))
+    assert loss == pytest.approx(-log_softmax[np.arange(3), labels].mean(), rel=1e-5)
+
+
+def test_the_margin_loss_pulls_same_person_embeddings_together():
+    rng = np.random.default_rng(0)
+    embeddings = tf.Variable(rng.normal(size=(4, 8)).astype(np.float32))
+    centres = tf.Variable(rng.normal(size=(8, 2)).astype(np.float32))
+    labels = tf.constant([0, 0, 1, 1])
+
+    def same_person_cosine():
+        unit = tf.math.l2_normalize(embeddings, axis=1).numpy()
+        return float(unit[0] @ unit[1] + unit[2] @ unit[3]) / 2
+
+    before = same_person_cosine()
+    optimizer = tf.keras.optimizers.Adam(0.05)
+    for _ in range(100):
+        with tf.GradientTape() as tape:
+            unit = tf.math.l2_normalize(embeddings, axis=1)
+            cosines = unit @ tf.math.l2_normalize(centres, axis=0)
+            loss = losses.margin_softmax(cosines, labels, "arcface", 16.0, 0.3)
+        optimizer.apply_gradients(zip(tape.gradient(loss, [embeddings, centres]), [embeddings, centres]))
+    assert same_person_cosine() > before + 0.5
+    assert (np.argmax(cosines.numpy(), axis=1) == labels.numpy()).all()  # each nearest its own centre
+
+
+def test_the_class_centres_are_a_training_only_head():
+    cfg = RecognitionConfig(task="embedding", input_size=32, width=8, embedding_dim=16, margin_classes=5)
+    model = embedding_network(cfg)
+    images = np.random.default_rng(0).uniform(size=(3, 32, 32, 1)).astype(np.float32)
+    assert model(images, training=True).shape == (3, 16 + 5)
+    inference = model(images, training=False).numpy()
+    assert inference.shape == (3, 16) and np.allclose(np.linalg.norm(inference, axis=1), 1.0, atol=1e-5)
+    assert embedding_network(RecognitionConfig(embedding_loss="triplet", input_size=32, width=8))(images).shape == (
+        3,
+        128,
+    )
+
+
+def test_a_run_saved_before_the_margin_loss_existed_loads_as_triplet(tmp_path):
+    saved = {**config.to_json(RecognitionConfig(task="embedding"))}
+    del saved["embedding_loss"]
+    os.makedirs(tmp_path / "old")
+    with open(tmp_path / "old" / "config.json", "w") as f:
+        json.dump(saved, f)
+    assert config.load(str(tmp_path / "old")).embedding_loss == "triplet"
