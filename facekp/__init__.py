@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 # The one-call API (facekp/api.py), imported on first use so that `import facekp.<module>` stays
 # light and TensorFlow's start-up stays muted (PEP 562 module __getattr__).
-API = ("face_landmarks", "Face", "as_rgb")
+API = ("face_landmarks", "face_embeddings", "same_person", "Face", "as_rgb")
 
 
 def __getattr__(name: str):

@@ -50,13 +50,16 @@ class Aligner:
     def keypoints(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
         """(N, 68, 2) keypoints of uint8 images, each searched from its start keypoint box (None:
         found by detection); all images in one batch per pass."""
-        boxes = [start or detected_start(as_channels(image, 3)) for image, start in zip(images, starts)]
+        boxes = [start or detected_start(as_channels(image, 3)) for image, start in zip(images, starts, strict=True)]
         gray = [as_channels(image, 1) for image in images]
         return self.predictor.predict_each(gray, boxes, REFINE)
 
     def __call__(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
         points = self.keypoints(images, starts)
-        faces = [align.aligned_faces(as_channels(i, self.channels), p[None], self.size) for i, p in zip(images, points)]
+        faces = [
+            align.aligned_faces(as_channels(i, self.channels), p[None], self.size)
+            for i, p in zip(images, points, strict=True)
+        ]
         return np.concatenate(faces) if faces else np.zeros((0, self.size, self.size, self.channels), np.uint8)
 
 

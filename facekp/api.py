@@ -1,16 +1,20 @@
-"""The one-call API: every face of a photo with its 68 keypoints.
+"""The one-call API: every face of a photo with its 68 keypoints, and who it is.
 
     import facekp
     for face in facekp.face_landmarks("photo.jpg"):   # a path, an RGB numpy array or a PIL image
         print(face.box, face.score, face.points.shape)   # (x, y, w, h), confidence, (68, 2)
+    a, b = facekp.face_embeddings("a.jpg")[0], facekp.face_embeddings("b.jpg")[0]
+    facekp.same_person(a, b)                             # distance within the model's threshold
 
-The shipped model (models/keypoints68) and the default detector (MTCNN), each loaded once on first
-use and then reused; `run=` names another keypoint run, `detector="haar"` the lighter detector.
-Points are in the image's pixels (pixel centres at integers), in iBUG-68 order.
+The shipped models (models/keypoints68, models/face_embedding) and the default detector (MTCNN),
+each loaded once on first use and then reused; `run=` names another keypoint run,
+`embedding_run=` another embedding run, `detector="haar"` the lighter detector. Points are in the
+image's pixels (pixel centres at integers), in iBUG-68 order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
@@ -23,19 +27,21 @@ import numpy as np
 from PIL import Image
 
 from facekp import detect, photos
-from facekp.config import SHIPPED_KEYPOINTS
+from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.errors import InputError
 from facekp.inference import Predictor
+from facekp.recognise import Recogniser
 
 
 @dataclass(frozen=True)
 class Face:
-    """One face: its detector box (x, y, w, h) in pixels, the detector's confidence, and its
-    keypoints (K, 2) in pixels of the image."""
+    """One face: its detector box (x, y, w, h) in pixels, the detector's confidence, its
+    keypoints (K, 2) in pixels of the image, and (face_embeddings) its unit-length embedding."""
 
     box: tuple[float, float, float, float]
     score: float
     points: np.ndarray
+    embedding: np.ndarray | None = None
 
 
 def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
@@ -74,7 +80,46 @@ def face_landmarks(
 ) -> list[Face]:
     """Every face found in `image` (see `as_rgb`), best detection first, with its keypoints:
     predict.py --detect's path (detection, start box, `refine` re-crops, the keypoint cross-check)."""
-    rgb = as_rgb(image)
+    return _landmarks(as_rgb(image), detector, run, refine)
+
+
+def _landmarks(rgb: np.ndarray, detector: str, run: str | None, refine: int = 1) -> list[Face]:
     model = predictor(run or SHIPPED_KEYPOINTS)
     faces = photos.keypoint_faces(rgb, photos.detect_in(rgb, detector), model, find_all=True, refine=refine)
     return [Face(tuple(float(v) for v in box), float(score), points) for box, score, points in faces]
+
+
+@functools.lru_cache(maxsize=4)
+def recogniser(run: str = SHIPPED_EMBEDDING) -> Recogniser:
+    """The embedding model of a run (the shipped one by default), loaded once and reused."""
+    return Recogniser(run)
+
+
+def face_embeddings(
+    image: str | os.PathLike | np.ndarray | Image.Image,
+    detector: str = detect.DEFAULT_DETECTOR,
+    run: str | None = None,
+    embedding_run: str | None = None,
+) -> list[Face]:
+    """face_landmarks, each face with its embedding: the face aligned by its keypoints, then
+    embedded by the embedding model (predict.py --identify's path)."""
+    rgb = as_rgb(image)
+    faces = _landmarks(rgb, detector, run)
+    if not faces:
+        return []
+    model = recogniser(embedding_run or SHIPPED_EMBEDDING)
+    image = photos.model_image(rgb, model.cfg.channels)
+    embeddings = model.outputs(model.faces_at_keypoints(image, np.stack([face.points for face in faces])))
+    return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
+
+
+def same_person(a: Face | np.ndarray, b: Face | np.ndarray, embedding_run: str | None = None) -> bool:
+    """Whether two faces (or embeddings) are one person: their distance is within the embedding
+    model's threshold (chosen on its validation people)."""
+    first, second = (face.embedding if isinstance(face, Face) else np.asarray(face) for face in (a, b))
+    if first is None or second is None:
+        raise ValueError("same_person: a Face without an embedding (take faces from face_embeddings)")
+    model = recogniser(embedding_run or SHIPPED_EMBEDDING)
+    if model.cfg.task != "embedding" or model.threshold() is None:
+        raise InputError(f"{model.run_dir}: not an embedding run with a threshold (recognition.json)")
+    return bool(np.linalg.norm(first - second) <= model.threshold())

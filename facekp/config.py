@@ -109,14 +109,18 @@ class KeypointConfig(TrainConfig):
 
 @dataclass(frozen=True)
 class RecognitionConfig(TrainConfig):
-    """Face recognition: an identity classifier, or an embedding trained with triplet loss."""
+    """Face recognition: an identity classifier, or an embedding (margin softmax or triplet loss)."""
 
     FAMILY: ClassVar[str] = "recognition"
     TASKS: ClassVar[tuple[str, ...]] = ("identity", "embedding")
 
+    @property
+    def extra_folders(self) -> list[str]:
+        return [folder.strip() for folder in self.extra_data.split(",") if folder.strip()]
+
     task: str = _f(
         "identity",
-        "identity (CNN classifier) or embedding (FaceNet-style, triplet loss)",
+        "identity (CNN classifier) or embedding (face embedding: ArcFace, CosFace or triplet loss)",
         choices=("identity", "embedding"),
     )
     model: str = _f("resnet", "model function: the keypoint resnet's trunk", choices=("resnet",))
@@ -142,7 +146,9 @@ class RecognitionConfig(TrainConfig):
         "comma list of people never to train on: names, files of names, "
         "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)",
     )
-    min_images: int = _f(1, "people with fewer images are left out (embedding: at least 2)", check=POSITIVE)
+    min_images: int = _f(
+        1, "people with fewer images are left out (triplet embedding: at least 2 in training)", check=POSITIVE
+    )
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
     embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
@@ -161,6 +167,11 @@ class RecognitionConfig(TrainConfig):
         default=0, metadata={"help": "embedding (arcface, cosface): training people (from the data)", "flag": False}
     )
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
+    extra_data: str = _f(
+        "",
+        "comma list of more folders whose people are trained on too (DIR/<person>/*.jpg, or a "
+        "youtube-faces-68 folder: the person is the file name before its last _); same exclusions",
+    )
     classify_data: str = _f(
         "",
         "embedding: after training, fit an SVM on this data's people "
@@ -221,6 +232,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if (
         isinstance(cfg, RecognitionConfig)
         and cfg.task == "embedding"
+        and cfg.embedding_loss == "triplet"
         and (cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person)
     ):
         raise InputError(

@@ -65,7 +65,7 @@ def export_tflite(predictor: Predictor, path: str) -> str:
 
 
 # What a recognition run fits after training (threshold, SVM): a slim export keeps them beside it.
-RUN_EXTRAS = ("recognition.json", "classifier.pkl")
+RUN_EXTRAS = ("recognition.json", "classifier.pkl", "trained_people.txt")
 
 
 def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:

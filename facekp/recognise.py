@@ -121,6 +121,8 @@ class Recogniser:
         """(F, S, S, C) faces of an (H, W, C) image at their (F, 68, 2) keypoints."""
         size = self.cfg.input_size
         if self.cfg.face_crop == "aligned":
+            if np.shape(points68)[1:] != (68, 2):
+                raise InputError(f"{self.run_dir}: aligns faces by 68 keypoints; give a 68-point keypoint run")
             return aligned_faces(image, points68, size)
         return np.stack([face_from_keypoints(image, points, size) for points in points68])
 

@@ -13,21 +13,10 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from facekp import metrics
-from facekp.config import RecognitionConfig
 from facekp.data import identities
 from facekp.errors import InputError
 from facekp.plots import save_figure
 from facekp.recognise import Recogniser
-
-
-def trained_people(cfg: RecognitionConfig) -> set[str]:
-    """Canonical names of the people an embedding run trained on (its data minus its exclusions)."""
-    if identities.is_arrays_folder(cfg.data):
-        names = identities.read_target_names(cfg.data)
-    else:
-        names = list(identities.person_folders(cfg.data))
-    excluded = identities.read_exclusions(cfg.exclude_people)
-    return {identities.canonical(n) for n in names} - excluded
 
 
 def pair_distances(recogniser: Recogniser, folder: str, pairs: Sequence[identities.Pair]) -> np.ndarray:
@@ -65,7 +54,10 @@ def evaluate_folds(fold_results: dict[int, tuple[np.ndarray, np.ndarray]]) -> di
 
 def check_no_overlap(recogniser: Recogniser, folds: Sequence[Sequence[identities.Pair]], run_dir: str) -> None:
     """A run may judge a fold only if it never trained on that fold's people."""
-    overlap = identities.people_of_pairs(folds) & trained_people(recogniser.cfg)
+    trained = identities.saved_trained_people(run_dir)  # a shipped model: its data is not here
+    overlap = identities.people_of_pairs(folds) & (
+        trained if trained is not None else identities.trained_people(recogniser.cfg)
+    )
     if overlap:
         raise InputError(
             f"{run_dir}: trained on {len(overlap)} people of the folds it would judge "

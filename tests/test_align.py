@@ -1,5 +1,7 @@
-"""Recognition faces aligned by keypoints, and the margin losses (ArcFace, CosFace) of the embedding."""
+"""Recognition faces aligned by keypoints, the data they come from, and the margin losses (ArcFace,
+CosFace) of the embedding."""
 
+import dataclasses
 import json
 import math
 import os
@@ -14,7 +16,7 @@ from facekp.config import RecognitionConfig
 from facekp.data import geometry, identities
 from facekp.models.recognition import embedding_network
 from facekp.schemes import IBUG68
-from tests.conftest import template68
+from tests.conftest import template68, write_youtube68
 
 
 def turned(points, scale, degrees, shift):
@@ -80,6 +82,10 @@ def test_folder_faces_start_from_their_framing(tmp_path):
     assert faces.shape == (2, 32, 32, 1) and seen == [identities.LFW_KEYPOINT_BOX[160], None]
     arrays = identities.arrays_to_faces(np.zeros((3, 1850)), "X", 32, 1, aligner)
     assert arrays.shape == (3, 32, 32, 1) and seen[2:] == [identities.ARRAY_KEYPOINT_BOX] * 3
+    with pytest.raises(ValueError, match="1 start boxes for 2 files"):
+        identities.read_faces(paths, 32, 1, "aligned", aligner, starts=[(1.0, 1.0, 1.0)])
+    with pytest.raises(ValueError, match="need an aligner"):
+        identities.read_faces(paths, 32, 1, "aligned")
 
 
 def test_arcface_and_cosface_logits_match_a_hand_computation():
@@ -141,3 +147,32 @@ def test_a_run_saved_before_the_margin_loss_existed_loads_as_triplet(tmp_path):
     with open(tmp_path / "old" / "config.json", "w") as f:
         json.dump(saved, f)
     assert config.load(str(tmp_path / "old")).embedding_loss == "triplet"
+
+
+def test_youtube_faces_people_join_the_folder_people_by_name(tmp_path):
+    """--extra-data youtube-faces-68: people from file names, aligned from their own keypoint boxes,
+    merged with the folder's people by name, exclusions applied to both."""
+    yt = write_youtube68(str(tmp_path / "yt"), people=3, per_person=2)
+    lfw = str(tmp_path / "lfw")
+    for person in ("Person_00", "Zed_Z"):  # Person_00 is in both sources
+        os.makedirs(os.path.join(lfw, person))
+        Image.fromarray(np.full((50, 50, 3), 99, np.uint8)).save(os.path.join(lfw, person, "a.jpg"))
+    seen = []
+
+    def aligner(images, starts):
+        seen.extend(starts)
+        return np.zeros((len(images), 32, 32, 1), np.uint8)
+
+    cfg = RecognitionConfig(task="embedding", input_size=32, extra_data=yt)
+    folder_faces = identities.load_faces(lfw, cfg, aligner=aligner)
+    more = identities.load_faces(yt, cfg, exclude={"person_02"}, aligner=aligner)
+    assert more.class_names == ["Person_00", "Person_01"] and len(more) == 4
+    assert all(start is not None for start in seen[2:])  # frames start from their true keypoint box
+    faces = identities.merged(folder_faces, more)
+    assert faces.class_names == ["Person_00", "Zed_Z", "Person_01"]
+    assert list(faces.labels) == [0, 1, 0, 0, 2, 2]
+    assert identities.trained_people(dataclasses.replace(cfg, data=lfw, exclude_people="Person_02")) == {
+        "person_00",
+        "person_01",
+        "zed_z",
+    }

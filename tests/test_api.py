@@ -117,3 +117,18 @@ def test_pip_install_puts_the_five_console_scripts_beside_python(tmp_path):
     assert done.returncode == 0, done.stderr
     (csv,) = [f for f in os.listdir(tmp_path) if f.endswith(".csv")]
     assert len(open(tmp_path / csv).read().splitlines()) == 1 + 3  # the header and the samples' three faces
+
+
+def test_the_shipped_embedding_embeds_the_sample_faces_and_tells_people_apart():
+    """models/face_embedding loads on a fresh clone (no training) and gives unit embeddings; a face
+    and its mirror image are one person, Barack and Michelle Obama two."""
+    faces = facekp.face_embeddings(OBAMAS)
+    assert len(faces) == 2 and all(face.embedding.shape == (128,) for face in faces)
+    np.testing.assert_allclose([np.linalg.norm(face.embedding) for face in faces], 1.0, atol=1e-5)
+    mirrored = facekp.face_embeddings(np.asarray(Image.open(OBAMAS).convert("RGB"))[:, ::-1])
+    for face in faces:  # the same face in the mirrored photo: its box mirrored
+        twin = min(mirrored, key=lambda m: abs((m.box[0] + m.box[2]) - (759 - face.box[0])))
+        assert facekp.same_person(face, twin)
+    assert not facekp.same_person(faces[0], faces[1])
+    recogniser = api.recogniser()
+    assert recogniser.cfg.face_crop == "aligned" and 0.0 < recogniser.threshold() < 2.0

@@ -272,6 +272,8 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
     )
     assert code == 0, err
     assert os.path.isfile(os.path.join(run, "recognition.json"))
+    with open(os.path.join(run, "trained_people.txt")) as f:  # whom it trained on, kept with the model
+        assert f.read() == "".join(f"p{i}_x\n" for i in range(4))
     # fold 2's people were trained on: judging it is refused; fold 1 alone cannot pick a threshold
     refused = run_cli("verify.py", "--pairs", pairs, "--run", run, "--folds", "1-2")  # a real process
     assert refused.returncode == 2 and "trained on" in refused.stderr and "Traceback" not in refused.stderr

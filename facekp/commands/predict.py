@@ -106,6 +106,8 @@ def main():
     predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads)
     identify = None
     if args.identify:
+        if not os.path.isdir(args.embedding_run):
+            raise InputError(f"--embedding-run {args.embedding_run}: no such run directory")
         recogniser = Recogniser(args.embedding_run)
         threshold = args.threshold if args.threshold is not None else recogniser.threshold()
         if recogniser.cfg.task != "embedding" or threshold is None:

@@ -53,20 +53,24 @@ def identity_lfw2017() -> RecognitionConfig:
 
 
 def _embedding(held_out_folds, **fields):
-    """An embedding on LFW without the people of `held_out_folds` of pairs.txt and the LFW 2017
-    people: faces aligned by the shipped keypoint model, ArcFace over every remaining person (those
-    with one photo too), the trunk started from the shipped keypoint model's."""
+    """An embedding on the LFW and YouTube-Faces-68 people outside `held_out_folds` of pairs.txt and
+    outside the LFW 2017 people: 96 px gray faces aligned by the shipped keypoint model, ArcFace
+    over every person (those with one photo too), the trunk started from the shipped keypoint
+    model's."""
     return RecognitionConfig(
         task="embedding",
         embedding_loss="arcface",
         face_crop="aligned",
-        steps=6000,
+        input_size=96,
+        steps=8000,
         batch_size=128,
+        eval_every=1000,
         width=16,
         init_from=SHIPPED_KEYPOINTS,
         min_images=1,
         val_fraction=0.1,
         exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017",
+        extra_data="$FACEKP_DATA/youtube-faces-68",
         **fields,
     )
 

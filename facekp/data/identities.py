@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
@@ -17,11 +18,14 @@ import numpy as np
 from tqdm import tqdm
 
 from facekp.config import RecognitionConfig
+from facekp.data import youtube68
+from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
-LFW2017_SHAPE = (50, 37)
-CHUNK = 256  # files read (and aligned) at a time  # rows, columns of one X_train face
+LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
+CHUNK = 256  # files read (and aligned) at a time
+TRAINED_PEOPLE_FILE = "trained_people.txt"  # in an embedding run: whom it trained on, canonical names
 # The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
 LFW2017_PEOPLE = (
     "Ariel_Sharon",
@@ -41,8 +45,9 @@ LFW_FACE_BOX = {250: (70, 195, 78, 172), 160: (25, 150, 33, 127)}
 LFW_KEYPOINT_BOX = {250: (126.4, 144.2, 98.9), 160: (81.4, 99.2, 98.9)}
 ARRAY_KEYPOINT_BOX = (18.75, 29.4, 39.6)
 
-# An aligner: (images (H, W, C) uint8, start keypoint boxes or None) -> (N, S, S, C) aligned faces.
-Aligner = Callable[[Sequence[np.ndarray], Sequence[tuple | None]], np.ndarray]
+# An aligner (facekp.aligner.Aligner): (images (H, W, C) uint8, start keypoint boxes or None) ->
+# (N, S, S, C) aligned faces.
+AlignFn = Callable[[Sequence[np.ndarray], Sequence[tuple | None]], np.ndarray]
 
 
 @dataclass
@@ -102,7 +107,7 @@ def read_target_names(folder: str) -> list[str]:
         raise InputError(f"{path}: cannot read ({e.strerror})")
 
 
-def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int, aligner: Aligner | None = None) -> np.ndarray:
+def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int, aligner: AlignFn | None = None) -> np.ndarray:
     """(N, 1850) LFW 2017 rows -> (N, size, size, channels) uint8 faces: the whole array resized,
     or aligned by the aligner."""
     rows, cols = LFW2017_SHAPE
@@ -119,7 +124,7 @@ def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int, aligner:
     return np.repeat(out, channels, axis=-1) if channels == 3 else out
 
 
-def load_arrays(folder: str, size: int, channels: int, aligner: Aligner | None = None) -> Faces:
+def load_arrays(folder: str, size: int, channels: int, aligner: AlignFn | None = None) -> Faces:
     """The LFW 2017 training arrays as Faces (labels = y_train, names = target_names.txt)."""
     x_path, y_path = os.path.join(folder, "X_train.npy"), os.path.join(folder, "y_train.npy")
     x, y = _load_npy(x_path), _load_npy(y_path)
@@ -132,7 +137,7 @@ def load_arrays(folder: str, size: int, channels: int, aligner: Aligner | None =
     return Faces(faces, y.astype(np.int32), class_names, [f"X_train row {i}" for i in range(len(x))])
 
 
-def load_test_arrays(folder: str, size: int, channels: int, aligner: Aligner | None = None) -> np.ndarray:
+def load_test_arrays(folder: str, size: int, channels: int, aligner: AlignFn | None = None) -> np.ndarray:
     path = os.path.join(folder, "X_test.npy")
     return arrays_to_faces(_load_npy(path), path, size, channels, aligner)
 
@@ -152,16 +157,28 @@ def framing_start(shape: tuple) -> tuple | None:
 
 
 def read_faces(
-    paths: Sequence[str], size: int, channels: int, face_crop: str, aligner: Aligner | None = None
+    paths: Sequence[str],
+    size: int,
+    channels: int,
+    face_crop: str,
+    aligner: AlignFn | None = None,
+    starts: Sequence[tuple] | None = None,
 ) -> np.ndarray:
     """(N, size, size, channels) uint8 faces of image files: with face_crop "aligned", aligned by
-    `aligner` (a chunk of files at a time); else the face_crop square resized."""
-    chunks = [paths[i : i + CHUNK] for i in range(0, len(paths), CHUNK)]
+    `aligner` (a chunk of files at a time) from `starts` (keypoint boxes; default: each image's
+    framing_start); else the face_crop square resized."""
+    if face_crop == "aligned" and aligner is None:
+        raise ValueError("aligned faces need an aligner")
+    if starts is not None and len(starts) != len(paths):
+        raise ValueError(f"{len(starts)} start boxes for {len(paths)} files")
     faces = [np.zeros((0, size, size, channels), np.uint8)]
-    for chunk in tqdm(chunks, desc="faces", unit="chunk", disable=len(paths) < 2 * CHUNK):
-        images = [read_image(path, channels) for path in chunk]
+    for first in tqdm(range(0, len(paths), CHUNK), desc="faces", unit="chunk", disable=len(paths) < 2 * CHUNK):
+        images = [read_image(path, channels) for path in paths[first : first + CHUNK]]
         if face_crop == "aligned":
-            faces.append(aligner(images, [framing_start(image.shape) for image in images]))
+            chunk_starts = (
+                starts[first : first + CHUNK] if starts is not None else [framing_start(i.shape) for i in images]
+            )
+            faces.append(aligner(images, chunk_starts))
         else:
             faces.append(np.stack([square_face(image, size, face_crop) for image in images]))
     return np.concatenate(faces)
@@ -190,7 +207,7 @@ def load_folders(
     face_crop: str = "auto",
     exclude: Collection[str] = (),
     min_images: int = 1,
-    aligner: Aligner | None = None,
+    aligner: AlignFn | None = None,
 ) -> Faces:
     """Faces of every person in DIR/<person>/ not in `exclude` (canonical names), with enough images."""
     excluded = set(exclude)
@@ -210,17 +227,92 @@ def load_folders(
     )
 
 
+def is_youtube68_folder(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, youtube68.CSV_NAME))
+
+
+def load_youtube68(folder: str, cfg: RecognitionConfig, exclude: Collection[str], aligner: AlignFn | None) -> Faces:
+    """The people of a YouTube-Faces-68 folder (the person is the file name before its last `_`),
+    their frames aligned from their own keypoint boxes."""
+    if cfg.face_crop != "aligned":
+        raise InputError(f"{folder}: YouTube-Faces frames are read aligned only (--face-crop aligned)")
+    ann = youtube68.load(folder)
+    excluded = set(exclude)
+    frames = Counter(ann.groups)
+    keep = [
+        i
+        for i, person in enumerate(ann.groups)
+        if canonical(person) not in excluded and frames[person] >= cfg.min_images
+    ]
+    if not keep:
+        raise InputError(f"{folder}: no person left with at least {cfg.min_images} frames after exclusions")
+    people = sorted({ann.groups[i] for i in keep})
+    label = {person: i for i, person in enumerate(people)}
+    centers, sides = face_boxes(ann.keypoints[keep])
+    starts = [(float(x), float(y), float(side)) for (x, y), side in zip(centers, sides)]
+    return Faces(
+        read_faces([ann.paths[i] for i in keep], cfg.input_size, cfg.channels, "aligned", aligner, starts),
+        np.array([label[ann.groups[i]] for i in keep], np.int32),
+        people,
+        [os.path.relpath(ann.paths[i], folder) for i in keep],
+    )
+
+
+def merged(first: Faces, second: Faces) -> Faces:
+    """The faces of both, one class per person (names compared canonically)."""
+    names = list(first.class_names)
+    index = {canonical(name): i for i, name in enumerate(names)}
+    for name in second.class_names:
+        if canonical(name) not in index:
+            index[canonical(name)] = len(names)
+            names.append(name)
+    relabel = np.array([index[canonical(name)] for name in second.class_names], np.int32)
+    return Faces(
+        np.concatenate([first.images, second.images]),
+        np.concatenate([first.labels, relabel[second.labels]]).astype(np.int32),
+        names,
+        first.names + second.names,
+    )
+
+
 def load_faces(
-    folder: str, cfg: RecognitionConfig, exclude: Collection[str] = (), aligner: Aligner | None = None
+    folder: str, cfg: RecognitionConfig, exclude: Collection[str] = (), aligner: AlignFn | None = None
 ) -> Faces:
-    """LFW 2017 arrays or a per-person folder, whichever `folder` holds."""
+    """LFW 2017 arrays, a per-person folder or a YouTube-Faces-68 folder, whichever `folder` holds."""
     if is_arrays_folder(folder):
         faces = load_arrays(folder, cfg.input_size, cfg.channels, aligner)
         excluded = set(exclude)
         return faces.subset(
             [i for i, label in enumerate(faces.labels) if canonical(faces.class_names[label]) not in excluded]
         )
+    if is_youtube68_folder(folder):
+        return load_youtube68(folder, cfg, exclude, aligner)
     return load_folders(folder, cfg.input_size, cfg.channels, cfg.face_crop, exclude, cfg.min_images, aligner)
+
+
+def trained_people(cfg: RecognitionConfig) -> set[str]:
+    """Canonical names of the people a recognition run trained on: its data and extra data, minus
+    its exclusions."""
+    names = [name for folder in [cfg.data, *cfg.extra_folders] for name in people_in(folder)]
+    return {canonical(n) for n in names} - read_exclusions(cfg.exclude_people)
+
+
+def saved_trained_people(run_dir: str) -> set[str] | None:
+    """The names an embedding run saved in TRAINED_PEOPLE_FILE (None for a run without one)."""
+    path = os.path.join(run_dir, TRAINED_PEOPLE_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open_text(path) as f:
+        return {line.strip() for line in f if line.strip()}
+
+
+def people_in(folder: str) -> list[str]:
+    """The people of any folder load_faces reads."""
+    if is_arrays_folder(folder):
+        return read_target_names(folder)
+    if is_youtube68_folder(folder):
+        return sorted(set(youtube68.load(folder).groups))
+    return list(person_folders(folder))
 
 
 # ---- LFW verification pairs (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt)

@@ -55,10 +55,14 @@ class ClassCentres(layers.Layer):
 
 def embedding_network(cfg: RecognitionConfig) -> keras.Model:
     """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere);
-    with a margin loss, then the class centres (ClassCentres: a training-only head)."""
+    with a margin loss, batch normalisation before the L2 normalisation and the class centres
+    after it (ClassCentres: a training-only head)."""
     inputs, x = _pooled_features(cfg)
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)
+    margin = cfg.embedding_loss != "triplet"
+    if margin:  # ArcFace's BN on the embedding: centred features spread over the sphere (else they collapse)
+        x = layers.BatchNormalization(name="embedding_bn")(x)
     x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding")(x)
-    if cfg.embedding_loss != "triplet":
+    if margin:
         x = ClassCentres(cfg.margin_classes, name="class_centres")(x)
     return keras.Model(inputs, x, name="embedding_resnet")

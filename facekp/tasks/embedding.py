@@ -1,5 +1,6 @@
-"""The FaceNet-style embedding: L2-normalised embeddings; triplet loss with semi-hard mining in
-P x K batches; validated on held-out people (verification accuracy and ROC AUC over their pairs).
+"""The face embedding: L2-normalised embeddings trained with a margin softmax over the training
+people (ArcFace or CosFace; shuffled batches) or FaceNet's triplet loss (semi-hard negatives in
+P x K batches); validated on held-out people (verification accuracy and ROC AUC over their pairs).
 After training, the distance threshold and an SVM on `--classify-data` people are saved in the
 run dir (recognition.json, classifier.pkl) for facekp.recognise."""
 
@@ -18,7 +19,7 @@ from facekp.config import RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.data.samples import split_by_group, stratified_split
 from facekp.errors import InputError
-from facekp.fileio import atomic_write_json
+from facekp.fileio import atomic_write_bytes, atomic_write_json
 from facekp.tasks.faces import FaceTask
 
 
@@ -46,7 +47,9 @@ class EmbeddingTask(FaceTask):
             return cfg
         people = len(samples.class_names)
         if cfg.margin_classes and cfg.margin_classes != people:
-            raise InputError(f"{cfg.data}: holds {people} people, this run was trained on {cfg.margin_classes}")
+            raise InputError(
+                f"{cfg.data} (with --extra-data): {people} people, this run was trained on {cfg.margin_classes}"
+            )
         return dataclasses.replace(cfg, margin_classes=people)
 
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
@@ -57,7 +60,8 @@ class EmbeddingTask(FaceTask):
             counts = np.bincount(train.labels)
             train = train.subset(np.flatnonzero(counts[train.labels] >= 2))
         if not len(train):
-            raise InputError(f"{cfg.data}: no training person has two or more images")
+            needs = "a person with two or more images" if cfg.embedding_loss == "triplet" else "any face"
+            raise InputError(f"{cfg.data}: no training faces left (the training people need {needs})")
         return train, samples.subset(val_idx)
 
     def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
@@ -94,6 +98,8 @@ class EmbeddingTask(FaceTask):
             summary["classifier"] = fit_classifier(cfg, run_dir, predict_fn)
         if summary:
             atomic_write_json(os.path.join(run_dir, recognise.RESULTS_FILE), summary)
+        people = "".join(f"{name}\n" for name in sorted(identities.trained_people(cfg)))
+        atomic_write_bytes(os.path.join(run_dir, identities.TRAINED_PEOPLE_FILE), people.encode())
         return summary
 
     def after_training_done(self, cfg: RecognitionConfig, run_dir: str) -> bool:

@@ -29,13 +29,21 @@ class FaceTask:
     higher_is_better: bool = True
 
     def load_samples(self, cfg: RecognitionConfig) -> identities.Faces:
-        if cfg.classify_data and not identities.is_arrays_folder(cfg.classify_data):
+        if cfg.classify_data:
             try:  # used after training: found missing now, not after a whole run
-                identities.person_folders(cfg.classify_data)
+                identities.people_in(cfg.classify_data)
             except InputError as e:
                 raise InputError(f"--classify-data: {e}")
         exclude = identities.read_exclusions(cfg.exclude_people)
-        faces = identities.load_faces(cfg.data, cfg, exclude, aligner.for_config(cfg))
+        align = aligner.for_config(cfg)
+        faces = identities.load_faces(cfg.data, cfg, exclude, align)
+        for folder in cfg.extra_folders:
+            try:
+                more = identities.load_faces(folder, cfg, exclude, align)
+            except InputError as e:
+                raise InputError(f"--extra-data: {e}")
+            print(f"extra data: {len(more)} faces of {len(more.class_names)} people from {folder}")
+            faces = identities.merged(faces, more)
         if exclude:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
         return faces
