@@ -74,9 +74,10 @@ def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:
     of the training checkpoint's size."""
 
     def write(tmp):
-        for name in ("config.json", *RUN_EXTRAS):
-            if os.path.isfile(os.path.join(run_dir, name)):
-                shutil.copy(os.path.join(run_dir, name), os.path.join(tmp, name))
+        sources = [(run_dir, name) for name in ("config.json", *RUN_EXTRAS)] + [(folder, "README.md")]
+        for source, name in sources:  # the model's own README, when re-exported over it, stays
+            if os.path.isfile(os.path.join(source, name)):
+                shutil.copy(os.path.join(source, name), os.path.join(tmp, name))
         step = tf.Variable(0, dtype=tf.int64)
         manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=model), os.path.join(tmp, "best"), 1)
         manager.save(checkpoint_number=0)

@@ -130,6 +130,10 @@ def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
     assert size < 0.5 * sum(
         os.path.getsize(os.path.join(tiny_run, "best", f)) for f in os.listdir(os.path.join(tiny_run, "best"))
     )
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write("how it was trained")
+    export.export_slim(predictor.model, folder, tiny_run)  # exported again over itself: its README stays
+    assert sorted(os.listdir(folder)) == ["README.md", "best", "config.json"]
 
 
 def test_overlay_is_centred_between_the_eyes_and_turned_with_them():
