@@ -324,8 +324,16 @@ def test_a_flag_of_another_task_is_one_clear_error(tmp_path, capsys):
     data = write_lfw2017(str(tmp_path / "lfw2017"))
     code, _, err = train_cli(capsys, str(tmp_path / "r"), data, task="keypoints68", triplet_margin=0.3)
     assert code == 2 and "--triplet-margin: not a setting of KeypointConfig" in err
-    code, _, err = train_cli(capsys, str(tmp_path / "r"), data, task="embedding", batch_size=10, images_per_person=4)
-    assert code == 2 and "multiple of --images-per-person" in err
+    code, _, err = train_cli(
+        capsys,
+        str(tmp_path / "r"),
+        data,
+        task="embedding",
+        embedding_loss="triplet",
+        batch_size=10,
+        images_per_person=4,
+    )
+    assert code == 2 and "multiple of --images-per-person" in err  # P x K batches: triplet only
     assert not os.path.exists(tmp_path / "r")
 
 
