@@ -69,6 +69,7 @@ def test_a_photo_without_faces_gives_an_empty_list():
     assert facekp.face_landmarks(np.full((240, 320, 3), 90, np.uint8)) == []
 
 
+@pytest.mark.slow
 def test_a_run_of_another_task_is_refused_before_any_weights_are_read(tmp_path):
     run = tmp_path / "identity_run"
     run.mkdir()
@@ -101,6 +102,7 @@ COMMANDS = {"facekp-train": "train", "facekp-predict": "predict", "facekp-submit
 COMMANDS.update({"facekp-verify": "verify", "facekp-export": "export"})
 
 
+@pytest.mark.slow
 def test_pip_install_puts_the_five_console_scripts_beside_python(tmp_path):
     """`pip install -e .` installs facekp-train, -predict, -submit, -verify and -export, each the
     `run` of its facekp/commands module (the top-level scripts call the same); facekp-predict on

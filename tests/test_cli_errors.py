@@ -23,6 +23,7 @@ def _run(script, *args, **kwargs):
     return subprocess.run([sys.executable, os.path.join(REPO, script), *args], capture_output=True, text=True, **kwargs)
 
 
+@pytest.mark.slow
 def test_export_of_a_missing_run_is_one_line(tmp_path):
     done = _run("export.py", "--run", str(tmp_path / "nothing"), "--format", "tflite")
     assert done.returncode == 2 and done.stderr.splitlines() == [

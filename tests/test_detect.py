@@ -102,6 +102,7 @@ def test_an_unknown_detector_or_start_is_refused():
         detect.start_box(detect.Detection((0, 0, 9, 9), 1.0), "nose")
 
 
+@pytest.mark.slow
 def test_predict_py_detector_flag_choices_are_checked_before_loading_anything(tmp_path):
     done = subprocess.run(
         [sys.executable, os.path.join(REPO, "predict.py"), "--detect", "--detector", "dlib", SAMPLE],

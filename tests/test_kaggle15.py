@@ -164,6 +164,7 @@ def test_check_catches_wrong_row_count_order_and_range(tmp_path):
     assert "header must be exactly 'RowId,Location'" in submission.check_keypoint_submission(str(bad), lookup)[0]
 
 
+@pytest.mark.slow
 def test_infer_and_submit_end_to_end(kaggle_run, tmp_path, capsys):
     _, folder, run = kaggle_run
     script = os.path.join(REPO, "infer_and_submit.py")

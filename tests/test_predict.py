@@ -59,6 +59,7 @@ def test_a_turned_crop_shows_a_spot_where_its_map_says(side):
     np.testing.assert_allclose(spot @ A[0].T + t[0], (150.0, 120.0), atol=0.1 * side / 32 + 0.1)
 
 
+@pytest.mark.slow
 def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
     folder = tmp_path / "faces"
     (folder / "sub").mkdir(parents=True)

@@ -68,6 +68,7 @@ def _predict_cli(*args):
     return subprocess.run([sys.executable, os.path.join(REPO, "predict.py"), *args], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_bad_flags_and_a_damaged_file_are_one_line_each_with_no_opencv_noise(tmp_path, capsys):
     code, _, err = run_script("predict", ["--refine", "-1", SAMPLE], capsys)
     assert code == 2 and err.splitlines() == ["error: --refine: must be >= 0, got -1"]
