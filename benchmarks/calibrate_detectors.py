@@ -76,7 +76,7 @@ def main():
 def disagreements(rgb, faces, predictor):
     """detect.disagreement of each detection, its keypoints predicted as predict.py does; and the
     keypoints."""
-    image = photos.model_image(rgb, predictor.cfg.channels)
+    image = detect.as_channels(rgb, predictor.cfg.channels)
     points = predictor.predict_faces(image, [detect.start_box(f) for f in faces], refine=1)
     five, sides = predictor.scheme.five_points(points), face_boxes(points)[1]
     return [detect.disagreement(f, p, s) for f, p, s in zip(faces, five, sides)], points

@@ -51,7 +51,7 @@ def main():
     preds, seconds, missed, detect_s, boxes = {0: [], 1: []}, {}, 0, 0.0, []
     for i in val:
         rgb = photos.read_image(ann.paths[i])
-        image = photos.model_image(rgb, cfg.channels)
+        image = detect.as_channels(rgb, cfg.channels)
         start = time.perf_counter()
         detections = photos.detect_in(rgb, args.detector)
         detect_s += time.perf_counter() - start

@@ -13,20 +13,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from facekp import align, detect
+from facekp.detect import as_channels
 from facekp.config import RecognitionConfig
 from facekp.inference import Predictor
 
 # Keypoint passes after the first from a framing's start box: on 300 LFW photos the points then lie
 # 0.3% of a face box (mean) from those started at MTCNN's detection, none beyond 5%.
 REFINE = 2
-
-
-def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
-    """(H, W, channels) uint8 of an (H, W), (H, W, 1) or (H, W, 3) RGB uint8 image."""
-    image = image.reshape(*image.shape[:2], -1)
-    if image.shape[2] == channels:
-        return image
-    return detect.gray_of(image)[..., None] if channels == 1 else np.repeat(image, 3, axis=2)
 
 
 def detected_start(rgb: np.ndarray) -> tuple[float, float, float]:

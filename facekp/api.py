@@ -108,8 +108,7 @@ def face_embeddings(
     if not faces:
         return []
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
-    image = photos.model_image(rgb, model.cfg.channels)
-    embeddings = model.outputs(model.faces_at_keypoints(image, np.stack([face.points for face in faces])))
+    embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces])))
     return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
 
 

@@ -169,6 +169,15 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
     return gray if gray.dtype == np.uint8 else np.round(gray).astype(np.uint8)
 
 
+def as_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """(H, W, channels) uint8 of an (H, W), (H, W, 1) or (H, W, 3) RGB uint8 image, as a model
+    with `channels` inputs reads it (gray: gray_of)."""
+    image = image.reshape(*image.shape[:2], -1)
+    if image.shape[2] == channels:
+        return image
+    return gray_of(image)[..., None] if channels == 1 else np.repeat(image, 3, axis=2)
+
+
 # ---- Where the keypoint search starts.
 
 

@@ -111,11 +111,6 @@ def read_image(path: str) -> np.ndarray:
     return image
 
 
-def model_image(rgb: np.ndarray, channels: int) -> np.ndarray:
-    """The image as the model reads it: RGB, or gray with one channel; uint8."""
-    return rgb if channels == 3 else detect.gray_of(rgb)[..., None]
-
-
 def shrunk(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
     """(the image scaled down with area averaging to `max_side` pixels on its long side, (fx, fy)
     new / old size); the image itself and (1, 1) when it is no larger."""
@@ -161,7 +156,7 @@ def keypoint_faces(
     keypoints, all faces in one batch per pass. In photos (find_all), detections whose landmarks
     the keypoints contradict are dropped (detect.confirmed) unless `check` is false."""
     boxes, scores, starts = face_starts(detections, rgb.shape, find_all, start)
-    points = predictor.predict_faces(model_image(rgb, predictor.cfg.channels), starts, refine)
+    points = predictor.predict_faces(detect.as_channels(rgb, predictor.cfg.channels), starts, refine)
     faces = list(zip(boxes, scores, points))
     if find_all and check and faces:
         keep = detect.confirmed(detections, predictor.scheme.five_points(points), face_boxes(points)[1])
@@ -205,8 +200,7 @@ def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, flo
 
 def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
     """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints."""
-    image = model_image(rgb, recogniser.cfg.channels)
-    return recogniser.faces_at_keypoints(image, np.stack([points for _, _, points in faces]))
+    return recogniser.faces_at_keypoints(rgb, np.stack([points for _, _, points in faces]))
 
 
 def enrol(
@@ -272,7 +266,7 @@ def write_extras(
     if feature_maps and faces:
         center, side = face_boxes(faces[0][2][None])
         crop, _ = image_ops.crop_with_map_fast(
-            model_image(rgb, predictor.cfg.channels),
+            detect.as_channels(rgb, predictor.cfg.channels),
             center[0],
             float(side[0]) * predictor.cfg.margin,
             predictor.cfg.input_size,

@@ -28,6 +28,7 @@ from facekp.checkpoints import load_run
 from facekp import config as config_lib
 from facekp.config import RecognitionConfig
 from facekp.data import identities, images
+from facekp.detect import as_channels
 from facekp.data.geometry import crop_map, face_boxes
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes
@@ -119,9 +120,9 @@ class Recogniser:
         cfg = self.cfg
         return identities.read_faces(paths, cfg.input_size, cfg.channels, cfg.face_crop, self.aligner)
 
-    def faces_at_keypoints(self, image: np.ndarray, points68: np.ndarray) -> np.ndarray:
-        """(F, S, S, C) faces of an (H, W, C) image at their (F, 68, 2) keypoints."""
-        size = self.cfg.input_size
+    def faces_at_keypoints(self, rgb: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        """(F, S, S, C) faces of an (H, W, 3) RGB image at their (F, 68, 2) keypoints."""
+        image, size = as_channels(rgb, self.cfg.channels), self.cfg.input_size
         if self.cfg.face_crop == "aligned":
             if np.shape(points68)[1:] != (68, 2):
                 raise InputError(f"{self.run_dir}: aligns faces by 68 keypoints; give a 68-point keypoint run")
