@@ -53,24 +53,32 @@ def identity_lfw2017() -> RecognitionConfig:
     return RecognitionConfig(task="identity", steps=2000, width=16, init_from=SHIPPED_KEYPOINTS)
 
 
-def _embedding(held_out_folds, **fields):
-    """An embedding on the LFW and YouTube-Faces-68 people outside `held_out_folds` of pairs.txt and
-    outside the LFW 2017 people: 96 px gray faces aligned by the shipped keypoint model, ArcFace
-    over every person (those with one photo too), the trunk started from the shipped keypoint
-    model's."""
+def _lfw_embedding(held_out_folds, **fields):
+    """An embedding on the LFW people outside `held_out_folds` of pairs.txt and outside the LFW 2017
+    people, batches of 128, 10% of the people held out for validation."""
     return RecognitionConfig(
         task="embedding",
+        batch_size=128,
+        val_fraction=0.1,
+        exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017",
+        **fields,
+    )
+
+
+def _embedding(held_out_folds, **fields):
+    """_lfw_embedding with the YouTube-Faces-68 people too (same exclusions): 96 px gray faces
+    aligned by the shipped keypoint model, ArcFace over every person (those with one photo too),
+    the trunk started from the shipped keypoint model's."""
+    return _lfw_embedding(
+        held_out_folds,
         embedding_loss="arcface",
         face_crop="aligned",
         input_size=96,
         steps=8000,
-        batch_size=128,
         eval_every=1000,
         width=16,
         init_from=SHIPPED_KEYPOINTS,
         min_images=1,
-        val_fraction=0.1,
-        exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017",
         extra_data="$FACEKP_DATA/youtube-faces-68",
         **fields,
     )
@@ -111,16 +119,9 @@ def triplet_folds6_10() -> RecognitionConfig:
 
 
 def _triplet(held_out_folds, **fields):
-    return RecognitionConfig(
-        task="embedding",
-        embedding_loss="triplet",
-        face_crop="auto",
-        steps=3000,
-        batch_size=128,
-        min_images=2,
-        val_fraction=0.1,
-        exclude_people=f"{LFW_TEST_FOLDS}:{held_out_folds},lfw2017",
-        **fields,
+    """_lfw_embedding with the triplet loss on the fixed LFW face box, from scratch."""
+    return _lfw_embedding(
+        held_out_folds, embedding_loss="triplet", face_crop="auto", steps=3000, min_images=2, **fields
     )
 
 
