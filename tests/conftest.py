@@ -159,17 +159,27 @@ def trained_run(tmp_path_factory):
     """(cfg, run dir) of a tiny resnet run with augmentation trained once per session (once per
     worker under pytest-xdist): 6 steps, checkpoints at steps 3 and 6 and a best one. Read it only;
     a test that writes to a run takes `trained_copy`."""
-    from facekp.train_loop import train
-
-    folder = tmp_path_factory.mktemp("trained")
-    cfg = tiny_config(write_youtube68(str(folder / "data")), steps=6, rotation=20.0, flip=0.5)
-    train(cfg, str(folder / "run"))
-    return cfg, str(folder / "run")
+    return train_generated(tmp_path_factory.mktemp("trained"), steps=6, rotation=20.0, flip=0.5)
 
 
 @pytest.fixture
 def trained_copy(trained_run, tmp_path):
     """A fresh copy of `trained_run`, for a test to resume, damage or rewrite."""
-    cfg, run = trained_run
-    shutil.copytree(run, tmp_path / "trained")
-    return cfg, str(tmp_path / "trained")
+    return copy_of(trained_run, tmp_path / "trained")
+
+
+def train_generated(folder, make_config=tiny_config, **overrides):
+    """(cfg, run dir) of a run trained in `folder` on a generated 68-point folder, with the config
+    `make_config(data, **overrides)`."""
+    from facekp.train_loop import train
+
+    cfg = make_config(write_youtube68(str(folder / "data")), **overrides)
+    train(cfg, str(folder / "run"))
+    return cfg, str(folder / "run")
+
+
+def copy_of(trained, folder):
+    """(cfg, run dir) of a copy of a trained (cfg, run dir) in `folder`."""
+    cfg, run = trained
+    shutil.copytree(run, folder)
+    return cfg, str(folder)

@@ -5,7 +5,6 @@ import dataclasses
 import os
 import random
 import resource
-import shutil
 import signal
 import subprocess
 import time
@@ -20,7 +19,7 @@ from facekp.errors import InputError, TrainingStopped
 from facekp.checkpoints import load_run
 from facekp.train_loop import train
 from facekp.tasks.keypoints import KeypointTask
-from tests.conftest import FAST, run_script, tiny_config, write_youtube68
+from tests.conftest import FAST, copy_of, run_script, tiny_config, train_generated, write_youtube68
 from tests.test_reliability import TINY, _state, _wait_for, train_command
 
 
@@ -32,18 +31,13 @@ def fast_config(data, **overrides):
 @pytest.fixture(scope="module")
 def trained_once(tmp_path_factory):
     """A 6-step run with checkpoints at steps 2, 4 and 6 (and a best one), trained once."""
-    folder = tmp_path_factory.mktemp("trained")
-    cfg = fast_config(write_youtube68(str(folder / "data")), steps=6, ckpt_every=2, eval_every=2)
-    train(cfg, str(folder / "run"))
-    return cfg, str(folder / "run")
+    return train_generated(tmp_path_factory.mktemp("trained"), fast_config, steps=6, ckpt_every=2, eval_every=2)
 
 
 @pytest.fixture
 def trained(trained_once, tmp_path):
     """A fresh copy of the trained run, for a test to damage."""
-    cfg, run = trained_once
-    shutil.copytree(run, tmp_path / "run")
-    return cfg, str(tmp_path / "run")
+    return copy_of(trained_once, tmp_path / "run")
 
 
 def _resume(cfg, run, steps, capsys):
