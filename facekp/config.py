@@ -100,6 +100,13 @@ class KeypointConfig(TrainConfig):
         "integral", "resnet head: integral (heatmaps + soft-argmax) or regression", choices=("integral", "regression")
     )
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
+    cache: str = _f(
+        "auto",
+        "where the decode-once crops live: memory, disk (sharded TFRecord files in the cache "
+        "folder, streamed; same batches) or auto (disk when they would fill a quarter of memory)",
+        choices=("auto", "memory", "disk"),
+    )
+    cache_dir: str = _f("", "disk cache folder (default: $FACEKP_CACHE, else ~/.cache/facekp)")
     groups: str = _f(
         "",
         "kaggle15: file naming each training row's person, for a grouped split "
@@ -192,7 +199,7 @@ CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfi
 BEFORE_FIELD_EXISTED = {"embedding_loss": "triplet"}
 
 # Fields that only steer the loop: a resumed run may change them without starting a new run.
-RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data")
+RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data", "cache", "cache_dir")
 
 
 def _problem(cfg, f):
@@ -229,6 +236,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
+    if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
+        raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
     if (
         isinstance(cfg, RecognitionConfig)
         and cfg.task == "embedding"

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from facekp.data import augment
@@ -154,3 +156,44 @@ def to_crop_coords(points: np.ndarray, centers: np.ndarray, sides: np.ndarray, o
     """Map source-image points (N,K,2) into the crops made by decode_crops."""
     A, t = augment.crop_affine(np.asarray(centers, np.float32), np.asarray(sides, np.float32), out_size)
     return augment.points_to_output(tf.constant(points, tf.float32), A, t).numpy()
+
+
+@dataclass(frozen=True)
+class CropSource:
+    """Crops not decoded yet: image files and the square (centre, side) each crop covers. The
+    disk cache decodes them a chunk at a time, so they never all sit in memory."""
+
+    paths: list
+    centers: np.ndarray  # (N, 2)
+    sides: np.ndarray  # (N,)
+    size: int  # crop side in pixels
+    channels: int
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: slice | np.ndarray) -> CropSource:
+        picked = np.arange(len(self))[index]
+        paths = [self.paths[i] for i in picked]
+        return CropSource(paths, self.centers[picked], self.sides[picked], self.size, self.channels)
+
+    def decode(self) -> np.ndarray:
+        return decode_crops(self.paths, self.centers, self.sides, self.size, self.channels)[0]
+
+
+def pixels(images: np.ndarray | CropSource) -> np.ndarray:
+    """Crops as a uint8 array, decoding them when they are a CropSource."""
+    return images.decode() if isinstance(images, CropSource) else images
+
+
+def image_sizes(paths: Sequence[str]) -> np.ndarray:
+    """Each image's (width, height) from its header alone; a file that is not an image raises
+    InputError naming it."""
+    sizes = np.empty((len(paths), 2), np.int32)
+    for i, path in enumerate(paths):
+        try:
+            with Image.open(path) as image:
+                sizes[i] = image.size
+        except (OSError, UnidentifiedImageError) as e:
+            raise InputError(f"{path}: unreadable image ({first_line(e)})")
+    return sizes

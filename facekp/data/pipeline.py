@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from facekp.config import KeypointConfig, RecognitionConfig
-from facekp.data import augment
+from facekp.data import augment, images, shards
 from facekp.data.dataset import DataSet
 from facekp.data.identities import Faces
 from facekp.data.samples import Samples
@@ -36,25 +36,35 @@ def batch_indices(step: int | tf.Tensor, batch_size: int, num_samples: int | tf.
 def train_dataset(
     samples: Samples, cfg: KeypointConfig, flip_perm: Sequence[int], start_step: int = 0
 ) -> tf.data.Dataset:
-    """Augmented training batches for steps start_step .. cfg.steps-1 (dicts of tensors)."""
-    images = tf.constant(samples.images)
-    keypoints = tf.constant(samples.keypoints, tf.float32)
-    mask = tf.constant(samples.mask, tf.float32)
-    boxes = tf.constant(samples.boxes, tf.float32)
+    """Augmented training batches for steps start_step .. cfg.steps-1 (dicts of tensors), from
+    memory or streamed from a disk cache: the same batches either way (shards.stream_indices)."""
     seed = tf.constant(cfg.seed, tf.int64)
 
-    def make_batch(step):
-        index = batch_indices(step, cfg.batch_size, len(samples), seed)
+    def augmented(step, batch):
         image, points, point_mask = augment.augment_batch(
-            tf.gather(images, index),
-            tf.gather(keypoints, index),
-            tf.gather(mask, index),
-            tf.gather(boxes, index),
+            batch["image"],
+            batch["keypoints"],
+            batch["mask"],
+            batch["boxes"],
             tf.stack([seed, 2 * step + 1]),
             cfg,
             flip_perm,
         )
         return {"image": image, "keypoints": points, "mask": point_mask}
+
+    if isinstance(samples.images, shards.ShardedImages):
+        ds = shards.read_batches(samples.images, cfg.batch_size, start_step, cfg.steps, seed)
+        return ds.map(augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    arrays = {
+        "image": tf.constant(samples.images),
+        "keypoints": tf.constant(samples.keypoints, tf.float32),
+        "mask": tf.constant(samples.mask, tf.float32),
+        "boxes": tf.constant(samples.boxes, tf.float32),
+    }
+
+    def make_batch(step):
+        index = shards.stream_indices(step, cfg.batch_size, len(samples), seed)
+        return augmented(step, {name: tf.gather(value, index) for name, value in arrays.items()})
 
     ds = tf.data.Dataset.range(start_step, cfg.steps)
     ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -130,7 +140,7 @@ def center_crops(
     for start in range(0, len(samples), batch_size):
         part = slice(start, start + batch_size)
         image, points, mask = augment.crop_batch(
-            tf.constant(samples.images[part]),
+            tf.constant(images.pixels(samples.images[part])),
             tf.constant(samples.keypoints[part], tf.float32),
             tf.constant(samples.mask[part], tf.float32),
             tf.constant(samples.boxes[part], tf.float32),

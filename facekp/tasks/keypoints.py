@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from facekp import losses, metrics, plots
 from facekp.config import KeypointConfig
-from facekp.data import images, pipeline, youtube68
+from facekp.data import images, pipeline, shards, youtube68
 from facekp.data.dataset import DataSet
 from facekp.data.geometry import face_boxes
 from facekp.data.samples import Samples, split_by_group
@@ -23,12 +23,17 @@ CACHE_MARGIN = 2.4
 
 
 def load_youtube68(cfg: KeypointConfig) -> Samples:
-    """Decode every frame once into a crop around its face; keypoints follow into crop pixels."""
+    """Decode every frame once into a crop around its face; keypoints follow into crop pixels.
+    For the disk cache the crops are decoded later, a chunk at a time, as the cache is written."""
     ann = youtube68.load(cfg.data)
     center, face = face_boxes(ann.keypoints)
     cache_size = 2 * cfg.input_size
     side = face * CACHE_MARGIN
-    crops, sizes = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
+    crops = images.CropSource(ann.paths, center, side, cache_size, cfg.channels)
+    if shards.choose(cfg, len(crops), cache_size**2 * cfg.channels) == "disk":
+        sizes = images.image_sizes(ann.paths)
+    else:
+        crops, sizes = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
     youtube68.check_inside(ann, sizes)
     points = images.to_crop_coords(ann.keypoints, center, side, cache_size)
     n, k = points.shape[:2]
@@ -64,8 +69,13 @@ class KeypointTask:
         return cfg
 
     def split(self, cfg: KeypointConfig, samples: Samples) -> tuple[Samples, Samples]:
+        """(training, validation) by person; the training crops go to the disk cache when chosen
+        (written here, so a bad image stops the run before its directory exists)."""
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
-        return samples.subset(train_idx), samples.subset(val_idx)
+        train = samples.subset(train_idx)
+        if cfg.cache == "disk" or isinstance(train.images, images.CropSource):
+            train = shards.cached(train, cfg, self.name)
+        return train, samples.subset(val_idx)
 
     def val_arrays(self, cfg: KeypointConfig, samples: Samples) -> dict[str, np.ndarray]:
         return pipeline.center_crops(samples, cfg, self.scheme.flip_perm)

@@ -1,0 +1,99 @@
+"""The disk cache: shards written once, read back exactly, in the in-memory path's order."""
+
+import itertools
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from facekp.data import pipeline, shards
+from facekp.data.samples import Samples, split_by_group
+from facekp.errors import InputError
+from facekp.tasks.keypoints import KEYPOINTS68
+from facekp.train_loop import train
+from tests.conftest import tiny_config, write_youtube68
+
+
+def random_samples(count, seed=0):
+    rng = np.random.default_rng(seed)
+    return Samples(
+        rng.integers(0, 256, (count, 12, 12, 1), dtype=np.uint8),
+        rng.normal(size=(count, 3, 2)).astype(np.float32),
+        rng.integers(0, 2, (count, 3)).astype(np.float32),
+        rng.normal(size=(count, 3)).astype(np.float32),
+        [f"p{i % 5}" for i in range(count)],
+        [f"row{i}" for i in range(count)],
+    )
+
+
+def test_one_shard_is_a_plain_permutation_per_epoch():
+    seed = tf.constant(3, tf.int64)
+    for step in (0, 1, 2, 7):  # batches 2 and 7 cross epochs
+        np.testing.assert_array_equal(
+            shards.stream_indices(step, 8, 20, seed), pipeline.batch_indices(step, 8, 20, seed)
+        )
+
+
+def test_many_shards_visit_every_sample_once_per_epoch(monkeypatch):
+    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", 5)
+    count, batch = 23, 4  # 5 shards of 5, 5, 5, 4, 4 rows
+    seed = tf.constant(0, tf.int64)
+    stream = np.concatenate([shards.stream_indices(step, batch, count, seed) for step in range(3 * count // batch)])
+    for epoch in range(2):
+        assert sorted(stream[epoch * count : (epoch + 1) * count]) == list(range(count))
+    assert not np.array_equal(stream[:count], stream[count : 2 * count])  # each epoch its own order
+    first = stream[:count]  # an epoch takes each shard's rows together: sample j is in shard j % 5
+    assert len([shard for shard, _ in itertools.groupby(first % 5)]) == 5
+
+
+@pytest.mark.parametrize("records_per_shard", [4096, 6])
+def test_written_shards_read_back_exactly_in_stream_order(tmp_path, monkeypatch, records_per_shard):
+    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", records_per_shard)
+    samples = random_samples(27)
+    arrays = {"image": samples.images, "keypoints": samples.keypoints, "mask": samples.mask, "boxes": samples.boxes}
+    cache = shards.write(str(tmp_path / "cache"), 27, lambda index: {k: v[index] for k, v in arrays.items()})
+    assert len(cache) == 27 and sorted(os.listdir(tmp_path)) == ["cache"]  # no temporary folder left
+    seed = tf.constant(1, tf.int64)
+    for step, batch in shards.read_batches(cache, 8, 2, 9, seed):  # from step 2, across epochs
+        index = shards.stream_indices(step, 8, 27, seed).numpy()
+        for name, value in arrays.items():
+            np.testing.assert_array_equal(batch[name].numpy(), value[index])  # bit for bit
+
+
+def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
+    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", 7)  # 24 training faces in 4 shards
+    data = write_youtube68(str(tmp_path / "data"))
+    batches = {}
+    for cache in ("memory", "disk"):
+        cfg = tiny_config(data, cache=cache, cache_dir=str(tmp_path / "cache"), steps=12, rotation=20.0, flip=0.5)
+        train_samples, _ = KEYPOINTS68.split(cfg, KEYPOINTS68.load_samples(cfg))
+        assert isinstance(train_samples.images, shards.ShardedImages) == (cache == "disk")
+        batches[cache] = list(KEYPOINTS68.train_batches(cfg, train_samples, start_step=5))
+    assert len(batches["disk"]) == 7
+    for memory, disk in zip(batches["memory"], batches["disk"]):
+        for name in ("image", "keypoints", "mask"):
+            np.testing.assert_array_equal(memory[name].numpy(), disk[name].numpy())
+
+
+def test_a_cache_is_written_once_and_reused(tmp_path):
+    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), cache="disk", cache_dir=str(tmp_path / "cache"))
+    train(cfg, str(tmp_path / "run"))
+    (folder,) = os.listdir(tmp_path / "cache")
+    written = os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns
+    train(tiny_config(cfg.data, cache="disk", cache_dir=cfg.cache_dir, seed=1), str(tmp_path / "run2"))
+    assert os.listdir(tmp_path / "cache") == [folder]
+    assert os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns == written
+
+
+def test_a_bad_image_stops_before_the_cache_and_the_run_exist(tmp_path):
+    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), cache="disk", cache_dir=str(tmp_path / "cache"))
+    samples = KEYPOINTS68.load_samples(cfg)
+    trained_on = samples.names[split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)[0][-1]]
+    path = os.path.join(cfg.data, "training", trained_on)
+    with open(path, "r+b") as f:  # header whole, body cut: found only when decoded
+        f.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(InputError, match=f"{trained_on}: unreadable image"):
+        train(cfg, str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run")
+    assert not os.listdir(tmp_path / "cache")  # the partial cache was removed
