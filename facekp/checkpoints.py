@@ -88,7 +88,9 @@ class RunCheckpoints:
     unreadable checkpoints it skips and rewrites TF's index file from the checkpoints on disk.
     """
 
-    def __init__(self, run_dir, model, optimizer=None, keep=3):
+    def __init__(self, run_dir, model, optimizer=None, keep=3, save_dir=None):
+        """`save_dir`: where saves go when not `run_dir` (a multi-worker run's other workers save
+        to a folder of their own, removed after each save: the chief's run_dir is the run)."""
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.best = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best")
         state = dict(step=self.step, best=self.best, model=model)
@@ -99,6 +101,10 @@ class RunCheckpoints:
         self.run_dir, self.model, self.keep = run_dir, model, keep
         self.checkpoint = tf.train.Checkpoint(**state)
         self.folders = {"latest": os.path.join(run_dir, "ckpt"), "best": os.path.join(run_dir, "best")}
+        self.owner = save_dir in (None, run_dir)  # tidies run_dir's folders (stale saves, bad files)
+        self.save_folders = {
+            which: os.path.join(save_dir or run_dir, os.path.basename(f)) for which, f in self.folders.items()
+        }
         self.managers = {}
         self.saved_step = None  # the step of the newest checkpoint known good (restored or saved)
 
@@ -136,7 +142,7 @@ class RunCheckpoints:
                 status.expect_partial()  # inference needs no optimizer slots
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             raise InputError(f"{path}: checkpoint does not match this run's model ({first_line(e)[:200]})")
-        if self.training:
+        if self.training and self.owner:
             for prefix, _ in skipped:
                 _set_aside(prefix)
                 warn(f"{os.path.basename(prefix)}'s files are kept as {SET_ASIDE_PREFIX}{os.path.basename(prefix)}.*")
@@ -146,7 +152,7 @@ class RunCheckpoints:
     def resume(self) -> str | None:
         """Training: restore the latest checkpoint (else the best one, if ckpt/ holds none), after
         removing stale `_temp` folders of killed saves; its path or None (a fresh start)."""
-        for folder in self.folders.values():
+        for folder in self.folders.values() if self.owner else ():
             for name in os.listdir(folder) if os.path.isdir(folder) else []:
                 if name.endswith("_temp"):
                     shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
@@ -186,13 +192,16 @@ class RunCheckpoints:
                 f"weights became non-finite ({bad[0]}) by step {step}, so they were not saved; {self.kept()}"
             )
         self.step.assign(step)
-        prefix = os.path.join(self.folders[which], f"ckpt-{step}")
+        prefix = os.path.join(self.save_folders[which], f"ckpt-{step}")
         try:
             path = self._manager(which).save(checkpoint_number=step)
         except (tf.errors.OpError, OSError) as e:
             _remove_files(prefix)
             reason = re.sub(r"\S*_temp\S*?;\s*", "", first_line(e))  # not TF's temporary file name
             raise InputError(f"{prefix}: cannot save checkpoint ({reason}); {self.kept()}")
+        if not self.owner:  # a worker's own copy: it took part in the save, the chief's is kept
+            shutil.rmtree(self.save_folders[which], ignore_errors=True)
+            self.managers.pop(which)
         if which == "latest":
             self.saved_step = step
         return path
@@ -201,7 +210,7 @@ class RunCheckpoints:
         """The CheckpointManager of `which`, made once, after TF's index file has been rewritten
         from the checkpoints on disk (a missing, empty or garbled index is no loss)."""
         if which not in self.managers:
-            folder = self.folders[which]
+            folder = self.save_folders[which]
             os.makedirs(folder, exist_ok=True)
             write_index(folder)
             self.managers[which] = tf.train.CheckpointManager(

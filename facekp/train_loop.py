@@ -83,6 +83,26 @@ def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process keeps the run (its checkpoints, logs, config): every process but a
+    multi-worker run's other workers (the chief is worker 0, or the task named "chief")."""
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return True
+    resolver = strategy.cluster_resolver
+    if resolver.task_type in (None, "chief"):
+        return True
+    return resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().as_dict()
+
+
+def distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """Workers split each global batch (AutoShardPolicy.DATA): every worker builds the whole
+    step-indexed stream, so one worker or many train on the same batches (not FILE sharding,
+    which would give each worker other shards and other batches)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
 def make_train_step(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -124,10 +144,18 @@ def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
         print(summary(task, run_dir, step, results))
         return results
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    if cfg.deterministic:
+        tf.config.experimental.enable_op_determinism()
+    strategy = make_strategy(cfg)
+    # A multi-worker run's other workers restore the chief's checkpoints, and save and log into
+    # a folder of their own (their part of each collective save), removed when they stop.
+    log_dir = run_dir if is_chief(strategy) else tempfile.mkdtemp(prefix="facekp-worker-")
     try:
-        return _train(cfg, run_dir, task)
+        return _train(cfg, run_dir, task, strategy, log_dir)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if log_dir != run_dir:
+            shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def finished_step(task: tasks.Task, cfg: TrainConfig, run_dir: str) -> int | None:
@@ -177,13 +205,13 @@ def summary(task: tasks.Task, run_dir: str, step: int, results: dict[str, float]
     return "\n".join(lines)
 
 
-def _train(cfg, run_dir, task):
+def _train(cfg, run_dir, task, strategy, log_dir):
     began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
-    if cfg.deterministic:
-        tf.config.experimental.enable_op_determinism()
-    strategy = make_strategy(cfg)
+    chief = log_dir == run_dir
     if cfg.strategy != "default":
-        print(f"{type(strategy).__name__} over {strategy.num_replicas_in_sync} replicas")
+        name = "MultiWorkerMirroredStrategy" if cfg.strategy == "multiworker" else type(strategy).__name__
+        role = "" if cfg.strategy != "multiworker" else " (the chief)" if chief else " (another worker)"
+        print(f"{name} over {strategy.num_replicas_in_sync} replicas{role}")
     # ---- Input pipeline: read and check all data before the run dir exists.
     try:
         samples = task.load_samples(cfg)
@@ -210,7 +238,7 @@ def _train(cfg, run_dir, task):
     # ---- Checkpoint. Resume order: 1) this run's latest checkpoint, 2) --init-from (matching
     # weights only), 3) from scratch.
     with strategy.scope():
-        ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints)
+        ckpts = RunCheckpoints(run_dir, model, optimizer, cfg.keep_checkpoints, save_dir=log_dir)
     restored = ckpts.resume()
     start = int(ckpts.step.numpy()) if restored else 0
     if restored:
@@ -222,7 +250,7 @@ def _train(cfg, run_dir, task):
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
     new_run = not os.path.isfile(os.path.join(run_dir, "config.json"))
-    if new_run:  # only once the start is sound
+    if new_run and chief:  # only once the start is sound
         write_config(run_dir, cfg)
 
     # ---- Update and evaluation steps.
@@ -241,10 +269,12 @@ def _train(cfg, run_dir, task):
         return results
 
     # ---- Train loop.
-    train_writer = tf.summary.create_file_writer(os.path.join(run_dir, "train"))
-    val_writer = tf.summary.create_file_writer(os.path.join(run_dir, "val"))
-    log = open(os.path.join(run_dir, "metrics.jsonl"), "a")
-    batches = iter(strategy.experimental_distribute_dataset(task.train_batches(cfg, train_samples, start)))
+    train_writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+    val_writer = tf.summary.create_file_writer(os.path.join(log_dir, "val"))
+    log = open(os.path.join(log_dir, "metrics.jsonl"), "a")
+    batches = iter(
+        strategy.experimental_distribute_dataset(distributable(task.train_batches(cfg, train_samples, start)))
+    )
     bar = tqdm(
         total=cfg.steps,
         initial=start,
@@ -252,6 +282,7 @@ def _train(cfg, run_dir, task):
         dynamic_ncols=True,
         desc="train",
         mininterval=0.5 if sys.stderr.isatty() else 30.0,
+        disable=not chief,
     )  # logs get a line every 30 s
     done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
     try:
@@ -299,7 +330,7 @@ def _train(cfg, run_dir, task):
         )
         raise SystemExit(130)
     except TrainingStopped:
-        if new_run and ckpts.saved_step is None:  # nothing worth keeping: leave no run dir behind
+        if new_run and chief and ckpts.saved_step is None:  # nothing worth keeping: leave no run dir behind
             for writer in (train_writer, val_writer, log):
                 writer.close()
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -309,6 +340,7 @@ def _train(cfg, run_dir, task):
         log.close()
     results = results or evaluate(done)  # a run already at --steps still reports its metrics
     ckpts.restore_weights()  # the best weights serve the task's after-training fits (threshold, SVM)
-    task.after_training(cfg, run_dir, predict_step, val)
+    if chief:
+        task.after_training(cfg, run_dir, predict_step, val)
     print(summary(task, run_dir, done, results))
     return results

@@ -1,0 +1,123 @@
+"""A real multi-worker run: two worker processes on 127.0.0.1 under MultiWorkerMirroredStrategy."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import read_jsonl, write_youtube68
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STEPS = 12
+DEADLINE_S = 240  # for each group of processes; they are killed past it
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    sys.path.insert(0, {repo!r})
+    from facekp.train_loop import train
+    from tests.conftest import tiny_config
+    cfg = tiny_config({data!r}, strategy={strategy!r}, steps={steps}, log_every=1, ckpt_every=2, eval_every=4,
+                      grad_clip=0.0, deterministic=True)
+    print("RESULTS " + json.dumps(train(cfg, {run!r})), flush=True)
+""")
+
+
+def free_ports(count):
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start(data, run, tmp, strategy="multiworker", workers=2):
+    """The training processes of one run: `workers` of a cluster on free local ports, or one."""
+    script = SCRIPT.format(repo=REPO, data=data, strategy=strategy, steps=STEPS, run=run)
+    ports = free_ports(workers)
+    procs = []
+    for index in range(workers):
+        env = dict(os.environ, TMPDIR=str(tmp))
+        if strategy == "multiworker":
+            cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+            env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", script], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+        )
+    return procs
+
+
+def finish(procs):
+    """Each process's (exit code, output), waiting until DEADLINE_S; always reaped."""
+    deadline = time.monotonic() + DEADLINE_S
+    try:
+        return [
+            (proc.wait(timeout=max(1.0, deadline - time.monotonic())), proc.stdout.read().decode()) for proc in procs
+        ]
+    finally:
+        stop(procs)
+
+
+def stop(procs):
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def results_of(output):
+    (line,) = [line for line in output.splitlines() if line.startswith("RESULTS ")]
+    return json.loads(line[len("RESULTS ") :])
+
+
+def losses(run):
+    return [row["loss"] for row in read_jsonl(os.path.join(run, "metrics.jsonl")) if row["split"] == "train"]
+
+
+@pytest.mark.slow
+def test_two_workers_train_as_one_process_and_resume_after_a_kill(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    (tmp_path / "tmp").mkdir()
+    single, pair, killed = (str(tmp_path / name) for name in ("single", "pair", "killed"))
+
+    ((code, single_out),) = finish(start(data, single, tmp_path / "tmp", strategy="default", workers=1))
+    assert code == 0, single_out[-3000:]
+    runs = finish(start(data, pair, tmp_path / "tmp"))
+    for code, out in runs:
+        assert code == 0, out[-3000:]
+        assert "MultiWorkerMirroredStrategy over 2 replicas" in out
+    assert results_of(runs[0][1]) == results_of(runs[1][1])  # the workers hold the same weights
+    for name, value in results_of(runs[0][1]).items():  # ... as one process with the same global batch
+        np.testing.assert_allclose(value, results_of(single_out)[name], rtol=1e-3)
+    np.testing.assert_allclose(losses(pair), losses(single), rtol=1e-3, atol=1e-4)
+    assert sorted(os.listdir(os.path.join(pair, "ckpt"))) == sorted(os.listdir(os.path.join(single, "ckpt")))
+    assert not os.listdir(tmp_path / "tmp")  # the other worker's own saves and logs are gone
+
+    # Kill the second worker once the chief has saved step 2, then the chief (stuck without it).
+    procs = start(data, killed, tmp_path / "tmp")
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while not os.path.exists(os.path.join(killed, "ckpt", "ckpt-2.index")):
+            assert time.monotonic() < deadline and procs[0].poll() is None, "the chief never saved step 2"
+            time.sleep(0.01)
+        procs[1].send_signal(signal.SIGKILL)
+        time.sleep(3)
+    finally:
+        stop(procs)
+    resumed = finish(start(data, killed, tmp_path / "tmp"))
+    for code, out in resumed:
+        assert code == 0, out[-3000:]
+        assert f"resuming {killed} from step " in out
+    assert results_of(resumed[0][1]) == results_of(resumed[1][1])
+    np.testing.assert_allclose(losses(killed)[-4:], losses(single)[-4:], rtol=1e-3, atol=1e-4)
