@@ -68,6 +68,9 @@ class TrainConfig:
         choices=("tfdata", "dataset"),
     )
     jit_compile: bool = _f(False, "compile the train step with XLA")
+    mixed_precision: bool = _f(
+        False, "mixed_float16: float16 compute, float32 weights and outputs, dynamic loss scaling (for GPUs)"
+    )
     deterministic: bool = _f(False, "deterministic TF ops: equal runs give equal losses, step by step")
     strategy: str = _f(
         "default",

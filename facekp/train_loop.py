@@ -54,9 +54,11 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         return {"peak": self.peak, "warmup": self.warmup, "total": self.total, "kind": self.kind}
 
 
-def make_optimizer(cfg: TrainConfig) -> keras.optimizers.AdamW:
+def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
+    """AdamW on the schedule; under --mixed-precision wrapped in dynamic loss scaling."""
     schedule = WarmupSchedule(cfg.lr, cfg.warmup_steps, cfg.steps, cfg.schedule)
-    return keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    return keras.mixed_precision.LossScaleOptimizer(optimizer) if cfg.mixed_precision else optimizer
 
 
 def _sigterm_as_interrupt(*_):
@@ -112,17 +114,24 @@ def make_train_step(
 ) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
     """The compiled update: forward, loss, gradients, clipping, AdamW; on every replica."""
 
+    # Mixed precision: gradients of the loss times the loss scale, which the LossScaleOptimizer
+    # divides out (skipping the step and lowering the scale when they overflow); clip accordingly.
+    def loss_scale():
+        return optimizer.dynamic_scale if cfg.mixed_precision else 1.0
+
     def replica_step(batch):
         with tf.GradientTape() as tape:
             outputs = model(batch["image"], training=True)
             loss = loss_fn(outputs, batch)
             scaled = loss / strategy.num_replicas_in_sync  # the optimizer sums replicas' gradients
-        grads = tape.gradient(scaled, model.trainable_variables)
+            differentiated = optimizer.scale_loss(scaled) if cfg.mixed_precision else scaled
+        grads = tape.gradient(differentiated, model.trainable_variables)
         grad_norm = tf.linalg.global_norm(grads)
         if cfg.grad_clip > 0:
-            grads, _ = tf.clip_by_global_norm(grads, cfg.grad_clip / strategy.num_replicas_in_sync, grad_norm)
+            clip = cfg.grad_clip / strategy.num_replicas_in_sync * loss_scale()
+            grads, _ = tf.clip_by_global_norm(grads, clip, grad_norm)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": scaled, "grad_norm": grad_norm}
+        return {"loss": scaled, "grad_norm": grad_norm / loss_scale()}
 
     @tf.function(jit_compile=cfg.jit_compile and strategy.num_replicas_in_sync == 1)
     def train_step(batch):

@@ -19,7 +19,22 @@ def build_keypoint_model(cfg: KeypointConfig, num_points: int) -> keras.Model:
 
 
 def build(cfg: TrainConfig) -> keras.Model:
-    """The model of a run's config: its task decides the head, its fields the rest."""
+    """The model of a run's config: its task decides the head, its fields the rest. With
+    --mixed-precision its layers compute in float16 (weights stay float32) and its outputs are
+    cast back to float32."""
+    if not cfg.mixed_precision:
+        return _build(cfg)
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _build(cfg)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+    outputs = keras.layers.Activation("linear", dtype="float32", name="float32_output")(model.output)
+    return keras.Model(model.input, outputs, name=model.name)
+
+
+def _build(cfg: TrainConfig) -> keras.Model:
     if isinstance(cfg, RecognitionConfig) and cfg.task == "identity":
         if not cfg.class_names:
             raise InputError("identity run without class names in its config")

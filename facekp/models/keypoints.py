@@ -123,5 +123,5 @@ def resnet(cfg: KeypointConfig, num_points: int) -> keras.Model:
         )
     x = _conv_bn(top, 2 * w, 3, 1, "head", sync)
     heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
-    points = SoftArgmax(cfg.input_size, name="keypoints")(heatmaps)
+    points = SoftArgmax(cfg.input_size, name="keypoints", dtype="float32")(heatmaps)  # float32 under mixed precision
     return keras.Model(inputs, points, name="resnet_integral")
