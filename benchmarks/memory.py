@@ -5,7 +5,8 @@
 For each size a synthetic 68-point data set (the youtube-faces-68 layout: a CSV and 128x128 JPEG
 frames, 20 per person) is generated once in the work folder. Then, for each size and each of
 `--cache memory` and `--cache disk` (the disk cache written afresh), a child process runs what
-training runs before its first step (read, check, split, cache, validation crops: setup_s), then
+training runs before its first step (read, check, split, cache, validation crops of 25 people,
+500 faces, at every size: setup_s), then
 draws augmented 96-pixel batches of 32 as fast as it can (pipeline images/s), then trains the
 width-16 model on them (train images/s); its peak resident memory is the kernel's ru_maxrss.
 Prints one JSON line; the goals (issue #19): disk peak RSS within 10% from 10k to 100k images,
@@ -28,6 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_PERSON = 20
 SIDE = 128
 PIPELINE_BATCHES, TRAIN_STEPS, WARMUP = 200, 30, 10
+VAL_PEOPLE = 25  # 500 validation faces at every size: the figures compare the training input
 
 
 def template_points():
@@ -64,7 +66,7 @@ def make_data(folder, count, seed=0):
     return folder
 
 
-def measure(data, cache, cache_dir):
+def measure(data, cache, cache_dir, size):
     """In this (child) process: setup seconds, pipeline and training images/s, peak RSS (MB)."""
     sys.path.insert(0, REPO)
     from facekp.tfenv import quiet_tensorflow
@@ -77,7 +79,8 @@ def measure(data, cache, cache_dir):
 
     import tensorflow as tf
 
-    cfg = KeypointConfig(data=data, cache=cache, cache_dir=cache_dir, width=16, val_fraction=0.05, steps=10**6)
+    val_fraction = VAL_PEOPLE * PER_PERSON / int(size)  # the same validation set size at every size
+    cfg = KeypointConfig(data=data, cache=cache, cache_dir=cache_dir, width=16, val_fraction=val_fraction, steps=10**6)
     start = time.perf_counter()
     train_samples, val_samples = KEYPOINTS68.split(cfg, KEYPOINTS68.load_samples(cfg))
     KEYPOINTS68.val_arrays(cfg, val_samples)
@@ -105,7 +108,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--workdir", default="/tmp/facekp-memory")
-    parser.add_argument("--child", nargs=3, metavar=("DATA", "CACHE", "CACHE_DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=4, metavar=("DATA", "CACHE", "CACHE_DIR", "SIZE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
@@ -116,8 +119,11 @@ def main():
         for cache in ("memory", "disk"):
             cache_dir = os.path.join(args.workdir, "cache")
             shutil.rmtree(cache_dir, ignore_errors=True)
-            child = [sys.executable, os.path.abspath(__file__), "--child", data, cache, cache_dir]
-            out = subprocess.run(child, capture_output=True, text=True, check=True).stdout
+            child = [sys.executable, os.path.abspath(__file__), "--child", data, cache, cache_dir, str(size)]
+            done = subprocess.run(child, capture_output=True, text=True)
+            if done.returncode:
+                sys.exit(f"{size} {cache}: the child failed:\n{done.stderr[-3000:]}")
+            out = done.stdout
             results[f"{cache}_{size}"] = json.loads(out.strip().splitlines()[-1])
             print(size, cache, results[f"{cache}_{size}"], file=sys.stderr)
     summary = {"benchmark": "memory", "sizes": args.sizes, **results}

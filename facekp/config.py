@@ -103,6 +103,11 @@ class KeypointConfig(TrainConfig):
         "integral", "resnet head: integral (heatmaps + soft-argmax) or regression", choices=("integral", "regression")
     )
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
+    flip_bias: float = _f(
+        0.0,
+        "the labels' offset right of what they mark, as a fraction of the face crop's side: "
+        "mirrored images' targets are moved back by twice it (for --flip with biased labels)",
+    )
     cache: str = _f(
         "auto",
         "where the decode-once crops live: memory, disk (sharded TFRecord files in the cache "

@@ -2,6 +2,7 @@
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from facekp import models
@@ -33,6 +34,7 @@ def test_an_overflowing_step_is_skipped_and_the_loss_scale_lowered():
         np.testing.assert_array_equal(old, new.numpy())
 
 
+@pytest.mark.slow
 def test_a_mixed_precision_run_learns_resumes_and_loads_as_float32(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
     cfg = tiny_config(data, mixed_precision=True, steps=4, log_every=1, lr=1e-2)

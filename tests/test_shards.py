@@ -31,15 +31,14 @@ def test_one_shard_is_a_plain_permutation_per_epoch():
     seed = tf.constant(3, tf.int64)
     for step in (0, 1, 2, 7):  # batches 2 and 7 cross epochs
         np.testing.assert_array_equal(
-            shards.stream_indices(step, 8, 20, seed), pipeline.batch_indices(step, 8, 20, seed)
+            shards.stream_indices(step, 8, 20, 20, seed), pipeline.batch_indices(step, 8, 20, seed)
         )
 
 
-def test_many_shards_visit_every_sample_once_per_epoch(monkeypatch):
-    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", 5)
+def test_many_shards_visit_every_sample_once_per_epoch():
     count, batch = 23, 4  # 5 shards of 5, 5, 5, 4, 4 rows
     seed = tf.constant(0, tf.int64)
-    stream = np.concatenate([shards.stream_indices(step, batch, count, seed) for step in range(3 * count // batch)])
+    stream = np.concatenate([shards.stream_indices(step, batch, count, 5, seed) for step in range(3 * count // batch)])
     for epoch in range(2):
         assert sorted(stream[epoch * count : (epoch + 1) * count]) == list(range(count))
     assert not np.array_equal(stream[:count], stream[count : 2 * count])  # each epoch its own order
@@ -47,22 +46,21 @@ def test_many_shards_visit_every_sample_once_per_epoch(monkeypatch):
     assert len([shard for shard, _ in itertools.groupby(first % 5)]) == 5
 
 
-@pytest.mark.parametrize("records_per_shard", [4096, 6])
-def test_written_shards_read_back_exactly_in_stream_order(tmp_path, monkeypatch, records_per_shard):
-    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", records_per_shard)
+@pytest.mark.parametrize("per_shard", [4096, 6])
+def test_written_shards_read_back_exactly_in_stream_order(tmp_path, per_shard):
     samples = random_samples(27)
     arrays = {"image": samples.images, "keypoints": samples.keypoints, "mask": samples.mask, "boxes": samples.boxes}
-    cache = shards.write(str(tmp_path / "cache"), 27, lambda index: {k: v[index] for k, v in arrays.items()})
+    cache = shards.write(str(tmp_path / "cache"), 27, per_shard, lambda index: {k: v[index] for k, v in arrays.items()})
     assert len(cache) == 27 and sorted(os.listdir(tmp_path)) == ["cache"]  # no temporary folder left
     seed = tf.constant(1, tf.int64)
     for step, batch in shards.read_batches(cache, 8, 2, 9, seed):  # from step 2, across epochs
-        index = shards.stream_indices(step, 8, 27, seed).numpy()
+        index = shards.stream_indices(step, 8, 27, per_shard, seed).numpy()
         for name, value in arrays.items():
             np.testing.assert_array_equal(batch[name].numpy(), value[index])  # bit for bit
 
 
 def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
-    monkeypatch.setattr(shards, "RECORDS_PER_SHARD", 7)  # 24 training faces in 4 shards
+    monkeypatch.setattr(shards, "SHARD_BYTES", 7 * 64 * 64)  # 7 crops of 64 px: 24 training faces in 4 shards
     data = write_youtube68(str(tmp_path / "data"))
     batches = {}
     for cache in ("memory", "disk"):
@@ -76,6 +74,7 @@ def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
             np.testing.assert_array_equal(memory[name].numpy(), disk[name].numpy())
 
 
+@pytest.mark.slow
 def test_a_cache_is_written_once_and_reused(tmp_path):
     cfg = tiny_config(write_youtube68(str(tmp_path / "data")), cache="disk", cache_dir=str(tmp_path / "cache"))
     train(cfg, str(tmp_path / "run"))

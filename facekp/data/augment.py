@@ -84,10 +84,13 @@ def crop_batch(
     flip: tf.Tensor | None = None,
     scale: tf.Tensor | None = None,
     shift: tf.Tensor | None = None,
+    flip_bias: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Crop (and optionally jitter) a batch: images uint8 (B,H,W,C), boxes (B,3) = cx, cy, side.
 
-    Returns float images in [0, 1] at out_size and keypoints in output pixels.
+    Returns float images in [0, 1] at out_size and keypoints in output pixels. `flip_bias`: the
+    labels' offset to the right of what they mark, as a fraction of the face box's crop side;
+    a mirrored image's targets are moved back by twice it, so mirrored and plain images agree.
     """
     center, side = boxes[:, :2], boxes[:, 2]
     if scale is not None:
@@ -99,6 +102,10 @@ def crop_batch(
     points = points_to_output(keypoints, A, t)
     if flip is not None:
         points, mask = swap_left_right(points, mask, flip, flip_perm)
+        if flip_bias:  # plain: label + b (R x), mirrored: label' - b (R x'); the difference is along x
+            cos = tf.ones_like(side) if angle is None else tf.cos(angle)
+            moved = 2.0 * flip_bias * boxes[:, 2] * out_size / side * cos  # output pixels
+            points = points + tf.where(flip, moved, 0.0)[:, None, None] * tf.constant([1.0, 0.0])
     return out, points, mask
 
 
@@ -132,8 +139,10 @@ def augment_batch(
     seed: tf.Tensor,
     cfg: TrainConfig,
     flip_perm: Sequence[int],
+    flip_bias: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-    """Random rotation, flip (with left/right relabelling), crop scale/shift and photometry."""
+    """Random rotation, flip (with left/right relabelling, and the labels' bias, see crop_batch),
+    crop scale/shift and photometry."""
     p = random_params(seed, tf.shape(images)[0], cfg)
     out, points, mask = crop_batch(
         images,
@@ -146,6 +155,7 @@ def augment_batch(
         flip=p["flip"],
         scale=p["scale"],
         shift=p["shift"],
+        flip_bias=flip_bias,
     )
     return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask
 

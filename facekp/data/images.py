@@ -116,11 +116,12 @@ def decode_crops(
     sides: np.ndarray,
     out_size: int,
     channels: int,
-    desc: str = "decoding images",
+    desc: str | None = "decoding images",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode every file and crop the square (center, side) to out_size pixels, as uint8.
 
     Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height).
+    A progress bar named `desc` shows for 200 images or more (`desc=None`: none).
     A file that cannot be decoded (corrupt, truncated, not an image) raises InputError naming it.
     """
 
@@ -140,7 +141,7 @@ def decode_crops(
         desc=desc,
         unit="img",
         leave=False,
-        disable=len(paths) < 200,
+        disable=desc is None or len(paths) < 200,
         mininterval=0.5 if sys.stderr.isatty() else 30.0,
     ):
         try:
@@ -152,10 +153,17 @@ def decode_crops(
     return out, sizes
 
 
-def to_crop_coords(points: np.ndarray, centers: np.ndarray, sides: np.ndarray, out_size: int) -> np.ndarray:
-    """Map source-image points (N,K,2) into the crops made by decode_crops."""
-    A, t = augment.crop_affine(np.asarray(centers, np.float32), np.asarray(sides, np.float32), out_size)
-    return augment.points_to_output(tf.constant(points, tf.float32), A, t).numpy()
+def to_crop_coords(
+    points: np.ndarray, centers: np.ndarray, sides: np.ndarray, out_size: int, chunk: int = 4096
+) -> np.ndarray:
+    """Map source-image points (N,K,2) into the crops made by decode_crops (`chunk` faces at a
+    time, so TensorFlow's temporaries stay small whatever N)."""
+    out = np.empty(np.shape(points), np.float32)
+    for start in range(0, len(out), chunk):
+        part = slice(start, start + chunk)
+        A, t = augment.crop_affine(np.asarray(centers[part], np.float32), np.asarray(sides[part], np.float32), out_size)
+        out[part] = augment.points_to_output(tf.constant(points[part], tf.float32), A, t).numpy()
+    return out
 
 
 @dataclass(frozen=True)
@@ -177,8 +185,8 @@ class CropSource:
         paths = [self.paths[i] for i in picked]
         return CropSource(paths, self.centers[picked], self.sides[picked], self.size, self.channels)
 
-    def decode(self) -> np.ndarray:
-        return decode_crops(self.paths, self.centers, self.sides, self.size, self.channels)[0]
+    def decode(self, desc: str | None = "decoding images") -> np.ndarray:
+        return decode_crops(self.paths, self.centers, self.sides, self.size, self.channels, desc)[0]
 
 
 def pixels(images: np.ndarray | CropSource) -> np.ndarray:

@@ -49,12 +49,14 @@ def train_dataset(
             tf.stack([seed, 2 * step + 1]),
             cfg,
             flip_perm,
+            cfg.flip_bias,
         )
         return {"image": image, "keypoints": points, "mask": point_mask}
 
     if isinstance(samples.images, shards.ShardedImages):
         ds = shards.read_batches(samples.images, cfg.batch_size, start_step, cfg.steps, seed)
         return ds.map(augmented, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(tf.data.AUTOTUNE)
+    per_shard = shards.records_per_shard(samples.images.shape[1:])
     arrays = {
         "image": tf.constant(samples.images),
         "keypoints": tf.constant(samples.keypoints, tf.float32),
@@ -63,7 +65,7 @@ def train_dataset(
     }
 
     def make_batch(step):
-        index = shards.stream_indices(step, cfg.batch_size, len(samples), seed)
+        index = shards.stream_indices(step, cfg.batch_size, len(samples), per_shard, seed)
         return augmented(step, {name: tf.gather(value, index) for name, value in arrays.items()})
 
     ds = tf.data.Dataset.range(start_step, cfg.steps)

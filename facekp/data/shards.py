@@ -2,10 +2,10 @@
 
 The sample order is one function of (seed, step), shared with the in-memory path, so both give
 the same batches at every step and a resumed run continues exactly where it stopped. M samples
-lie in n = ceil(M / RECORDS_PER_SHARD) shards, sample j in shard j % n at row j // n. Epoch e
-visits the shards in a seeded permutation, and each shard's rows in a seeded permutation: the
-reader holds one shard at a time per reading thread, however large the data. With one shard
-(M <= RECORDS_PER_SHARD) the order is a plain seeded permutation of all samples per epoch.
+lie in n = ceil(M / R) shards of about SHARD_BYTES of images each (R records), sample j in
+shard j % n at row j // n. Epoch e visits the shards in a seeded permutation, and each shard's
+rows in a seeded permutation: the reader holds a shard or two at a time, however large the
+data. With one shard (M <= R) the order is a plain seeded permutation of all samples per epoch.
 """
 
 from __future__ import annotations
@@ -14,31 +14,38 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
 from facekp.config import KeypointConfig
 from facekp.data.images import CropSource
 from facekp.data.samples import Samples
 
-RECORDS_PER_SHARD = 4096
-READ_THREADS = 2  # shards read (and held) at once
+SHARD_BYTES = 32 * 2**20  # of images per shard: what the reader holds per shard in flight
+READ_THREADS = 1  # shards read (and held) at once: 2 held twice the memory and read no faster here
 CHUNK = 256  # samples decoded at a time while writing
-FORMAT = 1  # bump when the record layout changes: old caches are then not reused
+FORMAT = 2  # bump when the record layout changes: old caches are then not reused
 SHARD_SEED_OFFSET = 2**40  # keeps the shard-order seed apart from every shard's row-order seed
 ROW_SEED_STRIDE = 2**20
 
 
-def shard_count(count: int) -> int:
-    return max(1, -(-count // RECORDS_PER_SHARD))
+def records_per_shard(image_shape: tuple) -> int:
+    """Records per shard for images of `image_shape` (uint8): SHARD_BYTES of them."""
+    return max(1, SHARD_BYTES // int(np.prod(image_shape)))
 
 
-def shard_sizes(count: int) -> np.ndarray:
+def shard_count(count: int, per_shard: int) -> int:
+    return max(1, -(-count // per_shard))
+
+
+def shard_sizes(count: int, per_shard: int) -> np.ndarray:
     """Rows of each shard: sample j goes to shard j % n."""
-    n = shard_count(count)
+    n = shard_count(count, per_shard)
     return np.array([(count - k + n - 1) // n for k in range(n)], np.int64)
 
 
@@ -54,9 +61,10 @@ def row_order(seed: tf.Tensor, epoch: tf.Tensor, shard: tf.Tensor, size: tf.Tens
     return tf.cast(tf.argsort(tf.random.stateless_uniform(tf.reshape(size, [1]), pair)), tf.int64)
 
 
-def stream_indices(step: tf.Tensor, batch_size: int, count: int, seed: tf.Tensor) -> tf.Tensor:
-    """Sample indices (0..count-1) of batch `step`: positions step*B .. step*B+B-1 of the stream."""
-    n, sizes = shard_count(count), tf.constant(shard_sizes(count))
+def stream_indices(step: tf.Tensor, batch_size: int, count: int, per_shard: int, seed: tf.Tensor) -> tf.Tensor:
+    """Sample indices (0..count-1) of batch `step`: positions step*B .. step*B+B-1 of the stream
+    of `count` samples in shards of `per_shard`."""
+    n, sizes = shard_count(count, per_shard), tf.constant(shard_sizes(count, per_shard))
     pos = tf.cast(step, tf.int64) * batch_size + tf.range(batch_size, dtype=tf.int64)
     epoch, within = pos // count, pos % count
 
@@ -86,6 +94,7 @@ class ShardedImages:
 
     folder: str
     count: int
+    per_shard: int
     fields: dict  # name -> {"dtype": str, "shape": [...]}, per sample
 
     def __len__(self) -> int:
@@ -93,13 +102,14 @@ class ShardedImages:
 
     @property
     def files(self) -> list[str]:
-        return [os.path.join(self.folder, f"shard-{k:05d}.tfrecord") for k in range(shard_count(self.count))]
+        n = shard_count(self.count, self.per_shard)
+        return [os.path.join(self.folder, f"shard-{k:05d}.tfrecord") for k in range(n)]
 
     @classmethod
     def open(cls, folder: str) -> ShardedImages:
         with open(os.path.join(folder, "meta.json")) as f:
             meta = json.load(f)
-        return cls(folder, meta["count"], meta["fields"])
+        return cls(folder, meta["count"], meta["per_shard"], meta["fields"])
 
 
 def _example(arrays: dict[str, np.ndarray], i: int) -> bytes:
@@ -110,9 +120,11 @@ def _example(arrays: dict[str, np.ndarray], i: int) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def write(folder: str, count: int, records_of: Callable[[np.ndarray], dict[str, np.ndarray]]) -> ShardedImages:
-    """Write `count` samples into shards under `folder`, CHUNK samples at a time; `records_of(index)`
-    gives the per-sample arrays of those samples. Written beside the folder and renamed when
+def write(
+    folder: str, count: int, per_shard: int, records_of: Callable[[np.ndarray], dict[str, np.ndarray]]
+) -> ShardedImages:
+    """Write `count` samples into shards of `per_shard` under `folder`, CHUNK samples at a time;
+    `records_of(index)` gives the per-sample arrays of those samples. Written beside the folder and renamed when
     complete, so a cache is whole or absent; an existing folder is reused."""
     if os.path.isfile(os.path.join(folder, "meta.json")):
         return ShardedImages.open(folder)
@@ -120,7 +132,9 @@ def write(folder: str, count: int, records_of: Callable[[np.ndarray], dict[str, 
     tmp = f"{folder}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    fields, n = {}, shard_count(count)
+    fields, n = {}, shard_count(count, per_shard)
+    bar = tqdm(total=count, desc="writing the disk cache", unit="img", leave=False, disable=count < 200,
+               mininterval=0.5 if sys.stderr.isatty() else 30.0)  # fmt: skip
     try:
         for k in range(n):
             with tf.io.TFRecordWriter(os.path.join(tmp, f"shard-{k:05d}.tfrecord")) as writer:
@@ -130,14 +144,16 @@ def write(folder: str, count: int, records_of: Callable[[np.ndarray], dict[str, 
                     fields = {name: {"dtype": a.dtype.name, "shape": list(a.shape[1:])} for name, a in arrays.items()}
                     for i in range(len(arrays[next(iter(arrays))])):
                         writer.write(_example(arrays, i))
+                    bar.update(len(arrays[next(iter(arrays))]))
         with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump({"format": FORMAT, "count": count, "fields": fields}, f)
+            json.dump({"format": FORMAT, "count": count, "per_shard": per_shard, "fields": fields}, f)
         try:
             os.rename(tmp, folder)
         except OSError:  # another process wrote it first
             if not os.path.isfile(os.path.join(folder, "meta.json")):
                 raise
     finally:
+        bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return ShardedImages.open(folder)
 
@@ -155,15 +171,14 @@ def read_batches(
 ) -> tf.data.Dataset:
     """(step, {field: batch tensor}) for steps start_step .. steps-1, in stream_indices' order.
 
-    Each (epoch, shard) is read whole, permuted, and unbatched; READ_THREADS shards load in
-    parallel. Resuming skips the records before the first step's position (unparsed strings).
+    Each (epoch, shard) is read whole, permuted, and unbatched, READ_THREADS shards at a time. Resuming skips the records before the first step's position (unparsed strings).
     """
-    count, n = cache.count, shard_count(cache.count)
-    sizes, files = tf.constant(shard_sizes(count)), tf.constant(cache.files)
+    count, n = cache.count, shard_count(cache.count, cache.per_shard)
+    sizes, files = tf.constant(shard_sizes(count, cache.per_shard)), tf.constant(cache.files)
     start = start_step * batch_size
 
     def shard_records(epoch, shard):
-        records = tf.data.TFRecordDataset(files[shard]).batch(int(shard_sizes(count)[0]))
+        records = tf.data.TFRecordDataset(files[shard]).batch(int(shard_sizes(count, cache.per_shard)[0]))
         return records.map(lambda r: tf.gather(r, row_order(seed, epoch, shard, sizes[shard])))
 
     def epoch_records(epoch):
@@ -206,6 +221,11 @@ def cache_root(cfg: KeypointConfig) -> str:
     return cfg.cache_dir or os.environ.get("FACEKP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facekp")
 
 
+def image_shape(images: np.ndarray | CropSource) -> tuple:
+    """The (H, W, C) of one crop, in memory or still to decode."""
+    return (images.size, images.size, images.channels) if isinstance(images, CropSource) else images.shape[1:]
+
+
 def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
     """`samples` with their images (decoded now, or in memory) in a disk cache, written once:
     the same samples (files, squares, crop size, labels) find the same cache on later runs."""
@@ -215,17 +235,18 @@ def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
         identity = (source.paths, stats, source.centers, source.sides, source.size, source.channels)
     else:
         identity = (source,)
-    key = cache_key(task, *identity, samples.keypoints, samples.mask, samples.boxes)
+    per_shard = records_per_shard(image_shape(source))
+    key = cache_key(task, per_shard, *identity, samples.keypoints, samples.mask, samples.boxes)
     folder = os.path.join(cache_root(cfg), f"{task}-{len(samples)}-{key}")
 
     def records_of(index):
         images = source[index]
         return {
-            "image": images.decode() if isinstance(images, CropSource) else images,
+            "image": images.decode(desc=None) if isinstance(images, CropSource) else images,
             "keypoints": samples.keypoints[index],
             "mask": samples.mask[index],
             "boxes": samples.boxes[index],
         }
 
-    on_disk = write(folder, len(samples), records_of)
+    on_disk = write(folder, len(samples), per_shard, records_of)
     return Samples(on_disk, samples.keypoints, samples.mask, samples.boxes, samples.groups, samples.names)
