@@ -229,6 +229,7 @@ def _train(cfg, run_dir, task, strategy, log_dir):
         raise SystemExit(130)
     cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
     train_samples, val_samples = task.split(cfg, samples)
+    del samples  # the two parts are what training keeps (with the disk cache, not the images)
     val = task.val_arrays(cfg, val_samples)
     print(
         f"data: {len(train_samples)} training / {len(val_samples)} validation images "

@@ -1,8 +1,10 @@
 """tf.data pipelines over in-memory Samples: step-indexed, seeded, resumable at any step.
 
 Batch `step` always holds the same images with the same augmentation for a given seed: its
-sample positions are step*B .. step*B+B-1 of an endless stream of seeded per-epoch permutations.
-So a resumed run continues exactly where it stopped, and two runs with one seed see equal batches.
+sample positions are step*B .. step*B+B-1 of an endless stream of seeded per-epoch permutations
+(for keypoint crops, shard by shard: facekp/data/shards.py, which the disk cache streams in the
+same order). So a resumed run continues exactly where it stopped, and two runs with one seed see
+equal batches.
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ def read_batches(
 ) -> tf.data.Dataset:
     """(step, {field: batch tensor}) for steps start_step .. steps-1, in stream_indices' order.
 
-    Each (epoch, shard) is read whole, permuted, and unbatched, READ_THREADS shards at a time. Resuming skips the records before the first step's position (unparsed strings).
+    Each (epoch, shard) is read whole, permuted and unbatched, READ_THREADS shards at a time.
+    Resuming skips the records before the first step's position (unparsed strings).
     """
     count, n = cache.count, shard_count(cache.count, cache.per_shard)
     sizes, files = tf.constant(shard_sizes(count, cache.per_shard)), tf.constant(cache.files)
