@@ -131,8 +131,8 @@ def test_the_numpy_crop_map_is_the_tf_crop_map(angle):
 @pytest.mark.parametrize("angle", [0.0, 0.4])
 def test_flip_bias_gives_mirrored_targets_the_bias_of_plain_ones(angle):
     """A label 2 px right of its feature (a dot): in plain and mirrored crops alike the target
-    lies 2 px from the dot along the x axis of a plain crop (without flip_bias, a mirrored crop
-    would put it 2 px on the other side)."""
+    lies 2 px from the dot along the photo's x axis as the crop shows it, rightwards (without
+    flip_bias, a mirrored crop would put it 2 px leftwards)."""
     bias = 2.0 / 41.0  # of the crop side (41 px, shown at 41 px: 1 output pixel per source pixel)
     img, label = _dot_image(50, 44), np.array([[[52.0, 44.0]]], np.float32)
     box = np.array([[40.0, 40.0, 41.0]], np.float32)
@@ -142,5 +142,7 @@ def test_flip_bias_gives_mirrored_targets_the_bias_of_plain_ones(angle):
             angle=tf.constant([angle]), flip=tf.constant([flip]), flip_bias=bias,
         )  # fmt: skip
         dot = np.array(_brightest(out[0].numpy()), np.float32)
-        plain_x_axis = np.array([math.cos(angle), -math.sin(angle)])  # the image's x axis in a plain crop
-        np.testing.assert_allclose(points[0, 0].numpy(), dot + 2.0 * plain_x_axis, atol=0.75)
+        # where the photo's x axis lies in the crop: a mirrored crop turned by a is a plain crop
+        # of the mirrored photo turned by -a, whose x axis a model sees along (cos a, sin a)
+        x_axis = np.array([math.cos(angle), math.sin(angle) if flip else -math.sin(angle)])
+        np.testing.assert_allclose(points[0, 0].numpy(), dot + 2.0 * x_axis, atol=0.75)

@@ -102,10 +102,14 @@ def crop_batch(
     points = points_to_output(keypoints, A, t)
     if flip is not None:
         points, mask = swap_left_right(points, mask, flip, flip_perm)
-        if flip_bias:  # plain: label + b (R x), mirrored: label' - b (R x'); the difference is along x
-            cos = tf.ones_like(side) if angle is None else tf.cos(angle)
-            moved = 2.0 * flip_bias * boxes[:, 2] * out_size / side * cos  # output pixels
-            points = points + tf.where(flip, moved, 0.0)[:, None, None] * tf.constant([1.0, 0.0])
+        if flip_bias:
+            # A plain crop turned by a shows the bias along (cos a, -sin a). A mirrored one is a
+            # plain crop of the mirrored photo turned by -a, so a model reads its bias along
+            # (cos a, sin a), while the mirrored labels carry it along (-cos a, -sin a).
+            turned = tf.zeros_like(side) if angle is None else angle
+            length = 2.0 * flip_bias * boxes[:, 2] * out_size / side  # twice the bias, output pixels
+            moved = tf.stack([tf.cos(turned), tf.sin(turned)], axis=-1) * length[:, None]
+            points = points + tf.where(flip[:, None], moved, 0.0)[:, None, :]
     return out, points, mask
 
 
