@@ -116,9 +116,8 @@ def make_train_step(
 
     # Mixed precision: gradients of the loss times the loss scale, which the LossScaleOptimizer
     # divides out (skipping the step and lowering the scale when they overflow); clip accordingly.
-    def loss_scale():
-        return optimizer.dynamic_scale if cfg.mixed_precision else 1.0
-
+    # The optimizer judges only its own replica's gradients, so an overflow on any replica is
+    # made an overflow on every one: all skip the step together.
     def replica_step(batch):
         with tf.GradientTape() as tape:
             outputs = model(batch["image"], training=True)
@@ -126,12 +125,19 @@ def make_train_step(
             scaled = loss / strategy.num_replicas_in_sync  # the optimizer sums replicas' gradients
             differentiated = optimizer.scale_loss(scaled) if cfg.mixed_precision else scaled
         grads = tape.gradient(differentiated, model.trainable_variables)
+        scale = tf.identity(optimizer.dynamic_scale) if cfg.mixed_precision else 1.0  # before it changes
+        if cfg.mixed_precision and strategy.num_replicas_in_sync > 1:
+            finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            overflows = tf.distribute.get_replica_context().all_reduce(
+                tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32)
+            )
+            grads = [tf.where(overflows == 0, g, tf.constant(math.nan, g.dtype)) for g in grads]
         grad_norm = tf.linalg.global_norm(grads)
         if cfg.grad_clip > 0:
-            clip = cfg.grad_clip / strategy.num_replicas_in_sync * loss_scale()
+            clip = cfg.grad_clip / strategy.num_replicas_in_sync * scale
             grads, _ = tf.clip_by_global_norm(grads, clip, grad_norm)
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return {"loss": scaled, "grad_norm": grad_norm / loss_scale()}
+        return {"loss": scaled, "grad_norm": grad_norm / scale}
 
     @tf.function(jit_compile=cfg.jit_compile and strategy.num_replicas_in_sync == 1)
     def train_step(batch):
@@ -152,13 +158,13 @@ def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
         results = last_validation(run_dir)
         print(summary(task, run_dir, step, results))
         return results
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg)
     # A multi-worker run's other workers restore the chief's checkpoints, and save and log into
     # a folder of their own (their part of each collective save), removed when they stop.
     log_dir = run_dir if is_chief(strategy) else tempfile.mkdtemp(prefix="facekp-worker-")
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         return _train(cfg, run_dir, task, strategy, log_dir)
     finally:

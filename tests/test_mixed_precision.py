@@ -1,5 +1,10 @@
 """--mixed-precision on the CPU: float16 compute, float32 weights and outputs, loss scaling."""
 
+import os
+import subprocess
+import sys
+import textwrap
+
 import keras
 import numpy as np
 import pytest
@@ -10,6 +15,8 @@ from facekp.checkpoints import load_run
 from facekp.tasks.keypoints import KEYPOINTS68
 from facekp.train_loop import make_optimizer, make_train_step, train
 from tests.conftest import read_jsonl, tiny_config, write_youtube68
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_the_model_computes_in_float16_with_float32_weights_and_outputs():
@@ -54,3 +61,37 @@ def test_a_mixed_precision_run_learns_resumes_and_loads_as_float32(tmp_path):
     mixed = models.build(cfg)
     mixed.set_weights(loaded.get_weights())
     np.testing.assert_allclose(mixed(images).numpy(), loaded(images).numpy(), atol=0.3)  # pixels of 32
+
+
+OVERFLOW_ON_ONE_REPLICA = textwrap.dedent("""
+    import sys, types
+    import numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    sys.path.insert(0, {repo!r})
+    import keras
+    from facekp.train_loop import make_optimizer, make_train_step
+    cfg = types.SimpleNamespace(lr=1e-3, warmup_steps=0, steps=10, schedule="constant", weight_decay=0.0,
+                                mixed_precision=True, grad_clip=1.0, jit_compile=False)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        inputs = keras.Input((1,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+        optimizer = make_optimizer(cfg)
+        optimizer.build(model.trainable_variables)
+    step = make_train_step(model, optimizer, lambda out, batch: tf.reduce_mean((out - batch["y"]) ** 2), strategy, cfg)
+    before = [v.numpy() for v in model.trainable_variables]
+    x = np.array([[1.0], [3e17]], np.float32)  # replica 1's scaled gradient overflows, replica 0's does not
+    batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors({{"image": x, "y": 0 * x}}))
+    step(next(iter(batches)))
+    assert all(np.array_equal(a, v.numpy()) for a, v in zip(before, model.trainable_variables)), "weights changed"
+    print("scale", float(optimizer.dynamic_scale.numpy()))
+""")
+
+
+@pytest.mark.slow
+def test_an_overflow_on_one_replica_skips_the_step_on_every_replica():
+    script = OVERFLOW_ON_ONE_REPLICA.format(repo=REPO)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scale 16384.0" in done.stdout  # halved from 32768, and the weights untouched

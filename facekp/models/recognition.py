@@ -62,7 +62,8 @@ def embedding_network(cfg: RecognitionConfig) -> keras.Model:
     margin = cfg.embedding_loss != "triplet"
     if margin:  # ArcFace's BN on the embedding: centred features spread over the sphere (else they collapse)
         x = layers.BatchNormalization(name="embedding_bn")(x)
-    x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding")(x)
+    # float32 under --mixed-precision: a float16 sum of squares overflows past norm 256
+    x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding", dtype="float32")(x)
     if margin:
         x = ClassCentres(cfg.margin_classes, name="class_centres")(x)
     return keras.Model(inputs, x, name="embedding_resnet")
