@@ -28,7 +28,7 @@ from tqdm import tqdm
 from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, saved_state, write_config
 from facekp.config import RUN_CONTROL_FIELDS, TrainConfig, differing_fields, load
-from facekp.errors import InputError, TrainingStopped
+from facekp.errors import InputError, TrainingStopped, first_line
 from facekp.inference import compiled_predict, predict_in_batches
 
 
@@ -303,7 +303,16 @@ def _train(cfg, run_dir, task, strategy, log_dir):
     done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
     try:
         for step in range(start, cfg.steps):
-            out = train_step(next(batches))
+            try:
+                batch = next(batches)
+            except tf.errors.OpError as e:  # the data went away under the run (a deleted disk cache)
+                if done > (ckpts.saved_step or 0):
+                    ckpts.save(done)
+                raise InputError(
+                    f"training data unreadable at step {step + 1} ({first_line(e)}); {ckpts.kept()} in "
+                    f"{run_dir}: run the same command to resume"
+                )
+            out = train_step(batch)
             losses.append(float(out["loss"]))
             if not math.isfinite(losses[-1]):
                 raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; {ckpts.kept()}")

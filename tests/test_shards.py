@@ -53,10 +53,11 @@ def test_written_shards_read_back_exactly_in_stream_order(tmp_path, per_shard):
     cache = shards.write(str(tmp_path / "cache"), 27, per_shard, lambda index: {k: v[index] for k, v in arrays.items()})
     assert len(cache) == 27 and sorted(os.listdir(tmp_path)) == ["cache"]  # no temporary folder left
     seed = tf.constant(1, tf.int64)
-    for step, batch in shards.read_batches(cache, 8, 2, 9, seed):  # from step 2, across epochs
-        index = shards.stream_indices(step, 8, 27, per_shard, seed).numpy()
-        for name, value in arrays.items():
-            np.testing.assert_array_equal(batch[name].numpy(), value[index])  # bit for bit
+    for start in (0, 2, 5):  # resumed at steps 2 and 5: mid-shard, mid-epoch; on across epochs
+        for step, batch in shards.read_batches(cache, 8, start, start + 7, seed):
+            index = shards.stream_indices(step, 8, 27, per_shard, seed).numpy()
+            for name, value in arrays.items():
+                np.testing.assert_array_equal(batch[name].numpy(), value[index])  # bit for bit
 
 
 def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
@@ -96,3 +97,46 @@ def test_a_bad_image_stops_before_the_cache_and_the_run_exist(tmp_path):
         train(cfg, str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
     assert not os.listdir(tmp_path / "cache")  # the partial cache was removed
+
+
+@pytest.mark.slow
+def test_data_lost_mid_run_saves_a_checkpoint_and_is_one_line(tmp_path, monkeypatch):
+    """A pipeline that fails at step 4 (as a disk cache deleted under the run would): the three
+    steps done are saved, the error names the step, and the same command resumes."""
+    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), ckpt_every=6)
+    real = pipeline.train_dataset
+
+    def failing_at_step_4(samples, cfg, flip_perm, start_step=0):
+        ds = real(samples, cfg, flip_perm, start_step)
+        gone = ds.skip(3).map(
+            lambda b: {k: tf.debugging.check_numerics(v * np.nan, "shard gone") for k, v in b.items()}
+        )
+        return ds.take(3).concatenate(gone)
+
+    monkeypatch.setattr(pipeline, "train_dataset", failing_at_step_4)
+    with pytest.raises(
+        InputError, match=r"training data unreadable at step 4 \(.*shard gone.*the last good checkpoint \(step 3\)"
+    ):
+        train(cfg, str(tmp_path / "run"))
+    monkeypatch.setattr(pipeline, "train_dataset", real)
+    train(cfg, str(tmp_path / "run"))
+    assert sorted(os.listdir(tmp_path / "run" / "ckpt"))[-2:] == ["ckpt-6.data-00000-of-00001", "ckpt-6.index"]
+
+
+def test_a_damaged_cache_is_written_again_and_an_unwritable_one_is_one_line(tmp_path):
+    samples = random_samples(30)
+    arrays = {"image": samples.images, "keypoints": samples.keypoints}
+    records_of = lambda index: {k: v[index] for k, v in arrays.items()}  # noqa: E731
+    folder = str(tmp_path / "cache")
+    cache = shards.write(folder, 30, 8, records_of)
+    with open(cache.files[1], "r+b") as f:  # a shard cut short (a kill, a full disk, a bad copy)
+        f.truncate(100)
+    assert not shards.complete(folder)
+    cache = shards.write(folder, 30, 8, records_of)
+    assert shards.complete(folder) and sorted(os.listdir(tmp_path)) == ["cache"]
+    seed = tf.constant(0, tf.int64)
+    for step, batch in shards.read_batches(cache, 6, 0, 5, seed):
+        np.testing.assert_array_equal(batch["image"], samples.images[shards.stream_indices(step, 6, 30, 8, seed)])
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(InputError, match="a_file/cache: cannot write the disk cache there"):
+        shards.write(str(tmp_path / "a_file" / "cache"), 30, 8, records_of)

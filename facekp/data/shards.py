@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -25,11 +26,12 @@ from tqdm import tqdm
 from facekp.config import KeypointConfig
 from facekp.data.images import CropSource
 from facekp.data.samples import Samples
+from facekp.errors import InputError, first_line
 
 SHARD_BYTES = 32 * 2**20  # of images per shard: what the reader holds per shard in flight
 READ_THREADS = 1  # shards read (and held) at once: 2 held twice the memory and read no faster here
 CHUNK = 256  # samples decoded at a time while writing
-FORMAT = 2  # bump when the record layout changes: old caches are then not reused
+FORMAT = 3  # bump when the record layout changes: old caches are then not reused
 SHARD_SEED_OFFSET = 2**40  # keeps the shard-order seed apart from every shard's row-order seed
 ROW_SEED_STRIDE = 2**20
 
@@ -124,14 +126,17 @@ def write(
     folder: str, count: int, per_shard: int, records_of: Callable[[np.ndarray], dict[str, np.ndarray]]
 ) -> ShardedImages:
     """Write `count` samples into shards of `per_shard` under `folder`, CHUNK samples at a time;
-    `records_of(index)` gives the per-sample arrays of those samples. Written beside the folder and renamed when
-    complete, so a cache is whole or absent; an existing folder is reused."""
-    if os.path.isfile(os.path.join(folder, "meta.json")):
+    `records_of(index)` gives the per-sample arrays of those samples. Written into a temporary
+    folder beside it and renamed when complete, so a cache is whole or absent. A complete cache
+    already there (every shard at its recorded size) is reused; a damaged one is written again.
+    A cache that cannot be written (disk full, no permission) is an InputError naming it."""
+    if complete(folder):
         return ShardedImages.open(folder)
-    os.makedirs(os.path.dirname(os.path.abspath(folder)), exist_ok=True)
-    tmp = f"{folder}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(tmp)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(folder)), exist_ok=True)
+        tmp = tempfile.mkdtemp(dir=os.path.dirname(os.path.abspath(folder)), prefix=os.path.basename(folder) + ".tmp-")
+    except OSError as e:
+        raise InputError(f"{folder}: cannot write the disk cache there ({e.strerror})")
     fields, n = {}, shard_count(count, per_shard)
     bar = tqdm(total=count, desc="writing the disk cache", unit="img", leave=False, disable=count < 200,
                mininterval=0.5 if sys.stderr.isatty() else 30.0)  # fmt: skip
@@ -142,20 +147,37 @@ def write(
                 for start in range(0, len(members), CHUNK):
                     arrays = records_of(members[start : start + CHUNK])
                     fields = {name: {"dtype": a.dtype.name, "shape": list(a.shape[1:])} for name, a in arrays.items()}
-                    for i in range(len(arrays[next(iter(arrays))])):
+                    for i in range(len(members[start : start + CHUNK])):
                         writer.write(_example(arrays, i))
-                    bar.update(len(arrays[next(iter(arrays))]))
+                    bar.update(len(members[start : start + CHUNK]))
+        sizes = [os.path.getsize(os.path.join(tmp, f"shard-{k:05d}.tfrecord")) for k in range(n)]
+        meta = {"format": FORMAT, "count": count, "per_shard": per_shard, "fields": fields, "bytes": sizes}
         with open(os.path.join(tmp, "meta.json"), "w") as f:
-            json.dump({"format": FORMAT, "count": count, "per_shard": per_shard, "fields": fields}, f)
+            json.dump(meta, f)
+        shutil.rmtree(folder, ignore_errors=True)  # a damaged cache of the same key
         try:
             os.rename(tmp, folder)
         except OSError:  # another process wrote it first
-            if not os.path.isfile(os.path.join(folder, "meta.json")):
+            if not complete(folder):
                 raise
+    except (OSError, tf.errors.OpError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e)
+        raise InputError(f"{folder}: cannot write the disk cache ({reason})")
     finally:
         bar.close()
         shutil.rmtree(tmp, ignore_errors=True)
     return ShardedImages.open(folder)
+
+
+def complete(folder: str) -> bool:
+    """Whether `folder` holds a whole cache: its meta.json, and every shard at its recorded size."""
+    try:
+        with open(os.path.join(folder, "meta.json")) as f:
+            meta = json.load(f)
+        cache = ShardedImages(folder, meta["count"], meta["per_shard"], meta["fields"])
+        return [os.path.getsize(path) for path in cache.files] == meta["bytes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def cache_key(*parts: object) -> str:
@@ -171,19 +193,24 @@ def read_batches(
 ) -> tf.data.Dataset:
     """(step, {field: batch tensor}) for steps start_step .. steps-1, in stream_indices' order.
 
-    Each (epoch, shard) is read whole, permuted and unbatched, READ_THREADS shards at a time.
-    Resuming skips the records before the first step's position (unparsed strings).
+    Each (epoch, shard) is read whole, permuted and unbatched, READ_THREADS shards at a time. A
+    resumed run starts at the shard that holds its first step's position and skips the records
+    before it in that shard (unparsed strings).
     """
     count, n = cache.count, shard_count(cache.count, cache.per_shard)
-    sizes, files = tf.constant(shard_sizes(count, cache.per_shard)), tf.constant(cache.files)
-    start = start_step * batch_size
+    sizes, files = shard_sizes(count, cache.per_shard), tf.constant(cache.files)
+    first_epoch, within = divmod(start_step * batch_size, count)
+    visits = shard_order(seed, tf.constant(first_epoch, tf.int64), n).numpy()
+    ends = np.cumsum(sizes[visits])
+    first_slot = int(np.searchsorted(ends, within, side="right"))
+    skip = within - (ends[first_slot] - sizes[visits[first_slot]])
 
     def shard_records(epoch, shard):
-        records = tf.data.TFRecordDataset(files[shard]).batch(int(shard_sizes(count, cache.per_shard)[0]))
-        return records.map(lambda r: tf.gather(r, row_order(seed, epoch, shard, sizes[shard])))
+        records = tf.data.TFRecordDataset(files[shard]).batch(int(sizes[0]))
+        return records.map(lambda r: tf.gather(r, row_order(seed, epoch, shard, tf.gather(sizes, shard))))
 
-    def epoch_records(epoch):
-        shards = tf.data.Dataset.from_tensor_slices(shard_order(seed, epoch, n))
+    def epoch_records(epoch, from_slot=0):
+        shards = tf.data.Dataset.from_tensor_slices(shard_order(seed, epoch, n)[from_slot:])
         return shards.interleave(
             lambda shard: shard_records(epoch, shard),
             cycle_length=min(n, READ_THREADS),
@@ -191,8 +218,9 @@ def read_batches(
             deterministic=True,
         )
 
-    records = tf.data.Dataset.range(start // count, 2**62).flat_map(epoch_records).unbatch()
-    records = records.skip(start % count).batch(batch_size, drop_remainder=True)
+    first = epoch_records(tf.constant(first_epoch, tf.int64), first_slot).unbatch().skip(skip)
+    later = tf.data.Dataset.range(first_epoch + 1, 2**62).flat_map(epoch_records).unbatch()
+    records = first.concatenate(later).batch(batch_size, drop_remainder=True)
     spec = {name: tf.io.FixedLenFeature([], tf.string) for name in cache.fields}
 
     def parse(step, serialized):
@@ -206,9 +234,19 @@ def read_batches(
     return tf.data.Dataset.zip((steps_ds, records)).map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
+MEMORY_SHARE = 16  # the in-memory path peaks at about 4x its crops (benchmarks/memory.py)
+
+
 def memory_budget() -> int:
-    """Bytes of decoded crops that `--cache auto` keeps in memory: a quarter of this machine's."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    """Bytes of decoded crops that `--cache auto` keeps in memory: 1/MEMORY_SHARE of the memory
+    this process may use (the machine's, or its container's limit when lower)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        with open("/sys/fs/cgroup/memory.max") as f:  # cgroup v2; "max" when unlimited
+            total = min(total, int(f.read().strip()))
+    except (OSError, ValueError):
+        pass
+    return total // MEMORY_SHARE
 
 
 def choose(cfg: KeypointConfig, count: int, bytes_each: int) -> str:
