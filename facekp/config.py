@@ -111,7 +111,7 @@ class KeypointConfig(TrainConfig):
     cache: str = _f(
         "auto",
         "where the decode-once crops live: memory, disk (sharded TFRecord files in the cache "
-        "folder, streamed; same batches) or auto (disk when they would fill a quarter of memory)",
+        "folder, streamed; same batches) or auto (disk when they would take over 1/16 of memory)",
         choices=("auto", "memory", "disk"),
     )
     cache_dir: str = _f("", "disk cache folder (default: $FACEKP_CACHE, else ~/.cache/facekp)")
