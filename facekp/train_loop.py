@@ -105,6 +105,15 @@ def distributable(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def agreed(strategy: tf.distribute.Strategy, value: float) -> float:
+    """`value` as every replica's mean: the same number on every worker of a multi-worker run,
+    so all take the same (collective) decisions on it, such as saving a best checkpoint."""
+    if strategy.num_replicas_in_sync == 1:
+        return value
+    per_replica = strategy.run(lambda: tf.constant(value, tf.float64))
+    return float(strategy.reduce(tf.distribute.ReduceOp.MEAN, per_replica, axis=None))
+
+
 def make_train_step(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
@@ -336,8 +345,9 @@ def _train(cfg, run_dir, task, strategy, log_dir):
                 results = evaluate(done)
                 elapsed = round(time.perf_counter() - began, 1)
                 log.write(json.dumps({"step": done, "split": "val", **results, "elapsed_s": elapsed}) + "\n")
-                if sign * results[task.best_metric] < ckpts.best.numpy():
-                    ckpts.save_best(done, sign * results[task.best_metric])
+                value = agreed(strategy, sign * results[task.best_metric])  # one verdict on every worker
+                if value < ckpts.best.numpy():
+                    ckpts.save_best(done, value)
                 status[task.best_metric] = f"{results[task.best_metric]:.4f}"
                 bar.set_postfix(status)
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
