@@ -31,7 +31,7 @@ from facekp.errors import InputError, first_line
 SHARD_BYTES = 32 * 2**20  # of images per shard: what the reader holds per shard in flight
 READ_THREADS = 1  # shards read (and held) at once: 2 held twice the memory and read no faster here
 CHUNK = 256  # samples decoded at a time while writing
-FORMAT = 3  # bump when the record layout changes: old caches are then not reused
+FORMAT = 4  # bump when the record layout changes: old caches are then not reused
 SHARD_SEED_OFFSET = 2**40  # keeps the shard-order seed apart from every shard's row-order seed
 ROW_SEED_STRIDE = 2**20
 
@@ -123,10 +123,15 @@ def _example(arrays: dict[str, np.ndarray], i: int) -> bytes:
 
 
 def write(
-    folder: str, count: int, per_shard: int, records_of: Callable[[np.ndarray], dict[str, np.ndarray]]
+    folder: str,
+    count: int,
+    per_shard: int,
+    records_of: Callable[[np.ndarray], dict[str, np.ndarray]],
+    arrays: dict[str, np.ndarray] | None = None,
 ) -> ShardedImages:
     """Write `count` samples into shards of `per_shard` under `folder`, CHUNK samples at a time;
-    `records_of(index)` gives the per-sample arrays of those samples. Written into a temporary
+    `records_of(index)` gives the per-sample arrays of those samples; `arrays` are saved beside
+    them as NAME.npy (for reading memory-mapped). Written into a temporary
     folder beside it and renamed when complete, so a cache is whole or absent. A complete cache
     already there (every shard at its recorded size) is reused; a damaged one is written again.
     A cache that cannot be written (disk full, no permission) is an InputError naming it."""
@@ -150,7 +155,10 @@ def write(
                     for i in range(len(members[start : start + CHUNK])):
                         writer.write(_example(arrays, i))
                     bar.update(len(members[start : start + CHUNK]))
-        sizes = [os.path.getsize(os.path.join(tmp, f"shard-{k:05d}.tfrecord")) for k in range(n)]
+        for name, array in (arrays or {}).items():
+            np.save(os.path.join(tmp, f"{name}.npy"), array)
+        files = [f"shard-{k:05d}.tfrecord" for k in range(n)] + [f"{name}.npy" for name in arrays or {}]
+        sizes = {file: os.path.getsize(os.path.join(tmp, file)) for file in files}
         meta = {"format": FORMAT, "count": count, "per_shard": per_shard, "fields": fields, "bytes": sizes}
         with open(os.path.join(tmp, "meta.json"), "w") as f:
             json.dump(meta, f)
@@ -170,13 +178,12 @@ def write(
 
 
 def complete(folder: str) -> bool:
-    """Whether `folder` holds a whole cache: its meta.json, and every shard at its recorded size."""
+    """Whether `folder` holds a whole cache: its meta.json, and every file at its recorded size."""
     try:
         with open(os.path.join(folder, "meta.json")) as f:
-            meta = json.load(f)
-        cache = ShardedImages(folder, meta["count"], meta["per_shard"], meta["fields"])
-        return [os.path.getsize(path) for path in cache.files] == meta["bytes"]
-    except (OSError, ValueError, KeyError, TypeError):
+            sizes = json.load(f)["bytes"]
+        return all(os.path.getsize(os.path.join(folder, file)) == size for file, size in sizes.items())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
 
@@ -267,7 +274,8 @@ def image_shape(images: np.ndarray | CropSource) -> tuple:
 
 def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
     """`samples` with their images (decoded now, or in memory) in a disk cache, written once:
-    the same samples (files, squares, crop size, labels) find the same cache on later runs."""
+    the same samples (files, squares, crop size, labels) find the same cache on later runs. The
+    labels come back memory-mapped from the cache (training reads them from the shards)."""
     source = samples.images
     if isinstance(source, CropSource):
         stats = [(os.path.getsize(p), os.stat(p).st_mtime_ns) for p in source.paths]
@@ -287,5 +295,7 @@ def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
             "boxes": samples.boxes[index],
         }
 
-    on_disk = write(folder, len(samples), per_shard, records_of)
-    return Samples(on_disk, samples.keypoints, samples.mask, samples.boxes, samples.groups, samples.names)
+    labels = {"keypoints": samples.keypoints, "mask": samples.mask, "boxes": samples.boxes}
+    on_disk = write(folder, len(samples), per_shard, records_of, labels)
+    mapped = {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in labels}
+    return Samples(on_disk, mapped["keypoints"], mapped["mask"], mapped["boxes"], samples.groups, samples.names)
