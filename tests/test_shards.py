@@ -63,12 +63,15 @@ def test_written_shards_read_back_exactly_in_stream_order(tmp_path, per_shard):
 def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
     monkeypatch.setattr(shards, "SHARD_BYTES", 7 * 64 * 64)  # 7 crops of 64 px: 24 training faces in 4 shards
     data = write_youtube68(str(tmp_path / "data"))
-    batches = {}
+    batches, labels = {}, {}
     for cache in ("memory", "disk"):
         cfg = tiny_config(data, cache=cache, cache_dir=str(tmp_path / "cache"), steps=12, rotation=20.0, flip=0.5)
         train_samples, _ = KEYPOINTS68.split(cfg, KEYPOINTS68.load_samples(cfg))
         assert isinstance(train_samples.images, shards.ShardedImages) == (cache == "disk")
+        labels[cache] = (train_samples.keypoints, train_samples.mask, train_samples.boxes)
         batches[cache] = list(KEYPOINTS68.train_batches(cfg, train_samples, start_step=5))
+    for memory, disk in zip(labels["memory"], labels["disk"]):  # the cache's memory-mapped labels
+        np.testing.assert_array_equal(memory, disk)
     assert len(batches["disk"]) == 7
     for memory, disk in zip(batches["memory"], batches["disk"]):
         for name in ("image", "keypoints", "mask"):

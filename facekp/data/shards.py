@@ -150,11 +150,12 @@ def write(
             with tf.io.TFRecordWriter(os.path.join(tmp, f"shard-{k:05d}.tfrecord")) as writer:
                 members = np.arange(k, count, n)
                 for start in range(0, len(members), CHUNK):
-                    arrays = records_of(members[start : start + CHUNK])
-                    fields = {name: {"dtype": a.dtype.name, "shape": list(a.shape[1:])} for name, a in arrays.items()}
-                    for i in range(len(members[start : start + CHUNK])):
-                        writer.write(_example(arrays, i))
-                    bar.update(len(members[start : start + CHUNK]))
+                    chunk = members[start : start + CHUNK]
+                    records = records_of(chunk)
+                    fields = {name: {"dtype": a.dtype.name, "shape": list(a.shape[1:])} for name, a in records.items()}
+                    for i in range(len(chunk)):
+                        writer.write(_example(records, i))
+                    bar.update(len(chunk))
         for name, array in (arrays or {}).items():
             np.save(os.path.join(tmp, f"{name}.npy"), array)
         files = [f"shard-{k:05d}.tfrecord" for k in range(n)] + [f"{name}.npy" for name in arrays or {}]
