@@ -8,13 +8,17 @@ start box its framing gives (LFW photos, the LFW 2017 arrays) or from its larges
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from facekp import align, detect
 from facekp.detect import as_channels
-from facekp.config import RecognitionConfig
+from facekp.config import SHIPPED_KEYPOINTS, RecognitionConfig
+from facekp.checkpoints import load_run
+from facekp.digest import weights_digest
+from facekp.errors import InputError
 from facekp.inference import Predictor
 
 # Keypoint passes after the first from a framing's start box: on 300 LFW photos the points then lie
@@ -57,5 +61,20 @@ class Aligner:
 
 
 def for_config(cfg: RecognitionConfig) -> Aligner | None:
-    """The aligner of a recognition config reading aligned faces (face_crop "aligned"), else None."""
-    return Aligner(cfg.input_size, cfg.channels) if cfg.face_crop == "aligned" else None
+    """The aligner of a recognition config reading aligned faces (face_crop "aligned"), else None.
+    A run that recorded which keypoint model aligned its faces gets that model or an error: faces
+    aligned by other keypoints would be embedded differently from its training faces."""
+    if cfg.face_crop != "aligned":
+        return None
+    if cfg.aligned_by and cfg.aligned_by != shipped_model():
+        raise InputError(
+            f"{SHIPPED_KEYPOINTS}: its weights ({shipped_model()}) are not those of the keypoint model "
+            f"that aligned this run's training faces ({cfg.aligned_by}); use that model, or train the run again"
+        )
+    return Aligner(cfg.input_size, cfg.channels)
+
+
+@functools.cache
+def shipped_model() -> str:
+    """A digest of the shipped keypoint model's weights: what aligns faces (runs record it)."""
+    return weights_digest(load_run(SHIPPED_KEYPOINTS)[1])

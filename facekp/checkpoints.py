@@ -13,7 +13,6 @@ previous checkpoint intact; stale `_temp` folders are removed when training star
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import re
@@ -253,10 +252,10 @@ def _remove_files(prefix):
 
 def load_run(run_dir: str) -> tuple[config_lib.TrainConfig, keras.Model]:
     """(config, model with the best, else latest, checkpoint's weights) of any run directory:
-    what inference, export, recognition and --init-from all load. A --mixed-precision run loads
-    as the float32 model: its weights are float32, and float16 only pays on a GPU."""
+    what inference, export, recognition and --init-from all load; the model is the inference one
+    (cfg.for_inference(): float32, no training-only head)."""
     cfg = config_lib.load(run_dir)
-    model = models.build(dataclasses.replace(cfg, mixed_precision=False))
+    model = models.build(cfg.for_inference())
     if not RunCheckpoints(run_dir, model).restore_weights():
         raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
     return cfg, model

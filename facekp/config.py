@@ -35,6 +35,11 @@ def _f(default, help, choices=None, check=None):
     return field(default=default, metadata={"help": help, "choices": choices, "check": check})
 
 
+def _from_data(default, help):
+    """A config field that the run fills in from its data (no flag), saved for resume and loading."""
+    return field(default=default, metadata={"help": help, "flag": False})
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """What every task shares: data, optimisation, loop cadence."""
@@ -42,6 +47,11 @@ class TrainConfig:
     # Set by each subclass: the --task values it configures and their family's name (--help groups).
     FAMILY: ClassVar[str]
     TASKS: ClassVar[tuple[str, ...]]
+
+    def for_inference(self) -> TrainConfig:
+        """The config of the model that inference builds: float32 (a --mixed-precision run's
+        weights are float32, and float16 only pays on a GPU)."""
+        return dataclasses.replace(self, mixed_precision=False)
 
     task: str = _f("keypoints68", "what to train", choices=("keypoints68", "kaggle15", "identity", "embedding"))
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
@@ -133,6 +143,10 @@ class RecognitionConfig(TrainConfig):
     def extra_folders(self) -> list[str]:
         return [folder.strip() for folder in self.extra_data.split(",") if folder.strip()]
 
+    def for_inference(self) -> RecognitionConfig:
+        """Also without the margin loss's class centres: a training-only head."""
+        return dataclasses.replace(super().for_inference(), margin_classes=0)
+
     task: str = _f(
         "identity",
         "identity (CNN classifier) or embedding (face embedding: ArcFace, CosFace or triplet loss)",
@@ -178,9 +192,8 @@ class RecognitionConfig(TrainConfig):
     softmax_margin: float = _f(
         0.4, "embedding (arcface: radians added to the angle; cosface: subtracted from the cosine)", check=NON_NEGATIVE
     )
-    margin_classes: int = field(
-        default=0, metadata={"help": "embedding (arcface, cosface): training people (from the data)", "flag": False}
-    )
+    margin_classes: int = _from_data(0, "embedding (arcface, cosface): how many training people")
+    margin_people: str = _from_data("", "embedding (arcface, cosface): a digest of the training people's names")
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
     extra_data: str = _f(
         "",
@@ -192,7 +205,8 @@ class RecognitionConfig(TrainConfig):
         "embedding: after training, fit an SVM on this data's people "
         "(lfw2017 arrays or DIR/<person>/*.jpg) and save it in the run",
     )
-    class_names: tuple = field(default=(), metadata={"help": "identity: the people (from the data)", "flag": False})
+    class_names: tuple = _from_data((), "identity: the people")
+    aligned_by: str = _from_data("", "face_crop aligned: a digest of the weights of the keypoint model that aligned")
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
     # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
     rotation: float = _f(10.0, "max random rotation in degrees", check=NON_NEGATIVE)

@@ -6,13 +6,18 @@ import json
 import math
 import os
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from PIL import Image
 
-from facekp import align, config, losses
-from facekp.config import RecognitionConfig
+from facekp import align, aligner, config, losses, tasks
+from facekp.checkpoints import RunCheckpoints, load_run, write_config
+from facekp.digest import weights_digest
+from facekp.config import SHIPPED_KEYPOINTS, RecognitionConfig
+from facekp.errors import InputError
+from facekp.export import export_slim
 from facekp.data import geometry, identities
 from facekp.models.recognition import embedding_network
 from facekp.schemes import IBUG68
@@ -176,3 +181,50 @@ def test_youtube_faces_people_join_the_folder_people_by_name(tmp_path):
         "person_01",
         "zed_z",
     }
+
+
+def test_a_resumed_margin_run_must_see_the_same_people_not_only_as_many():
+    task = tasks.get("embedding")
+    faces = identities.Faces(np.zeros((4, 8, 8, 1), np.uint8), np.array([0, 0, 1, 1]), ["Ann_A", "Bob_B"], list("abcd"))
+    cfg = task.prepare(RecognitionConfig(task="embedding", face_crop="auto"), faces)
+    assert cfg.margin_classes == 2 and len(cfg.margin_people) == 16 and not cfg.aligned_by
+    assert task.prepare(cfg, faces) == cfg  # the same people: the run resumes
+    others = dataclasses.replace(faces, class_names=["Ann_A", "Cid_C"])
+    with pytest.raises(InputError, match="not the 2 people this run was trained on"):
+        task.prepare(cfg, others)
+    legacy = dataclasses.replace(cfg, margin_people="")  # saved before the names were recorded
+    assert task.prepare(legacy, faces) == cfg
+
+
+def test_a_loaded_or_exported_embedding_has_no_class_centres_and_embeds_alike(tmp_path):
+    cfg = RecognitionConfig(task="embedding", input_size=32, width=8, embedding_dim=16, margin_classes=50)
+    trained = embedding_network(cfg)
+    run, slim = str(tmp_path / "run"), str(tmp_path / "slim")
+    write_config(run, cfg)
+    RunCheckpoints(run, trained, keras.optimizers.AdamW()).save_best(7, -0.9)
+    _, loaded = load_run(run)
+    assert "class_centres" in [layer.name for layer in trained.layers]
+    assert "class_centres" not in [layer.name for layer in loaded.layers]
+    images = np.random.default_rng(0).uniform(size=(3, 32, 32, 1)).astype(np.float32)
+    np.testing.assert_allclose(loaded(images).numpy(), trained(images).numpy(), atol=1e-6)
+    export_slim(loaded, slim, run)
+    assert len(tf.train.load_checkpoint(os.path.join(slim, "best", "ckpt-0")).get_variable_to_shape_map()) < len(
+        tf.train.load_checkpoint(os.path.join(run, "best", "ckpt-7")).get_variable_to_shape_map()
+    )
+    np.testing.assert_allclose(load_run(slim)[1](images).numpy(), trained(images).numpy(), atol=1e-6)
+
+
+def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_weights(tmp_path):
+    cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
+    with pytest.raises(InputError, match="not those of the keypoint model that aligned this run's training faces"):
+        aligner.for_config(cfg)
+    assert aligner.shipped_model() == weights_digest(load_run(SHIPPED_KEYPOINTS)[1])
+    run, slim = str(tmp_path / "run"), str(tmp_path / "slim")  # a training checkpoint and its slim export
+    model = embedding_network(RecognitionConfig(task="embedding", embedding_loss="triplet", input_size=32, width=8))
+    write_config(run, RecognitionConfig(task="embedding", embedding_loss="triplet", input_size=32, width=8))
+    RunCheckpoints(run, model, keras.optimizers.AdamW()).save_best(3, -0.5)
+    export_slim(model, slim, run)
+    assert weights_digest(load_run(run)[1]) == weights_digest(load_run(slim)[1])
+    model.variables[0].assign(model.variables[0] + 1.0)
+    export_slim(model, slim, run)
+    assert weights_digest(load_run(run)[1]) != weights_digest(load_run(slim)[1])

@@ -10,7 +10,6 @@ data. With one shard (M <= R) the order is a plain seeded permutation of all sam
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from facekp.config import KeypointConfig
 from facekp.data.images import CropSource
 from facekp.data.samples import Samples
+from facekp.digest import content_digest
 from facekp.errors import InputError, first_line
 
 SHARD_BYTES = 32 * 2**20  # of images per shard: what the reader holds per shard in flight
@@ -190,10 +190,7 @@ def complete(folder: str) -> bool:
 
 def cache_key(*parts: object) -> str:
     """A short digest of everything that defines a cache's records (arrays hashed by content)."""
-    digest = hashlib.sha1(str(FORMAT).encode())
-    for part in parts:
-        digest.update(np.ascontiguousarray(part).tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
-    return digest.hexdigest()[:20]
+    return content_digest(FORMAT, *parts)
 
 
 def read_batches(

@@ -56,7 +56,7 @@ class ClassCentres(layers.Layer):
 def embedding_network(cfg: RecognitionConfig) -> keras.Model:
     """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere);
     with a margin loss, batch normalisation before the L2 normalisation and the class centres
-    after it (ClassCentres: a training-only head)."""
+    after it (ClassCentres: a training-only head, left out when cfg.margin_classes is 0)."""
     inputs, x = _pooled_features(cfg)
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)
     margin = cfg.embedding_loss != "triplet"
@@ -64,6 +64,6 @@ def embedding_network(cfg: RecognitionConfig) -> keras.Model:
         x = layers.BatchNormalization(name="embedding_bn")(x)
     # float32 under --mixed-precision: a float16 sum of squares overflows past norm 256
     x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding", dtype="float32")(x)
-    if margin:
+    if margin and cfg.margin_classes:
         x = ClassCentres(cfg.margin_classes, name="class_centres")(x)
     return keras.Model(inputs, x, name="embedding_resnet")

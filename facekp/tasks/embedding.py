@@ -18,6 +18,7 @@ from facekp import aligner, losses, metrics, recognise
 from facekp.config import RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.data.samples import split_by_group, stratified_split
+from facekp.digest import content_digest
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes, atomic_write_json
 from facekp.tasks.faces import FaceTask
@@ -42,15 +43,18 @@ def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[n
 
 class EmbeddingTask(FaceTask):
     def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
-        """A margin loss has one class centre per person of the data (a resumed run must see as many)."""
+        """A margin loss has one class centre per person of the data: a resumed run must see the
+        same people (their number and a digest of their names), or its centres are others'."""
+        cfg = super().prepare(cfg, samples)
         if cfg.embedding_loss == "triplet":
             return cfg
-        people = len(samples.class_names)
-        if cfg.margin_classes and cfg.margin_classes != people:
+        people, names = len(samples.class_names), content_digest(list(samples.class_names), length=16)
+        if cfg.margin_classes and (cfg.margin_classes != people or cfg.margin_people not in ("", names)):
             raise InputError(
-                f"{cfg.data} (with --extra-data): {people} people, this run was trained on {cfg.margin_classes}"
+                f"{cfg.data} (with --extra-data): {people} people, not the {cfg.margin_classes} people "
+                "this run was trained on"
             )
-        return dataclasses.replace(cfg, margin_classes=people)
+        return dataclasses.replace(cfg, margin_classes=people, margin_people=names)
 
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         """Validation people apart; triplet training keeps the people with a positive pair (two faces)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +50,8 @@ class FaceTask:
         return faces
 
     def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
-        return cfg
+        """Record which keypoint model aligned the faces (loading the run later checks it)."""
+        return dataclasses.replace(cfg, aligned_by=aligner.shipped_model()) if cfg.face_crop == "aligned" else cfg
 
     def val_arrays(self, cfg: RecognitionConfig, samples: identities.Faces) -> dict[str, np.ndarray]:
         return face_arrays(samples)

@@ -35,7 +35,7 @@ class IdentityTask(FaceTask):
                 f"{cfg.data}: holds other people than this run was trained on "
                 f"({len(names)} vs {len(cfg.class_names)} classes)"
             )
-        return dataclasses.replace(cfg, class_names=names)
+        return dataclasses.replace(super().prepare(cfg, samples), class_names=names)
 
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         train_idx, val_idx = stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
