@@ -82,6 +82,14 @@ class TrainConfig:
         False, "mixed_float16: float16 compute, float32 weights and outputs, dynamic loss scaling (for GPUs)"
     )
     deterministic: bool = _f(False, "deterministic TF ops: equal runs give equal losses, step by step")
+    cache: str = _f(
+        "auto",
+        "where the decode-once crops (keypoints) or aligned faces (recognition) live: memory, disk "
+        "(sharded TFRecord files in the cache folder, streamed; same batches) or auto (disk when they "
+        "would take over 1/16 of memory)",
+        choices=("auto", "memory", "disk"),
+    )
+    cache_dir: str = _f("", "disk cache folder (default: $FACEKP_CACHE, else ~/.cache/facekp)")
     strategy: str = _f(
         "default",
         "tf.distribute: default (one device), mirrored (all local GPUs, or "
@@ -118,13 +126,6 @@ class KeypointConfig(TrainConfig):
         "the labels' offset right of what they mark, as a fraction of the face crop's side: "
         "mirrored images' targets are moved back by twice it (for --flip with biased labels)",
     )
-    cache: str = _f(
-        "auto",
-        "where the decode-once crops live: memory, disk (sharded TFRecord files in the cache "
-        "folder, streamed; same batches) or auto (disk when they would take over 1/16 of memory)",
-        choices=("auto", "memory", "disk"),
-    )
-    cache_dir: str = _f("", "disk cache folder (default: $FACEKP_CACHE, else ~/.cache/facekp)")
     groups: str = _f(
         "",
         "kaggle15: file naming each training row's person, for a grouped split "
@@ -258,14 +259,15 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
-    if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
+    if cfg.cache == "disk" and cfg.source == "dataset":
         raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
-    if (
-        isinstance(cfg, RecognitionConfig)
-        and cfg.task == "embedding"
-        and cfg.embedding_loss == "triplet"
-        and (cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person)
-    ):
+    triplet = isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and cfg.embedding_loss == "triplet"
+    if triplet and cfg.cache == "disk":
+        raise InputError(
+            "--cache disk: the triplet loss draws K faces of each person per batch, which needs every "
+            "face at hand (use --cache memory, or --embedding-loss arcface or cosface)"
+        )
+    if triplet and (cfg.images_per_person < 2 or cfg.batch_size % cfg.images_per_person):
         raise InputError(
             f"--batch-size {cfg.batch_size} must be a multiple of --images-per-person "
             f"{cfg.images_per_person} (at least 2)"

@@ -55,6 +55,10 @@ def kaggle_subset_rmse(pred: np.ndarray, true: np.ndarray, mask: np.ndarray) -> 
 
 # ---- Recognition metrics.
 
+# Same-person validation pairs drawn per person (LFW's pairs.txt: 3,000 same pairs of 4,000-odd
+# people with two or more photos).
+SAME_PAIRS_PER_PERSON = 3
+
 
 def classification_metrics(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Accuracy and macro F1 (every class present in `labels` counts equally) of predicted labels."""
@@ -95,21 +99,27 @@ def verification_metrics(distances: np.ndarray, same: np.ndarray, threshold: flo
 
 
 def embedding_verification(embeddings: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """verification_metrics over all same-person pairs of the embeddings and as many others."""
-    i, j, same = all_pairs(labels)
+    """verification_metrics over validation_pairs of the embeddings."""
+    i, j, same = validation_pairs(labels)
     return verification_metrics(np.linalg.norm(embeddings[i] - embeddings[j], axis=1), same)
 
 
-def all_pairs(
-    labels: np.ndarray, max_negatives_per_positive: int = 1, seed: int = 0
+def validation_pairs(
+    labels: np.ndarray, same_per_person: int = SAME_PAIRS_PER_PERSON, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Index pairs (i, j), i < j: every same-label pair and as many different-label pairs, seeded."""
+    """Index pairs (i, j), i < j, as LFW's pairs.txt draws them: up to `same_per_person` same-person
+    pairs of each person (so the ten near-identical video frames of one person, 45 pairs, do not
+    outweigh the people with two photos) and as many different-person pairs, seeded."""
     labels = np.asarray(labels)
+    rng = np.random.RandomState(seed)
     i, j = np.triu_indices(len(labels), k=1)
     same = labels[i] == labels[j]
     positive = np.flatnonzero(same)
+    per_person = [positive[labels[i[positive]] == person] for person in np.unique(labels[i[positive]])]
+    positive = np.concatenate(
+        [rng.choice(pairs, min(len(pairs), same_per_person), replace=False) for pairs in per_person] or [[]]
+    ).astype(int)
     negative = np.flatnonzero(~same)
-    take = min(len(negative), max(1, len(positive)) * max_negatives_per_positive)
-    negative = np.random.RandomState(seed).choice(negative, take, replace=False)
-    keep = np.concatenate([positive, negative])
+    negative = rng.choice(negative, min(len(negative), max(1, len(positive))), replace=False)
+    keep = np.sort(np.concatenate([positive, negative]))
     return i[keep], j[keep], same[keep]

@@ -129,8 +129,8 @@ def test_load_folders_excludes_people_and_needs_min_images(tmp_path):
     assert faces.class_names == ["Bob_B"] and faces.images.shape == (3, 32, 32, 1)
     with open(os.path.join(folder, "Bob_B", "bad.jpg"), "w") as f:
         f.write("not an image")
-    with pytest.raises(InputError, match="bad.jpg: not a readable image"):
-        identities.load_folders(folder, 32, 1, "full")
+    with pytest.raises(InputError, match="bad.jpg: not a readable image"):  # found when the faces are read
+        identities.load_folders(folder, 32, 1, "full").read()
 
 
 def write_pairs(path):
@@ -347,3 +347,13 @@ def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path, caps
         f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"
     ]
     assert not os.path.exists(tmp_path / "r")
+
+
+def test_validation_pairs_draw_a_few_same_pairs_per_person_and_as_many_others():
+    labels = np.array([0] * 10 + [1, 1, 2, 2, 3, 3, 4, 5])  # person 0: ten video frames, 45 same pairs
+    i, j, same = metrics.validation_pairs(labels, same_per_person=3)
+    assert (i < j).all() and (same == (labels[i] == labels[j])).all()
+    assert np.bincount(labels[i[same]]).tolist() == [3, 1, 1, 1]  # not 45 of person 0
+    assert same.sum() == (~same).sum() == 6 and len(set(zip(i, j))) == 12
+    again = metrics.validation_pairs(labels, same_per_person=3)
+    assert all((a == b).all() for a, b in zip((i, j, same), again))  # seeded

@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facekp.data import pipeline, shards
+from facekp import tasks
+from facekp.config import RecognitionConfig, validate
+from facekp.data import identities, pipeline, shards
 from facekp.data.samples import Samples, split_by_group
 from facekp.errors import InputError
 from facekp.tasks.keypoints import KEYPOINTS68
 from facekp.train_loop import train
 from tests.conftest import tiny_config, write_youtube68
+from tests.test_recognition import write_people
 
 
 def random_samples(count, seed=0):
@@ -143,3 +146,48 @@ def test_a_damaged_cache_is_written_again_and_an_unwritable_one_is_one_line(tmp_
     (tmp_path / "a_file").write_text("")
     with pytest.raises(InputError, match="a_file/cache: cannot write the disk cache there"):
         shards.write(str(tmp_path / "a_file" / "cache"), 30, 8, records_of)
+
+
+def face_config(data, **fields):
+    """A tiny identity classifier on whole-image faces (no aligner), 12 steps."""
+    base = dict(task="identity", data=data, input_size=32, width=8, face_crop="full", batch_size=8, steps=12)
+    return RecognitionConfig(**{**base, "eval_every": 6, "ckpt_every": 6, "log_every": 6, **fields})
+
+
+@pytest.mark.parametrize("task", ["identity", "embedding"])
+def test_recognition_faces_from_memory_and_disk_give_the_same_batches(tmp_path, monkeypatch, task):
+    monkeypatch.setattr(shards, "SHARD_BYTES", 5 * 32 * 32)  # 5 faces a shard: 19 training faces in 4
+    data = write_people(str(tmp_path / "people"), [f"P{i}_X" for i in range(6)], per_person=4)
+    batches, labels = {}, {}
+    for cache in ("memory", "disk"):
+        cfg = face_config(data, task=task, cache=cache, cache_dir=str(tmp_path / "cache"), flip=0.5, rotation=10.0)
+        recognition = tasks.get(task)
+        samples = recognition.load_samples(cfg)
+        assert isinstance(samples.images, identities.FaceFiles) == (cache == "disk")  # not read yet
+        cfg = recognition.prepare(cfg, samples)
+        train_faces, val_faces = recognition.split(cfg, samples)
+        assert isinstance(train_faces.images, shards.ShardedImages) == (cache == "disk")
+        assert isinstance(val_faces.images, np.ndarray)
+        labels[cache] = np.asarray(train_faces.labels)
+        batches[cache] = list(recognition.train_batches(cfg, train_faces, start_step=5))
+    np.testing.assert_array_equal(labels["memory"], labels["disk"])
+    assert len(batches["disk"]) == 7
+    for memory, disk in zip(batches["memory"], batches["disk"]):
+        for name in ("image", "label", "weight"):
+            np.testing.assert_array_equal(memory[name].numpy(), disk[name].numpy())
+
+
+def test_a_recognition_run_streams_its_faces_and_a_bad_one_stops_it_before_anything_is_written(tmp_path):
+    data = write_people(str(tmp_path / "people"), [f"P{i}_X" for i in range(4)], per_person=4)
+    cfg = face_config(data, cache="disk", cache_dir=str(tmp_path / "cache"))
+    bad = os.path.join(data, "P2_X", "P2_X_0003.jpg")
+    with open(bad, "wb") as f:
+        f.write(b"not a jpeg")
+    with pytest.raises(InputError, match="P2_X_0003.jpg: not a readable image"):
+        train(cfg, str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run") and not os.listdir(tmp_path / "cache")
+    write_people(data, ["P2_X"], per_person=4)
+    results = train(cfg, str(tmp_path / "run"))
+    assert "macro_f1" in results and len(os.listdir(tmp_path / "cache")) == 1
+    with pytest.raises(InputError, match="--cache disk: the triplet loss draws K faces of each person"):
+        validate(face_config(data, task="embedding", embedding_loss="triplet", cache="disk"))

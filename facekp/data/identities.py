@@ -11,6 +11,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
+import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -50,9 +51,45 @@ ARRAY_KEYPOINT_BOX = (18.75, 29.4, 39.6)
 AlignFn = Callable[[Sequence[np.ndarray], Sequence[tuple | None]], np.ndarray]
 
 
+@dataclass(frozen=True)
+class FaceFiles:
+    """Faces not read yet: image files, each face's keypoint search start (None: its framing's),
+    and how they are cut. The disk cache reads them a chunk at a time, so they never all sit in
+    memory; `decode` reads them all."""
+
+    paths: list
+    starts: list  # a keypoint box (x, y, side) or None per file
+    size: int
+    channels: int
+    face_crop: str
+    aligner: AlignFn | None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: slice | np.ndarray) -> FaceFiles:
+        picked = np.arange(len(self))[index]
+        return dataclasses.replace(self, paths=[self.paths[i] for i in picked], starts=[self.starts[i] for i in picked])
+
+    def __add__(self, other: FaceFiles) -> FaceFiles:
+        return dataclasses.replace(self, paths=self.paths + other.paths, starts=self.starts + other.starts)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self), self.size, self.size, self.channels)
+
+    def decode(self) -> np.ndarray:
+        return read_faces(self.paths, self.size, self.channels, self.face_crop, self.aligner, self.starts)
+
+
+def face_pixels(images: np.ndarray | FaceFiles) -> np.ndarray:
+    """Faces as a uint8 array, read now when they are FaceFiles."""
+    return images.decode() if isinstance(images, FaceFiles) else images
+
+
 @dataclass
 class Faces:
-    images: np.ndarray  # (N, S, S, C) uint8 faces at the model's input size
+    images: np.ndarray | FaceFiles  # (N, S, S, C) uint8 faces at the model's input size, or still to read
     labels: np.ndarray  # (N,) int32 index into class_names
     class_names: list  # person names
     names: list  # file (or array row) of each face, for messages
@@ -67,6 +104,10 @@ class Faces:
     @property
     def groups(self) -> list[str]:
         return [self.class_names[i] for i in self.labels]
+
+    def read(self) -> Faces:
+        """These faces with their images in memory (read now if they are FaceFiles)."""
+        return dataclasses.replace(self, images=face_pixels(self.images))
 
 
 def canonical(name: str) -> str:
@@ -165,8 +206,8 @@ def read_faces(
     starts: Sequence[tuple] | None = None,
 ) -> np.ndarray:
     """(N, size, size, channels) uint8 faces of image files: with face_crop "aligned", aligned by
-    `aligner` (a chunk of files at a time) from `starts` (keypoint boxes; default: each image's
-    framing_start); else the face_crop square resized."""
+    `aligner` (a chunk of files at a time) from `starts` (keypoint boxes; default, or None: each
+    image's framing_start); else the face_crop square resized."""
     if face_crop == "aligned" and aligner is None:
         raise ValueError("aligned faces need an aligner")
     if starts is not None and len(starts) != len(paths):
@@ -175,10 +216,8 @@ def read_faces(
     for first in tqdm(range(0, len(paths), CHUNK), desc="faces", unit="chunk", disable=len(paths) < 2 * CHUNK):
         images = [read_image(path, channels) for path in paths[first : first + CHUNK]]
         if face_crop == "aligned":
-            chunk_starts = (
-                starts[first : first + CHUNK] if starts is not None else [framing_start(i.shape) for i in images]
-            )
-            faces.append(aligner(images, chunk_starts))
+            given = starts[first : first + CHUNK] if starts is not None else [None] * len(images)
+            faces.append(aligner(images, [start or framing_start(i.shape) for start, i in zip(given, images)]))
         else:
             faces.append(np.stack([square_face(image, size, face_crop) for image in images]))
     return np.concatenate(faces)
@@ -219,8 +258,10 @@ def load_folders(
     if not people:
         raise InputError(f"{folder}: no person left with at least {min_images} images after exclusions")
     paths = [(i, path) for i, files in enumerate(people.values()) for path in files]
+    if face_crop == "aligned" and aligner is None:
+        raise ValueError("aligned faces need an aligner")
     return Faces(
-        read_faces([path for _, path in paths], size, channels, face_crop, aligner),
+        FaceFiles([path for _, path in paths], [None] * len(paths), size, channels, face_crop, aligner),
         np.array([i for i, _ in paths], np.int32),
         list(people),
         [os.path.relpath(path, folder) for _, path in paths],
@@ -250,8 +291,10 @@ def load_youtube68(folder: str, cfg: RecognitionConfig, exclude: Collection[str]
     label = {person: i for i, person in enumerate(people)}
     centers, sides = face_boxes(ann.keypoints[keep])
     starts = [(float(x), float(y), float(side)) for (x, y), side in zip(centers, sides)]
+    if aligner is None:
+        raise ValueError("aligned faces need an aligner")
     return Faces(
-        read_faces([ann.paths[i] for i in keep], cfg.input_size, cfg.channels, "aligned", aligner, starts),
+        FaceFiles([ann.paths[i] for i in keep], starts, cfg.input_size, cfg.channels, "aligned", aligner),
         np.array([label[ann.groups[i]] for i in keep], np.int32),
         people,
         [os.path.relpath(ann.paths[i], folder) for i in keep],
@@ -267,8 +310,11 @@ def merged(first: Faces, second: Faces) -> Faces:
             index[canonical(name)] = len(names)
             names.append(name)
     relabel = np.array([index[canonical(name)] for name in second.class_names], np.int32)
+    both = (first.images, second.images)
     return Faces(
-        np.concatenate([first.images, second.images]),
+        first.images + second.images
+        if all(isinstance(images, FaceFiles) for images in both)
+        else np.concatenate([face_pixels(images) for images in both]),
         np.concatenate([first.labels, relabel[second.labels]]).astype(np.int32),
         names,
         first.names + second.names,
@@ -278,7 +324,8 @@ def merged(first: Faces, second: Faces) -> Faces:
 def load_faces(
     folder: str, cfg: RecognitionConfig, exclude: Collection[str] = (), aligner: AlignFn | None = None
 ) -> Faces:
-    """LFW 2017 arrays, a per-person folder or a YouTube-Faces-68 folder, whichever `folder` holds."""
+    """LFW 2017 arrays, a per-person folder or a YouTube-Faces-68 folder, whichever `folder` holds;
+    faces of image files are not read yet (FaceFiles: Faces.read() reads them)."""
     if is_arrays_folder(folder):
         faces = load_arrays(folder, cfg.input_size, cfg.channels, aligner)
         excluded = set(exclude)

@@ -106,30 +106,43 @@ def face_dataset(
 ) -> tf.data.Dataset:
     """Augmented recognition batches {image, label, weight} for steps start_step .. cfg.steps-1.
 
-    With `per_person` (K): P x K batches, K images of each of batch_size / K people; else
-    uniformly shuffled batches. Each face's loss weight is `weights[its label]` (default 1).
+    With `per_person` (K): P x K batches, K images of each of batch_size / K people (faces in
+    memory); else uniformly shuffled batches, from memory or streamed from a disk cache: the same
+    batches either way (shards.stream_indices). Each face's loss weight is `weights[its label]`
+    (default 1).
     """
-    order = np.argsort(faces.labels, kind="stable")  # P x K needs each person's faces together
-    labels = faces.labels[order]
-    images = tf.constant(faces.images[order])
-    label_t = tf.constant(labels, tf.int32)
-    weight_t = tf.constant(np.ones(len(labels)) if weights is None else weights[labels], tf.float32)
     seed = tf.constant(cfg.seed, tf.int64)
+    class_weight = None if weights is None else tf.constant(weights, tf.float32)
+
+    def augmented(step, image, label):
+        return {
+            "image": augment.augment_faces(image, tf.stack([seed, 2 * step + 1]), cfg),
+            "label": label,
+            "weight": tf.ones_like(label, tf.float32) if class_weight is None else tf.gather(class_weight, label),
+        }
+
+    if isinstance(faces.images, shards.ShardedImages):
+        ds = shards.read_batches(faces.images, cfg.batch_size, start_step, cfg.steps, seed)
+        ds = ds.map(lambda step, batch: augmented(step, batch["image"], batch["label"]), tf.data.AUTOTUNE, True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+    images, labels = tf.constant(faces.images), tf.constant(faces.labels, tf.int32)
     if per_person:
-        counts = np.bincount(labels)
+        order = np.argsort(faces.labels, kind="stable")  # P x K needs each person's faces together
+        images, labels = tf.gather(images, order), tf.gather(labels, order)
+        counts = np.bincount(faces.labels)
         present = np.flatnonzero(counts)
-        offsets = tf.constant(np.searchsorted(labels, present), tf.int32)
+        offsets = tf.constant(np.searchsorted(faces.labels[order], present), tf.int32)
         counts = tf.constant(counts[present], tf.int32)
         index_of = lambda step: person_batch_indices(
             step, cfg.batch_size // per_person, per_person, offsets, counts, seed
         )
     else:
-        index_of = lambda step: batch_indices(step, cfg.batch_size, len(labels), seed)
+        per_shard = shards.records_per_shard(faces.images.shape[1:])
+        index_of = lambda step: shards.stream_indices(step, cfg.batch_size, len(faces), per_shard, seed)
 
     def make_batch(step):
         index = index_of(step)
-        image = augment.augment_faces(tf.gather(images, index), tf.stack([seed, 2 * step + 1]), cfg)
-        return {"image": image, "label": tf.gather(label_t, index), "weight": tf.gather(weight_t, index)}
+        return augmented(step, tf.gather(images, index), tf.gather(labels, index))
 
     ds = tf.data.Dataset.range(start_step, cfg.steps)
     ds = ds.map(make_batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

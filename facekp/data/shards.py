@@ -22,7 +22,8 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from facekp.config import KeypointConfig
+from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig
+from facekp.data.identities import FaceFiles, Faces
 from facekp.data.images import CropSource
 from facekp.data.samples import Samples
 from facekp.digest import content_digest
@@ -254,46 +255,71 @@ def memory_budget() -> int:
     return total // MEMORY_SHARE
 
 
-def choose(cfg: KeypointConfig, count: int, bytes_each: int) -> str:
-    """memory or disk for `count` crops of `bytes_each` (--cache auto: disk above the budget)."""
+def choose(cfg: TrainConfig, count: int, bytes_each: int) -> str:
+    """memory or disk for `count` crops or faces of `bytes_each` (--cache auto: disk above the budget)."""
     if cfg.cache != "auto":
         return cfg.cache
     return "disk" if cfg.source == "tfdata" and count * bytes_each > memory_budget() else "memory"
 
 
-def cache_root(cfg: KeypointConfig) -> str:
+def cache_root(cfg: TrainConfig) -> str:
     return cfg.cache_dir or os.environ.get("FACEKP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facekp")
 
 
-def image_shape(images: np.ndarray | CropSource) -> tuple:
-    """The (H, W, C) of one crop, in memory or still to decode."""
+def image_shape(images: np.ndarray | CropSource | FaceFiles) -> tuple:
+    """The (H, W, C) of one crop or face, in memory or still to read."""
     return (images.size, images.size, images.channels) if isinstance(images, CropSource) else images.shape[1:]
 
 
+def _in_cache(
+    cfg: TrainConfig, task: str, source: np.ndarray | CropSource | FaceFiles, identity: tuple, labels: dict
+) -> tuple[ShardedImages, dict[str, np.ndarray]]:
+    """`source`'s images (read a chunk at a time when not in memory) and their `labels` (arrays,
+    one row per image) in the disk cache of `task`, found by `identity` (what defines the images)
+    and the labels: (the cache, the labels memory-mapped from it)."""
+    per_shard = records_per_shard(image_shape(source))
+    key = cache_key(task, per_shard, *identity, *labels.values())
+    folder = os.path.join(cache_root(cfg), f"{task}-{len(source)}-{key}")
+
+    def records_of(index):
+        images = source[index]
+        if isinstance(images, CropSource):
+            images = images.decode(desc=None)
+        elif isinstance(images, FaceFiles):
+            images = images.decode()
+        return {"image": images, **{name: array[index] for name, array in labels.items()}}
+
+    on_disk = write(folder, len(source), per_shard, records_of, labels)
+    return on_disk, {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in labels}
+
+
+def file_stats(paths: list) -> list[tuple[int, int]]:
+    """(size, modification time) of each file: a changed file makes another cache."""
+    return [(os.path.getsize(p), os.stat(p).st_mtime_ns) for p in paths]
+
+
 def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
-    """`samples` with their images (decoded now, or in memory) in a disk cache, written once:
+    """`samples` with their crops (decoded now, or in memory) in a disk cache, written once:
     the same samples (files, squares, crop size, labels) find the same cache on later runs. The
     labels come back memory-mapped from the cache (training reads them from the shards)."""
     source = samples.images
     if isinstance(source, CropSource):
-        stats = [(os.path.getsize(p), os.stat(p).st_mtime_ns) for p in source.paths]
-        identity = (source.paths, stats, source.centers, source.sides, source.size, source.channels)
+        identity = (source.paths, file_stats(source.paths), source.centers, source.sides, source.size, source.channels)
     else:
         identity = (source,)
-    per_shard = records_per_shard(image_shape(source))
-    key = cache_key(task, per_shard, *identity, samples.keypoints, samples.mask, samples.boxes)
-    folder = os.path.join(cache_root(cfg), f"{task}-{len(samples)}-{key}")
-
-    def records_of(index):
-        images = source[index]
-        return {
-            "image": images.decode(desc=None) if isinstance(images, CropSource) else images,
-            "keypoints": samples.keypoints[index],
-            "mask": samples.mask[index],
-            "boxes": samples.boxes[index],
-        }
-
     labels = {"keypoints": samples.keypoints, "mask": samples.mask, "boxes": samples.boxes}
-    on_disk = write(folder, len(samples), per_shard, records_of, labels)
-    mapped = {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in labels}
+    on_disk, mapped = _in_cache(cfg, task, source, identity, labels)
     return Samples(on_disk, mapped["keypoints"], mapped["mask"], mapped["boxes"], samples.groups, samples.names)
+
+
+def cached_faces(faces: Faces, cfg: RecognitionConfig, task: str) -> Faces:
+    """`faces` (read now, or in memory) in a disk cache with their labels, written once: the same
+    files, starts, crop and aligning keypoint model (cfg.aligned_by) find the same cache again."""
+    source = faces.images
+    if isinstance(source, FaceFiles):
+        identity = (source.paths, file_stats(source.paths), source.starts, source.size, source.channels)
+        identity += (source.face_crop, cfg.aligned_by)
+    else:
+        identity = (source,)
+    on_disk, mapped = _in_cache(cfg, task, source, identity, {"label": np.asarray(faces.labels, np.int32)})
+    return Faces(on_disk, mapped["label"], faces.class_names, faces.names)

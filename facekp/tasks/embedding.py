@@ -26,7 +26,7 @@ from facekp.tasks.faces import FaceTask
 
 def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any]) -> dict[str, Any]:
     """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
-    faces = identities.load_faces(cfg.classify_data, cfg, aligner=aligner.for_config(cfg))
+    faces = identities.load_faces(cfg.classify_data, cfg, aligner=aligner.for_config(cfg)).read()
     embeddings = recognise.face_embeddings(predict_fn, faces.images)
     train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
     classifier = recognise.make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
@@ -59,14 +59,16 @@ class EmbeddingTask(FaceTask):
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         """Validation people apart; triplet training keeps the people with a positive pair (two faces)."""
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
-        train = samples.subset(train_idx)
         if cfg.embedding_loss == "triplet":
-            counts = np.bincount(train.labels)
-            train = train.subset(np.flatnonzero(counts[train.labels] >= 2))
-        if not len(train):
+            counts = np.bincount(samples.labels[train_idx])
+            train_idx = train_idx[counts[samples.labels[train_idx]] >= 2]
+        if not len(train_idx):
             needs = "a person with two or more images" if cfg.embedding_loss == "triplet" else "any face"
             raise InputError(f"{cfg.data}: no training faces left (the training people need {needs})")
-        return train, samples.subset(val_idx)
+        return self.cached_split(cfg, samples, train_idx, val_idx)
+
+    def needs_faces_at_hand(self, cfg: RecognitionConfig) -> bool:
+        return cfg.embedding_loss == "triplet"
 
     def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
         """Triplet: P x K batches (cfg.images_per_person faces of each of batch_size / K people);

@@ -11,7 +11,7 @@ import numpy as np
 
 from facekp import aligner
 from facekp.config import RecognitionConfig
-from facekp.data import identities
+from facekp.data import identities, shards
 from facekp.errors import InputError
 
 
@@ -47,7 +47,24 @@ class FaceTask:
             faces = identities.merged(faces, more)
         if exclude:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
-        return faces
+        size = cfg.input_size**2 * cfg.channels
+        if self.needs_faces_at_hand(cfg) or shards.choose(cfg, len(faces), size) == "memory":
+            return faces.read()
+        return faces  # read a chunk at a time into the disk cache (split)
+
+    def needs_faces_at_hand(self, cfg: RecognitionConfig) -> bool:
+        """Whether training draws faces in an order the disk cache cannot stream (triplet's P x K)."""
+        return False
+
+    def cached_split(
+        self, cfg: RecognitionConfig, samples: identities.Faces, train_idx: np.ndarray, val_idx: np.ndarray
+    ) -> tuple[identities.Faces, identities.Faces]:
+        """(training, validation) faces; the training faces go to the disk cache when chosen (written
+        here, so a bad image stops the run before its directory exists), the validation faces are read."""
+        train = samples.subset(train_idx)
+        if cfg.cache == "disk" or isinstance(train.images, identities.FaceFiles):
+            train = shards.cached_faces(train, cfg, self.name)
+        return train, samples.subset(val_idx).read()
 
     def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
         """Record which keypoint model aligned the faces (loading the run later checks it)."""

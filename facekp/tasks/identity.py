@@ -39,7 +39,7 @@ class IdentityTask(FaceTask):
 
     def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
         train_idx, val_idx = stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
-        return samples.subset(train_idx), samples.subset(val_idx)
+        return self.cached_split(cfg, samples, train_idx, val_idx)
 
     def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
         """Shuffled batches; each face weighted by its class's inverse frequency (--class-weighting)."""
