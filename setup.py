@@ -33,7 +33,7 @@ setup(
         "ai-edge-litert; platform_system != 'Windows'",
     ],
     extras_require={
-        "test": ["pytest", "tensorflow-datasets", "importlib_resources", "ruff"],
+        "test": ["pytest", "pytest-xdist", "tensorflow-datasets", "importlib_resources", "ruff"],
         "tfds": ["tensorflow-datasets", "importlib_resources"],  # facekp.data.tfds_builders
         "bench": ["torch==2.13.0"],  # benchmarks/throughput.py: the seeds' PyTorch network
         "dlib": ["dlib", "face_recognition_models"],  # benchmarks/predict68.py --dlib (dlib compiles from source)

@@ -1,9 +1,12 @@
 """Benchmark: peak memory and speed of the training input, in memory vs the disk cache.
 
     python benchmarks/memory.py [--sizes 1000 10000 100000] [--workdir /tmp/facekp-memory]
+    python benchmarks/memory.py --task embedding    # recognition faces, ArcFace
 
 For each size a synthetic 68-point data set (the youtube-faces-68 layout: a CSV and 128x128 JPEG
-frames, 20 per person) is generated once in the work folder. Then, for each size and each of
+frames, 20 per person) is generated once in the work folder; with `--task embedding`, a folder
+of people (DIR/<person>/*.jpg, 20 112x112 JPEG faces each, read whole at 96 px: --face-crop full,
+so that the figures are the input's, not the aligner's). Then, for each size and each of
 `--cache memory` and `--cache disk` (the disk cache written afresh), a child process runs what
 training runs before its first step (read, check, split, cache, validation crops of 25 people,
 500 faces, at every size: setup_s), then
@@ -66,26 +69,61 @@ def make_data(folder, count, seed=0):
     return folder
 
 
-def measure(data, cache, cache_dir, size):
+def make_people(folder, count, seed=0):
+    """A DIR/<person>/*.jpg folder of `count` faces, 20 a person (skipped when it is there)."""
+    done = os.path.join(folder, ".complete")
+    if os.path.isfile(done):
+        return folder
+    rng = np.random.default_rng(seed)
+    variants = []
+    for _ in range(256):
+        face = rng.integers(0, 60, (112, 112, 3), dtype=np.uint8)
+        cv2.ellipse(face, (56, 56), (36, 46), 0, 0, 360, [int(v) for v in rng.integers(90, 200, 3)], -1)
+        variants.append(cv2.imencode(".jpg", face, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    for i in range(count):
+        person = os.path.join(folder, f"Person_{i // PER_PERSON:05d}")
+        os.makedirs(person, exist_ok=True)
+        with open(os.path.join(person, f"{i % PER_PERSON:02d}.jpg"), "wb") as f:
+            f.write(variants[i % len(variants)])
+    open(done, "w").close()
+    return folder
+
+
+def training_input(task_name, data, cache, cache_dir, size):
+    """(task, config, training samples) after what training runs before step 0 (read, check,
+    split, cache, validation crops of VAL_PEOPLE people at every size)."""
+    from facekp import tasks
+    from facekp.config import KeypointConfig, RecognitionConfig
+
+    val_fraction = VAL_PEOPLE * PER_PERSON / int(size)  # the same validation set size at every size
+    fields = dict(data=data, cache=cache, cache_dir=cache_dir, width=16, val_fraction=val_fraction, steps=10**6)
+    if task_name == "embedding":
+        cfg = RecognitionConfig(task="embedding", face_crop="full", input_size=96, batch_size=32, **fields)
+    else:
+        cfg = KeypointConfig(**fields)
+    task = tasks.get(task_name)
+    samples = task.load_samples(cfg)
+    cfg = task.prepare(cfg, samples)
+    train_samples, val_samples = task.split(cfg, samples)
+    task.val_arrays(cfg, val_samples)
+    return task, cfg, train_samples
+
+
+def measure(task_name, data, cache, cache_dir, size):
     """In this (child) process: setup seconds, pipeline and training images/s, peak RSS (MB)."""
     sys.path.insert(0, REPO)
     from facekp.tfenv import quiet_tensorflow
 
     quiet_tensorflow()
     from facekp import models
-    from facekp.config import KeypointConfig
-    from facekp.tasks.keypoints import KEYPOINTS68
     from facekp.train_loop import make_optimizer, make_train_step
 
     import tensorflow as tf
 
-    val_fraction = VAL_PEOPLE * PER_PERSON / int(size)  # the same validation set size at every size
-    cfg = KeypointConfig(data=data, cache=cache, cache_dir=cache_dir, width=16, val_fraction=val_fraction, steps=10**6)
     start = time.perf_counter()
-    train_samples, val_samples = KEYPOINTS68.split(cfg, KEYPOINTS68.load_samples(cfg))
-    KEYPOINTS68.val_arrays(cfg, val_samples)
+    task, cfg, train_samples = training_input(task_name, data, cache, cache_dir, size)
     setup_s = time.perf_counter() - start
-    batches = iter(KEYPOINTS68.train_batches(cfg, train_samples, 0))
+    batches = iter(task.train_batches(cfg, train_samples, 0))
 
     def rate(count, step_fn):
         for _ in range(WARMUP):
@@ -97,7 +135,7 @@ def measure(data, cache, cache_dir, size):
 
     pipeline = rate(PIPELINE_BATCHES, lambda batch: batch["image"].numpy())
     model = models.build(cfg)
-    step = make_train_step(model, make_optimizer(cfg), KEYPOINTS68.loss_fn(cfg), tf.distribute.get_strategy(), cfg)
+    step = make_train_step(model, make_optimizer(cfg), task.loss_fn(cfg), tf.distribute.get_strategy(), cfg)
     training = rate(TRAIN_STEPS, lambda batch: float(step(batch)["loss"]))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"setup_s": round(setup_s, 1), "pipeline_images_per_s": pipeline, "train_images_per_s": training,
@@ -108,25 +146,30 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--workdir", default="/tmp/facekp-memory")
-    parser.add_argument("--child", nargs=4, metavar=("DATA", "CACHE", "CACHE_DIR", "SIZE"), help=argparse.SUPPRESS)
+    parser.add_argument("--task", choices=("keypoints68", "embedding"), default="keypoints68")
+    child = ("TASK", "DATA", "CACHE", "CACHE_DIR", "SIZE")
+    parser.add_argument("--child", nargs=len(child), metavar=child, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(*args.child)))
         return
     results = {}
     for size in args.sizes:
-        data = make_data(os.path.join(args.workdir, f"data-{size}"), size)
+        if args.task == "embedding":
+            data = make_people(os.path.join(args.workdir, f"people-{size}"), size)
+        else:
+            data = make_data(os.path.join(args.workdir, f"data-{size}"), size)
         for cache in ("memory", "disk"):
             cache_dir = os.path.join(args.workdir, "cache")
             shutil.rmtree(cache_dir, ignore_errors=True)
-            child = [sys.executable, os.path.abspath(__file__), "--child", data, cache, cache_dir, str(size)]
+            child = [sys.executable, os.path.abspath(__file__), "--child", args.task, data, cache, cache_dir, str(size)]
             done = subprocess.run(child, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{size} {cache}: the child failed:\n{done.stderr[-3000:]}")
             out = done.stdout
             results[f"{cache}_{size}"] = json.loads(out.strip().splitlines()[-1])
             print(size, cache, results[f"{cache}_{size}"], file=sys.stderr)
-    summary = {"benchmark": "memory", "sizes": args.sizes, **results}
+    summary = {"benchmark": "memory", "task": args.task, "sizes": args.sizes, **results}
     if {10000, 100000} <= set(args.sizes):
         summary["disk_rss_growth_10k_to_100k"] = round(
             results["disk_100000"]["peak_rss_mb"] / results["disk_10000"]["peak_rss_mb"] - 1, 3

@@ -66,12 +66,19 @@ def for_config(cfg: RecognitionConfig) -> Aligner | None:
     aligned by other keypoints would be embedded differently from its training faces."""
     if cfg.face_crop != "aligned":
         return None
-    if cfg.aligned_by and cfg.aligned_by != shipped_model():
-        raise InputError(
-            f"{SHIPPED_KEYPOINTS}: its weights ({shipped_model()}) are not those of the keypoint model "
-            f"that aligned this run's training faces ({cfg.aligned_by}); use that model, or train the run again"
-        )
+    if cfg.aligned_by:
+        check_keypoint_model(cfg, shipped_model(), SHIPPED_KEYPOINTS)
     return Aligner(cfg.input_size, cfg.channels)
+
+
+def check_keypoint_model(cfg: RecognitionConfig, digest: str, model_name: str) -> None:
+    """Refuse to align a run's faces by a keypoint model (weights `digest`) other than the one that
+    aligned its training faces: they would be embedded unlike its training faces."""
+    if cfg.face_crop == "aligned" and cfg.aligned_by and cfg.aligned_by != digest:
+        raise InputError(
+            f"{model_name}: its weights ({digest}) are not those of the keypoint model that aligned the "
+            f"recognition run's training faces ({cfg.aligned_by}); align with that model, or train the run again"
+        )
 
 
 @functools.cache

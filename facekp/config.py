@@ -259,7 +259,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
-    if cfg.cache == "disk" and cfg.source == "dataset":
+    if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
         raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
     triplet = isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and cfg.embedding_loss == "triplet"
     if triplet and cfg.cache == "disk":

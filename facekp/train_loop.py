@@ -237,13 +237,13 @@ def _train(cfg, run_dir, task, strategy, log_dir):
         role = "" if cfg.strategy != "multiworker" else " (the chief)" if chief else " (another worker)"
         print(f"{name} over {strategy.num_replicas_in_sync} replicas{role}")
     # ---- Input pipeline: read and check all data before the run dir exists.
-    try:
+    try:  # reading, and writing the disk cache (whole or absent): no run dir yet
         samples = task.load_samples(cfg)
+        cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
+        train_samples, val_samples = task.split(cfg, samples)
     except KeyboardInterrupt:
         print("interrupted while reading the data; nothing was written")
         raise SystemExit(130)
-    cfg = task.prepare(cfg, samples)  # e.g. the identity classifier's people
-    train_samples, val_samples = task.split(cfg, samples)
     del samples  # the two parts are what training keeps (with the disk cache, not the images)
     val = task.val_arrays(cfg, val_samples)
     print(

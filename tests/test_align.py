@@ -190,7 +190,7 @@ def test_a_resumed_margin_run_must_see_the_same_people_not_only_as_many():
     assert cfg.margin_classes == 2 and len(cfg.margin_people) == 16 and not cfg.aligned_by
     assert task.prepare(cfg, faces) == cfg  # the same people: the run resumes
     others = dataclasses.replace(faces, class_names=["Ann_A", "Cid_C"])
-    with pytest.raises(InputError, match="not the 2 people this run was trained on"):
+    with pytest.raises(InputError, match="holds other people than the 2 this run was trained on"):
         task.prepare(cfg, others)
     legacy = dataclasses.replace(cfg, margin_people="")  # saved before the names were recorded
     assert task.prepare(legacy, faces) == cfg
@@ -216,7 +216,7 @@ def test_a_loaded_or_exported_embedding_has_no_class_centres_and_embeds_alike(tm
 
 def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_weights(tmp_path):
     cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
-    with pytest.raises(InputError, match="not those of the keypoint model that aligned this run's training faces"):
+    with pytest.raises(InputError, match="not those of the keypoint model that aligned the recognition run.s training faces"):
         aligner.for_config(cfg)
     assert aligner.shipped_model() == weights_digest(load_run(SHIPPED_KEYPOINTS)[1])
     run, slim = str(tmp_path / "run"), str(tmp_path / "slim")  # a training checkpoint and its slim export
@@ -228,3 +228,12 @@ def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_
     model.variables[0].assign(model.variables[0] + 1.0)
     export_slim(model, slim, run)
     assert weights_digest(load_run(run)[1]) != weights_digest(load_run(slim)[1])
+
+
+def test_faces_aligned_by_another_keypoint_model_than_the_runs_are_refused():
+    cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
+    aligner.check_keypoint_model(cfg, "0123456789abcdef", "models/keypoints68")  # the same weights
+    with pytest.raises(InputError, match="runs/kp: its weights .fedcba9876543210. are not those"):
+        aligner.check_keypoint_model(cfg, "fedcba9876543210", "runs/kp")
+    for unchecked in (dataclasses.replace(cfg, aligned_by=""), dataclasses.replace(cfg, face_crop="auto")):
+        aligner.check_keypoint_model(unchecked, "fedcba9876543210", "runs/kp")  # nothing recorded, or not aligned

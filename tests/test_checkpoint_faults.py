@@ -200,17 +200,22 @@ def test_a_save_that_cannot_be_written_is_one_line_and_leaves_no_partial_files(t
     assert sorted(os.listdir(os.path.join(run, "ckpt"))) == ["checkpoint", "ckpt-1.data-00000-of-00001", "ckpt-1.index"]
 
 
-def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("stage", ["load_samples", "split"])  # split: where the disk cache is written
+def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys, stage):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
+    task = tasks.TASKS["keypoints68"]
+    real = task.load_samples if stage == "load_samples" else type(task).split
 
-    def terminated(cfg):
+    def terminated(*args):
+        real(*args)
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("SIGTERM should have stopped the reading")
 
-    monkeypatch.setitem(
-        tasks.TASKS, "keypoints68", dataclasses.replace(tasks.TASKS["keypoints68"], load_samples=terminated)
-    )
+    if stage == "load_samples":
+        monkeypatch.setitem(tasks.TASKS, "keypoints68", dataclasses.replace(task, load_samples=terminated))
+    else:
+        monkeypatch.setattr(type(task), "split", terminated)
     with pytest.raises(SystemExit) as stopped:
         train(fast_config(data), run)
     assert stopped.value.code == 130 and not os.path.exists(run)

@@ -180,14 +180,18 @@ def test_recognition_faces_from_memory_and_disk_give_the_same_batches(tmp_path, 
 def test_a_recognition_run_streams_its_faces_and_a_bad_one_stops_it_before_anything_is_written(tmp_path):
     data = write_people(str(tmp_path / "people"), [f"P{i}_X" for i in range(4)], per_person=4)
     cfg = face_config(data, cache="disk", cache_dir=str(tmp_path / "cache"))
-    bad = os.path.join(data, "P2_X", "P2_X_0003.jpg")
-    with open(bad, "wb") as f:
-        f.write(b"not a jpeg")
-    with pytest.raises(InputError, match="P2_X_0003.jpg: not a readable image"):
-        train(cfg, str(tmp_path / "run"))
-    assert not os.path.exists(tmp_path / "run") and not os.listdir(tmp_path / "cache")
-    write_people(data, ["P2_X"], per_person=4)
+    for number in range(1, 5):  # a training face or a validation face: found before anything is written
+        with open(os.path.join(data, "P2_X", f"P2_X_{number:04d}.jpg"), "wb") as f:
+            f.write(b"not a jpeg")
+        with pytest.raises(InputError, match=f"P2_X_{number:04d}.jpg: not a readable image"):
+            train(cfg, str(tmp_path / "run"))
+        assert not os.path.exists(tmp_path / "run") and not os.listdir(tmp_path / "cache")
+        write_people(data, ["P2_X"], per_person=4)
     results = train(cfg, str(tmp_path / "run"))
     assert "macro_f1" in results and len(os.listdir(tmp_path / "cache")) == 1
+    triplet = face_config(data, task="embedding", embedding_loss="triplet", cache="disk", images_per_person=2)
     with pytest.raises(InputError, match="--cache disk: the triplet loss draws K faces of each person"):
-        validate(face_config(data, task="embedding", embedding_loss="triplet", cache="disk"))
+        validate(triplet)
+    embedding = tasks.get("embedding")  # called without validate (a library user): faces stay in memory
+    train_faces, _ = embedding.split(triplet, embedding.load_samples(triplet))
+    assert isinstance(train_faces.images, np.ndarray)

@@ -26,6 +26,9 @@ from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
 LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
 CHUNK = 256  # files read (and aligned) at a time
+# Bump when how a face is cut from its file changes (alignment template, refinement passes, start
+# boxes, the fixed crops): aligned faces in disk caches made before are then not reused.
+FACE_CUT_VERSION = 1
 TRAINED_PEOPLE_FILE = "trained_people.txt"  # in an embedding run: whom it trained on, canonical names
 # The people of the Kaggle LFW 2017 competition (LFW people with at least 70 photos).
 LFW2017_PEOPLE = (
@@ -258,8 +261,6 @@ def load_folders(
     if not people:
         raise InputError(f"{folder}: no person left with at least {min_images} images after exclusions")
     paths = [(i, path) for i, files in enumerate(people.values()) for path in files]
-    if face_crop == "aligned" and aligner is None:
-        raise ValueError("aligned faces need an aligner")
     return Faces(
         FaceFiles([path for _, path in paths], [None] * len(paths), size, channels, face_crop, aligner),
         np.array([i for i, _ in paths], np.int32),
@@ -291,8 +292,6 @@ def load_youtube68(folder: str, cfg: RecognitionConfig, exclude: Collection[str]
     label = {person: i for i, person in enumerate(people)}
     centers, sides = face_boxes(ann.keypoints[keep])
     starts = [(float(x), float(y), float(side)) for (x, y), side in zip(centers, sides)]
-    if aligner is None:
-        raise ValueError("aligned faces need an aligner")
     return Faces(
         FaceFiles([ann.paths[i] for i in keep], starts, cfg.input_size, cfg.channels, "aligned", aligner),
         np.array([label[ann.groups[i]] for i in keep], np.int32),

@@ -122,6 +122,8 @@ def face_dataset(
         }
 
     if isinstance(faces.images, shards.ShardedImages):
+        if per_person:
+            raise ValueError("P x K batches need the faces in memory, not in the disk cache")
         ds = shards.read_batches(faces.images, cfg.batch_size, start_step, cfg.steps, seed)
         ds = ds.map(lambda step, batch: augmented(step, batch["image"], batch["label"]), tf.data.AUTOTUNE, True)
         return ds.prefetch(tf.data.AUTOTUNE)

@@ -23,6 +23,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig
+from facekp.data import identities
 from facekp.data.identities import FaceFiles, Faces
 from facekp.data.images import CropSource
 from facekp.data.samples import Samples
@@ -318,7 +319,7 @@ def cached_faces(faces: Faces, cfg: RecognitionConfig, task: str) -> Faces:
     source = faces.images
     if isinstance(source, FaceFiles):
         identity = (source.paths, file_stats(source.paths), source.starts, source.size, source.channels)
-        identity += (source.face_crop, cfg.aligned_by)
+        identity += (source.face_crop, cfg.aligned_by, identities.FACE_CUT_VERSION)
     else:
         identity = (source,)
     on_disk, mapped = _in_cache(cfg, task, source, identity, {"label": np.asarray(faces.labels, np.int32)})

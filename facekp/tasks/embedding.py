@@ -51,8 +51,8 @@ class EmbeddingTask(FaceTask):
         people, names = len(samples.class_names), content_digest(list(samples.class_names), length=16)
         if cfg.margin_classes and (cfg.margin_classes != people or cfg.margin_people not in ("", names)):
             raise InputError(
-                f"{cfg.data} (with --extra-data): {people} people, not the {cfg.margin_classes} people "
-                "this run was trained on"
+                f"{cfg.data}{' (with --extra-data)' if cfg.extra_data else ''}: holds other people than the "
+                f"{cfg.margin_classes} this run was trained on ({people} people)"
             )
         return dataclasses.replace(cfg, margin_classes=people, margin_people=names)
 

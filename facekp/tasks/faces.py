@@ -61,10 +61,13 @@ class FaceTask:
     ) -> tuple[identities.Faces, identities.Faces]:
         """(training, validation) faces; the training faces go to the disk cache when chosen (written
         here, so a bad image stops the run before its directory exists), the validation faces are read."""
+        val = samples.subset(val_idx).read()  # a bad validation face stops the run before the cache
         train = samples.subset(train_idx)
-        if cfg.cache == "disk" or isinstance(train.images, identities.FaceFiles):
+        if not self.needs_faces_at_hand(cfg) and (
+            cfg.cache == "disk" or isinstance(train.images, identities.FaceFiles)
+        ):
             train = shards.cached_faces(train, cfg, self.name)
-        return train, samples.subset(val_idx).read()
+        return train, val
 
     def prepare(self, cfg: RecognitionConfig, samples: identities.Faces) -> RecognitionConfig:
         """Record which keypoint model aligned the faces (loading the run later checks it)."""
