@@ -10,6 +10,10 @@ the frame) on all cores and on one thread; the bare network's ms per face at bat
 both engines (TFLite/XNNPACK, TensorFlow); how many frames had no detection (the image centre then
 starts the search) and the detector's ms per image.
 
+With --worst FILE.png, the 5% of frames with the largest NME (refinement 1) are drawn in a grid
+(truth green, prediction red, each with its NME and file) and the JSON line says how much of the
+mean error they carry: the hard faces that issue 18 asks about.
+
 With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships the .dat), dlib's
 68-point predictor runs on the same frames in the same process, twice: as its users run it (its
 HOG detector, then the predictor on the largest detection), and on the same detector boxes as ours.
@@ -24,13 +28,14 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import inference_ms  # noqa: E402
-from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
+from facekp import config as config_lib, detect, metrics, photos, plots  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
 from facekp.inference import Predictor  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
@@ -43,6 +48,7 @@ def main():
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     parser.add_argument("--detector", choices=detect.DETECTORS, default=detect.DEFAULT_DETECTOR)
     parser.add_argument("--start", choices=detect.STARTS, default=detect.DEFAULT_START)
+    parser.add_argument("--worst", metavar="FILE.png", help="draw the 5%% worst faces (refinement 1) here")
     args = parser.parse_args()
     cfg = config_lib.load(args.run)
     predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
@@ -95,9 +101,43 @@ def main():
             figures[f"network_ms_per_face_{name}_batch{batch}"] = round(
                 inference_ms(predictor, batch, max(640 // batch, 5)), 2
             )
+    if args.worst:
+        paths = [ann.paths[i] for i in val]
+        figures["worst_5pct"] = worst_faces(args.worst, paths, np.array(preds[1]), true)
     if args.dlib:
         figures.update(dlib_figures([ann.paths[i] for i in val], true, boxes))
     print(json.dumps(figures))
+
+
+WORST_SHARE = 0.05
+
+
+def worst_faces(path, paths, pred, true, columns=6):
+    """Draw the WORST_SHARE of faces with the largest NME at `path`; their figures."""
+    nme = metrics.nme_per_face(pred, true, np.ones(true.shape[:2]), IBUG68.norm_points)
+    count = max(1, int(np.ceil(WORST_SHARE * len(nme))))
+    worst = np.argsort(-nme)[:count]
+    rows = -(-count // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), worst):
+        image = photos.read_image(paths[i])
+        (x0, y0), (x1, y1) = true[i].min(0), true[i].max(0)
+        pad = 0.35 * max(x1 - x0, y1 - y0)
+        left, top = int(max(0, x0 - pad)), int(max(0, y0 - pad))
+        ax.imshow(image[top : int(y1 + pad), left : int(x1 + pad)])
+        for points, color in ((true[i], plots.TRUE_COLOR), (pred[i], plots.PRED_COLOR)):
+            ax.scatter(points[:, 0] - left, points[:, 1] - top, s=2, c=[color])
+        ax.set_title(f"{100 * nme[i]:.1f}% {os.path.basename(paths[i])[:22]}", fontsize=6)
+    plots.save_figure(path, fig, dpi=110)
+    return {
+        "faces": count,
+        "nme_mean": round(float(nme[worst].mean()), 4),
+        "share_of_error": round(float(nme[worst].sum() / nme.sum()), 3),
+        "nme_mean_of_the_rest": round(float(np.delete(nme, worst).mean()), 4),
+        "files": [os.path.basename(paths[i]) for i in worst],
+    }
 
 
 def dlib_figures(paths, true, our_boxes):
