@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras
 
 
 def content_digest(*parts: object, length: int = 20) -> str:
@@ -15,7 +19,7 @@ def content_digest(*parts: object, length: int = 20) -> str:
     return digest.hexdigest()[:length]
 
 
-def weights_digest(model) -> str:
+def weights_digest(model: keras.Model) -> str:
     """A digest of a Keras model's weights, in the model's order: equal for equal weights, however
     they were saved (a training checkpoint or a slim export)."""
     return content_digest(*(np.asarray(v.numpy()) for v in model.weights), length=16)
