@@ -214,6 +214,12 @@ class RecognitionConfig(TrainConfig):
     flip: float = _f(0.5, "probability of a horizontal flip", check=FRACTION)
     scale_jitter: float = _f(0.1, "max random scale change, as a fraction", check=BELOW_ONE)
     shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side", check=NON_NEGATIVE)
+    low_resolution: float = _f(
+        0.0,
+        "probability of a face seen at low resolution: shrunk to 1/4-3/5 of its side and enlarged back "
+        "(as the 50x37 LFW 2017 faces are)",
+        check=FRACTION,
+    )
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}

@@ -216,7 +216,7 @@ def test_a_loaded_or_exported_embedding_has_no_class_centres_and_embeds_alike(tm
 
 def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_weights(tmp_path):
     cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
-    with pytest.raises(InputError, match="not those of the keypoint model that aligned the recognition run.s training faces"):
+    with pytest.raises(InputError, match="not those of the keypoint model that aligned the recognition run"):
         aligner.for_config(cfg)
     assert aligner.shipped_model() == weights_digest(load_run(SHIPPED_KEYPOINTS)[1])
     run, slim = str(tmp_path / "run"), str(tmp_path / "slim")  # a training checkpoint and its slim export

@@ -146,3 +146,18 @@ def test_flip_bias_gives_mirrored_targets_the_bias_of_plain_ones(angle):
         # of the mirrored photo turned by -a, whose x axis a model sees along (cos a, sin a)
         x_axis = np.array([math.cos(angle), math.sin(angle) if flip else -math.sin(angle)])
         np.testing.assert_allclose(points[0, 0].numpy(), dot + 2.0 * x_axis, atol=0.75)
+
+
+def test_low_resolution_blurs_the_chosen_faces_only_and_is_seeded():
+    rng = np.random.default_rng(0)
+    faces = tf.constant(rng.uniform(size=(64, 48, 48, 1)).astype(np.float32))  # noise: all high frequency
+    seed = tf.constant([3, 4], tf.int64)
+    assert augment.lower_resolution(faces, seed, 0.0) is faces
+    out = augment.lower_resolution(faces, seed, 0.5).numpy()
+    changed = np.abs(out - faces.numpy()).max(axis=(1, 2, 3)) > 1e-6
+    assert 16 < changed.sum() < 48  # about half the faces
+    roughness = lambda x: np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3))  # neighbour differences
+    assert (roughness(out[changed]) < 0.5 * roughness(faces.numpy()[changed])).all()
+    np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), faces.numpy().mean(axis=(1, 2, 3)), atol=0.02)
+    np.testing.assert_array_equal(out, augment.lower_resolution(faces, seed, 0.5).numpy())
+    assert np.allclose(augment.lower_resolution(faces, seed, 1.0).numpy()[changed], out[changed])
