@@ -9,9 +9,9 @@ of people (DIR/<person>/*.jpg, 20 112x112 JPEG faces each, read whole at 96 px: 
 so that the figures are the input's, not the aligner's). Then, for each size and each of
 `--cache memory` and `--cache disk` (the disk cache written afresh), a child process runs what
 training runs before its first step (read, check, split, cache, validation crops of 25 people,
-500 faces, at every size: setup_s), then
-draws augmented 96-pixel batches of 32 as fast as it can (pipeline images/s), then trains the
-width-16 model on them (train images/s); its peak resident memory is the kernel's ru_maxrss.
+500 faces, at every size: setup_s), then draws augmented 96-pixel batches of 32 as fast as it
+can (--pipeline-batches of them, 200 by default: pipeline images/s), then trains the width-16
+model on them (train images/s); its peak resident memory is the kernel's ru_maxrss.
 Prints one JSON line; the goals (issue #19): disk peak RSS within 10% from 10k to 100k images,
 disk images/s within 10% of memory's.
 """
@@ -31,7 +31,7 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PER_PERSON = 20
 SIDE = 128
-PIPELINE_BATCHES, TRAIN_STEPS, WARMUP = 200, 30, 10
+TRAIN_STEPS, WARMUP = 30, 10
 VAL_PEOPLE = 25  # 500 validation faces at every size: the figures compare the training input
 
 
@@ -109,7 +109,7 @@ def training_input(task_name, data, cache, cache_dir, size):
     return task, cfg, train_samples
 
 
-def measure(task_name, data, cache, cache_dir, size):
+def measure(task_name, data, cache, cache_dir, size, pipeline_batches):
     """In this (child) process: setup seconds, pipeline and training images/s, peak RSS (MB)."""
     sys.path.insert(0, REPO)
     from facekp.tfenv import quiet_tensorflow
@@ -133,7 +133,7 @@ def measure(task_name, data, cache, cache_dir, size):
             step_fn(next(batches))
         return round(count * cfg.batch_size / (time.perf_counter() - tick))
 
-    pipeline = rate(PIPELINE_BATCHES, lambda batch: batch["image"].numpy())
+    pipeline = rate(int(pipeline_batches), lambda batch: batch["image"].numpy())
     model = models.build(cfg)
     step = make_train_step(model, make_optimizer(cfg), task.loss_fn(cfg), tf.distribute.get_strategy(), cfg)
     training = rate(TRAIN_STEPS, lambda batch: float(step(batch)["loss"]))
@@ -147,7 +147,10 @@ def main():
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--workdir", default="/tmp/facekp-memory")
     parser.add_argument("--task", choices=("keypoints68", "embedding"), default="keypoints68")
-    child = ("TASK", "DATA", "CACHE", "CACHE_DIR", "SIZE")
+    parser.add_argument(
+        "--pipeline-batches", type=int, default=200, help="batches drawn for the pipeline's speed (and memory)"
+    )
+    child = ("TASK", "DATA", "CACHE", "CACHE_DIR", "SIZE", "PIPELINE_BATCHES")
     parser.add_argument("--child", nargs=len(child), metavar=child, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -162,7 +165,8 @@ def main():
         for cache in ("memory", "disk"):
             cache_dir = os.path.join(args.workdir, "cache")
             shutil.rmtree(cache_dir, ignore_errors=True)
-            child = [sys.executable, os.path.abspath(__file__), "--child", args.task, data, cache, cache_dir, str(size)]
+            sizes = (str(size), str(args.pipeline_batches))
+            child = [sys.executable, os.path.abspath(__file__), "--child", args.task, data, cache, cache_dir, *sizes]
             done = subprocess.run(child, capture_output=True, text=True)
             if done.returncode:
                 sys.exit(f"{size} {cache}: the child failed:\n{done.stderr[-3000:]}")
