@@ -28,7 +28,6 @@ from PIL import Image
 
 from facekp import aligner, detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
-from facekp.digest import weights_digest
 from facekp.errors import InputError
 from facekp.inference import Predictor
 from facekp.recognise import Recogniser
@@ -91,12 +90,6 @@ def _landmarks(rgb: np.ndarray, detector: str, run: str | None, refine: int = 1)
 
 
 @functools.lru_cache(maxsize=4)
-def keypoint_weights(run: str) -> str:
-    """The digest of a keypoint run's weights (what aligned faces are checked against), once."""
-    return weights_digest(predictor(run).model)
-
-
-@functools.lru_cache(maxsize=4)
 def recogniser(run: str = SHIPPED_EMBEDDING) -> Recogniser:
     """The embedding model of a run (the shipped one by default), loaded once and reused."""
     return Recogniser(run)
@@ -115,7 +108,7 @@ def face_embeddings(
     if not faces:
         return []
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
-    aligner.check_keypoint_model(model.cfg, keypoint_weights(run or SHIPPED_KEYPOINTS), run or SHIPPED_KEYPOINTS)
+    aligner.check_keypoint_model(model.cfg, predictor(run or SHIPPED_KEYPOINTS).weights, run or SHIPPED_KEYPOINTS)
     embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces])))
     return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
 

@@ -9,6 +9,7 @@ Inference runs through TFLite (XNNPACK) by default, converted in memory when the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Callable
 
@@ -20,6 +21,7 @@ from facekp import config as config_lib
 from facekp.checkpoints import load_run
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
+from facekp.digest import weights_digest
 from facekp.errors import InputError
 from facekp.schemes import scheme_of
 from facekp.tflite import TFLiteModel
@@ -64,6 +66,11 @@ class Predictor:
             raise InputError(f"{run_dir}: trained for {cfg.task}, not keypoints (needs a keypoints68 or kaggle15 run)")
         cfg, model = load_run(run_dir)
         return cls(cfg, model, engine, threads)
+
+    @functools.cached_property
+    def weights(self) -> str:
+        """A digest of the model's weights (recognition runs record the one that aligned their faces)."""
+        return weights_digest(self.model)
 
     def predict(self, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> np.ndarray:
         """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].

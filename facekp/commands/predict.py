@@ -31,7 +31,6 @@ from facekp.cli import run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
-from facekp.digest import weights_digest
 from facekp.inference import Predictor
 from facekp.recognise import Recogniser
 
@@ -116,7 +115,7 @@ def main():
                 f"--embedding-run {args.embedding_run}: needs a trained embedding run "
                 f"(with its recognition.json threshold, or give --threshold)"
             )
-        aligner.check_keypoint_model(recogniser.cfg, weights_digest(predictor.model), args.run or SHIPPED_KEYPOINTS)
+        aligner.check_keypoint_model(recogniser.cfg, predictor.weights, args.run or SHIPPED_KEYPOINTS)
         identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold, args.detector))
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))

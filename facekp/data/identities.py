@@ -21,6 +21,7 @@ from tqdm import tqdm
 from facekp.config import RecognitionConfig
 from facekp.data import youtube68
 from facekp.data.geometry import face_boxes
+from facekp.data.images import pixels
 from facekp.errors import InputError
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 
@@ -81,13 +82,8 @@ class FaceFiles:
     def shape(self) -> tuple:
         return (len(self), self.size, self.size, self.channels)
 
-    def decode(self) -> np.ndarray:
-        return read_faces(self.paths, self.size, self.channels, self.face_crop, self.aligner, self.starts)
-
-
-def face_pixels(images: np.ndarray | FaceFiles) -> np.ndarray:
-    """Faces as a uint8 array, read now when they are FaceFiles."""
-    return images.decode() if isinstance(images, FaceFiles) else images
+    def decode(self, desc: str | None = "faces") -> np.ndarray:
+        return read_faces(self.paths, self.size, self.channels, self.face_crop, self.aligner, self.starts, desc)
 
 
 @dataclass
@@ -110,7 +106,7 @@ class Faces:
 
     def read(self) -> Faces:
         """These faces with their images in memory (read now if they are FaceFiles)."""
-        return dataclasses.replace(self, images=face_pixels(self.images))
+        return dataclasses.replace(self, images=pixels(self.images))
 
 
 def canonical(name: str) -> str:
@@ -207,16 +203,18 @@ def read_faces(
     face_crop: str,
     aligner: AlignFn | None = None,
     starts: Sequence[tuple] | None = None,
+    desc: str | None = "faces",
 ) -> np.ndarray:
     """(N, size, size, channels) uint8 faces of image files: with face_crop "aligned", aligned by
     `aligner` (a chunk of files at a time) from `starts` (keypoint boxes; default, or None: each
-    image's framing_start); else the face_crop square resized."""
+    image's framing_start); else the face_crop square resized. desc: the progress bar's (None: none)."""
     if face_crop == "aligned" and aligner is None:
         raise ValueError("aligned faces need an aligner")
     if starts is not None and len(starts) != len(paths):
         raise ValueError(f"{len(starts)} start boxes for {len(paths)} files")
     faces = [np.zeros((0, size, size, channels), np.uint8)]
-    for first in tqdm(range(0, len(paths), CHUNK), desc="faces", unit="chunk", disable=len(paths) < 2 * CHUNK):
+    chunks = range(0, len(paths), CHUNK)
+    for first in tqdm(chunks, desc=desc, unit="chunk", disable=desc is None or len(paths) < 2 * CHUNK):
         images = [read_image(path, channels) for path in paths[first : first + CHUNK]]
         if face_crop == "aligned":
             given = starts[first : first + CHUNK] if starts is not None else [None] * len(images)
@@ -313,7 +311,7 @@ def merged(first: Faces, second: Faces) -> Faces:
     return Faces(
         first.images + second.images
         if all(isinstance(images, FaceFiles) for images in both)
-        else np.concatenate([face_pixels(images) for images in both]),
+        else np.concatenate([pixels(images) for images in both]),
         np.concatenate([first.labels, relabel[second.labels]]).astype(np.int32),
         names,
         first.names + second.names,

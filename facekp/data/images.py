@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -185,13 +186,20 @@ class CropSource:
         paths = [self.paths[i] for i in picked]
         return CropSource(paths, self.centers[picked], self.sides[picked], self.size, self.channels)
 
+    @property
+    def shape(self) -> tuple:
+        """(N, S, S, C), as the decoded crops will be."""
+        return (len(self), self.size, self.size, self.channels)
+
     def decode(self, desc: str | None = "decoding images") -> np.ndarray:
         return decode_crops(self.paths, self.centers, self.sides, self.size, self.channels, desc)[0]
 
 
-def pixels(images: np.ndarray | CropSource) -> np.ndarray:
-    """Crops as a uint8 array, decoding them when they are a CropSource."""
-    return images.decode() if isinstance(images, CropSource) else images
+def pixels(images: np.ndarray | CropSource, **decode_options: Any) -> np.ndarray:
+    """Images as a uint8 array, decoded now when they are still to read (a CropSource, or
+    identities.FaceFiles: any source with `decode`, which takes `decode_options`, e.g. desc=None
+    for no progress bar)."""
+    return images if isinstance(images, np.ndarray) else images.decode(**decode_options)
 
 
 def image_sizes(paths: Sequence[str]) -> np.ndarray:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.data import identities
 from facekp.data.identities import FaceFiles, Faces
-from facekp.data.images import CropSource
+from facekp.data.images import CropSource, pixels
 from facekp.data.samples import Samples
 from facekp.digest import content_digest
 from facekp.errors import InputError, first_line
@@ -267,28 +267,18 @@ def cache_root(cfg: TrainConfig) -> str:
     return cfg.cache_dir or os.environ.get("FACEKP_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "facekp")
 
 
-def image_shape(images: np.ndarray | CropSource | FaceFiles) -> tuple:
-    """The (H, W, C) of one crop or face, in memory or still to read."""
-    return (images.size, images.size, images.channels) if isinstance(images, CropSource) else images.shape[1:]
-
-
 def _in_cache(
     cfg: TrainConfig, task: str, source: np.ndarray | CropSource | FaceFiles, identity: tuple, labels: dict
 ) -> tuple[ShardedImages, dict[str, np.ndarray]]:
     """`source`'s images (read a chunk at a time when not in memory) and their `labels` (arrays,
     one row per image) in the disk cache of `task`, found by `identity` (what defines the images)
     and the labels: (the cache, the labels memory-mapped from it)."""
-    per_shard = records_per_shard(image_shape(source))
+    per_shard = records_per_shard(source.shape[1:])  # arrays, and sources still to read, alike
     key = cache_key(task, per_shard, *identity, *labels.values())
     folder = os.path.join(cache_root(cfg), f"{task}-{len(source)}-{key}")
 
     def records_of(index):
-        images = source[index]
-        if isinstance(images, CropSource):
-            images = images.decode(desc=None)
-        elif isinstance(images, FaceFiles):
-            images = images.decode()
-        return {"image": images, **{name: array[index] for name, array in labels.items()}}
+        return {"image": pixels(source[index], desc=None), **{name: array[index] for name, array in labels.items()}}
 
     on_disk = write(folder, len(source), per_shard, records_of, labels)
     return on_disk, {name: np.load(os.path.join(folder, f"{name}.npy"), mmap_mode="r") for name in labels}
