@@ -68,7 +68,7 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
 @pytest.mark.slow
 def test_deterministic_runs_give_identical_losses(tmp_path):
     data = write_youtube68(str(tmp_path / "data"))
-    cfg = tiny_config(data, steps=5, log_every=1, deterministic=True, rotation=20.0, flip=0.5)
+    cfg = tiny_config(data, **FAST, steps=5, log_every=1, deterministic=True, rotation=20.0, flip=0.5)
     train(cfg, str(tmp_path / "a"))
     train(cfg, str(tmp_path / "b"))
     losses = [

@@ -14,7 +14,7 @@ from facekp.data.samples import Samples, split_by_group
 from facekp.errors import InputError
 from facekp.tasks.keypoints import KEYPOINTS68
 from facekp.train_loop import train
-from tests.conftest import tiny_config, write_youtube68
+from tests.conftest import FAST, tiny_config, write_youtube68
 from tests.test_recognition import write_people
 
 
@@ -83,11 +83,11 @@ def test_disk_and_memory_paths_give_the_same_batches(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_a_cache_is_written_once_and_reused(tmp_path):
-    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), cache="disk", cache_dir=str(tmp_path / "cache"))
-    train(cfg, str(tmp_path / "run"))
-    (folder,) = os.listdir(tmp_path / "cache")
+    data, cache = write_youtube68(str(tmp_path / "data")), str(tmp_path / "cache")
+    train(tiny_config(data, **FAST, cache="disk", cache_dir=cache), str(tmp_path / "run"))
+    (folder,) = os.listdir(cache)
     written = os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns
-    train(tiny_config(cfg.data, cache="disk", cache_dir=cfg.cache_dir, seed=1), str(tmp_path / "run2"))
+    train(tiny_config(data, **FAST, cache="disk", cache_dir=cache, seed=1), str(tmp_path / "run2"))
     assert os.listdir(tmp_path / "cache") == [folder]
     assert os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns == written
 
@@ -109,7 +109,7 @@ def test_a_bad_image_stops_before_the_cache_and_the_run_exist(tmp_path):
 def test_data_lost_mid_run_saves_a_checkpoint_and_is_one_line(tmp_path, monkeypatch):
     """A pipeline that fails at step 4 (as a disk cache deleted under the run would): the three
     steps done are saved, the error names the step, and the same command resumes."""
-    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), ckpt_every=6)
+    cfg = tiny_config(write_youtube68(str(tmp_path / "data")), **FAST, ckpt_every=6)
     real = pipeline.train_dataset
 
     def failing_at_step_4(samples, cfg, flip_perm, start_step=0):

@@ -15,7 +15,7 @@ import train as train_cli
 from facekp import config as config_lib, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.train_loop import train
-from tests.conftest import TINY_MODEL, read_jsonl, tiny_config, write_youtube68
+from tests.conftest import FAST_MODEL, read_jsonl, tiny_config, write_youtube68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -148,7 +148,7 @@ def test_train_script_end_to_end_and_resume_printing_no_tensorflow_log_lines(tmp
     run = str(tmp_path / "run")
     common = [sys.executable, os.path.join(REPO, "train.py"), "--run", run]
     first = subprocess.run(
-        common + ["--data", data, *TINY_MODEL, "--steps", "2", "--eval-every", "2", "--batch-size", "8"],
+        common + ["--data", data, *FAST_MODEL, "--steps", "2", "--eval-every", "2", "--batch-size", "8"],
         capture_output=True,
         text=True,
     )

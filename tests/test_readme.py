@@ -1,0 +1,33 @@
+"""The README's references to the tests stay true: every `tests/FILE.py` and `FILE.py::test_name`
+it cites exists."""
+
+import glob
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _readme():
+    with open(os.path.join(REPO, "README.md")) as f:
+        return f.read()
+
+
+def _tests_defined():
+    """{(file name, test function name)} of the test modules."""
+    defined = set()
+    for path in glob.glob(os.path.join(REPO, "tests", "test_*.py")):
+        with open(path) as f:
+            names = re.findall(r"^def (test_\w+)\(", f.read(), re.MULTILINE)
+        defined.update((os.path.basename(path), name) for name in names)
+    return defined
+
+
+def test_every_test_the_readme_names_exists():
+    cited = set(re.findall(r"(test_\w+\.py)::(test_\w+)", _readme()))
+    assert cited and sorted(cited - _tests_defined()) == []
+
+
+def test_every_test_file_the_readme_names_exists():
+    cited = set(re.findall(r"tests/(test_\w+\.py)", _readme()))
+    assert cited and sorted(f for f in cited if not os.path.exists(os.path.join(REPO, "tests", f))) == []
