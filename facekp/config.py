@@ -182,6 +182,12 @@ class RecognitionConfig(TrainConfig):
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
     embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
+    embedding_head: str = _f(
+        "pool",
+        "embedding: pool (global average of the last features, then dense) or flatten (every position's "
+        "features into the dense layer, ArcFace's 'E' output: aligned faces keep their parts in place)",
+        choices=("pool", "flatten"),
+    )
     images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=POSITIVE)
     embedding_loss: str = _f(
         "arcface",

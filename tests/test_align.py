@@ -237,3 +237,15 @@ def test_faces_aligned_by_another_keypoint_model_than_the_runs_are_refused():
         aligner.check_keypoint_model(cfg, "fedcba9876543210", "runs/kp")
     for unchecked in (dataclasses.replace(cfg, aligned_by=""), dataclasses.replace(cfg, face_crop="auto")):
         aligner.check_keypoint_model(unchecked, "fedcba9876543210", "runs/kp")  # nothing recorded, or not aligned
+
+
+def test_the_flatten_head_feeds_every_position_into_the_embedding():
+    """--embedding-head flatten: the dense layer reads each of the (S/32)^2 positions of the last
+    features apart (64 px: 2 x 2 positions of 8 x width channels); pool reads their average."""
+    shapes = {}
+    for head in ("pool", "flatten"):
+        cfg = RecognitionConfig(task="embedding", input_size=64, width=8, embedding_dim=16, embedding_head=head)
+        model = embedding_network(cfg)
+        shapes[head] = tuple(model.get_layer("embedding_dense").kernel.shape)
+        assert model(np.zeros((2, 64, 64, 1), np.float32)).shape == (2, 16)
+    assert shapes == {"pool": (64, 16), "flatten": (2 * 2 * 64, 16)}

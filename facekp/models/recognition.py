@@ -15,10 +15,11 @@ from facekp.config import RecognitionConfig
 from facekp.models.keypoints import resnet_trunk
 
 
-def _pooled_features(cfg):
+def _pooled_features(cfg, flatten=False):
+    """The image input and the trunk's last features, averaged over positions (or flattened), after dropout."""
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
     x = resnet_trunk(inputs, cfg)[-1]
-    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Flatten(name="flatten")(x) if flatten else layers.GlobalAveragePooling2D(name="pool")(x)
     return inputs, layers.Dropout(cfg.dropout, name="drop")(x)
 
 
@@ -54,10 +55,11 @@ class ClassCentres(layers.Layer):
 
 
 def embedding_network(cfg: RecognitionConfig) -> keras.Model:
-    """Trunk -> global average pool -> dense -> L2 normalisation (FaceNet's unit hypersphere);
-    with a margin loss, batch normalisation before the L2 normalisation and the class centres
-    after it (ClassCentres: a training-only head, left out when cfg.margin_classes is 0)."""
-    inputs, x = _pooled_features(cfg)
+    """Trunk -> global average pool (or flatten, cfg.embedding_head) -> dense -> L2 normalisation
+    (FaceNet's unit hypersphere); with a margin loss, batch normalisation before the L2
+    normalisation and the class centres after it (ClassCentres: a training-only head, left out
+    when cfg.margin_classes is 0)."""
+    inputs, x = _pooled_features(cfg, flatten=cfg.embedding_head == "flatten")
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)
     margin = cfg.embedding_loss != "triplet"
     if margin:  # ArcFace's BN on the embedding: centred features spread over the sphere (else they collapse)
