@@ -86,10 +86,11 @@ def test_a_cache_is_written_once_and_reused(tmp_path):
     data, cache = write_youtube68(str(tmp_path / "data")), str(tmp_path / "cache")
     train(tiny_config(data, **FAST, cache="disk", cache_dir=cache), str(tmp_path / "run"))
     (folder,) = os.listdir(cache)
-    written = os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns
+    meta = os.path.join(cache, folder, "meta.json")
+    written = os.stat(meta).st_mtime_ns
     train(tiny_config(data, **FAST, cache="disk", cache_dir=cache, seed=1), str(tmp_path / "run2"))
-    assert os.listdir(tmp_path / "cache") == [folder]
-    assert os.stat(tmp_path / "cache" / folder / "meta.json").st_mtime_ns == written
+    assert os.listdir(cache) == [folder]
+    assert os.stat(meta).st_mtime_ns == written
 
 
 def test_a_bad_image_stops_before_the_cache_and_the_run_exist(tmp_path):

@@ -1,4 +1,4 @@
-"""Recognition models: the keypoint models' residual trunk, pooled, with an identity or embedding head.
+"""Recognition models: the keypoint models' residual trunk, pooled (or flattened), with an identity or embedding head.
 
 Both map (B, S, S, C) images in [0, 1] to a vector: class logits (B, num_classes) for the
 identity classifier, or an L2-normalised embedding (B, D) for the FaceNet-style network.
@@ -15,7 +15,7 @@ from facekp.config import RecognitionConfig
 from facekp.models.keypoints import resnet_trunk
 
 
-def _pooled_features(cfg, flatten=False):
+def _trunk_features(cfg, flatten=False):
     """The image input and the trunk's last features, averaged over positions (or flattened), after dropout."""
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
     x = resnet_trunk(inputs, cfg)[-1]
@@ -25,7 +25,7 @@ def _pooled_features(cfg, flatten=False):
 
 def identity_classifier(cfg: RecognitionConfig, num_classes: int) -> keras.Model:
     """Trunk -> global average pool -> dropout -> dense logits."""
-    inputs, x = _pooled_features(cfg)
+    inputs, x = _trunk_features(cfg)
     return keras.Model(inputs, layers.Dense(num_classes, name="logits")(x), name="identity_resnet")
 
 
@@ -59,7 +59,7 @@ def embedding_network(cfg: RecognitionConfig) -> keras.Model:
     (FaceNet's unit hypersphere); with a margin loss, batch normalisation before the L2
     normalisation and the class centres after it (ClassCentres: a training-only head, left out
     when cfg.margin_classes is 0)."""
-    inputs, x = _pooled_features(cfg, flatten=cfg.embedding_head == "flatten")
+    inputs, x = _trunk_features(cfg, flatten=cfg.embedding_head == "flatten")
     x = layers.Dense(cfg.embedding_dim, name="embedding_dense")(x)
     margin = cfg.embedding_loss != "triplet"
     if margin:  # ArcFace's BN on the embedding: centred features spread over the sphere (else they collapse)
