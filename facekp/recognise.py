@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from facekp.align import aligned_faces
@@ -59,10 +59,24 @@ def face_embeddings(predict_fn: Callable[[np.ndarray], Any], faces: np.ndarray) 
 
 
 def make_classifier(seed: int = 0) -> Pipeline:
-    """Standardised embeddings -> SVM with an RBF kernel (C 10) and balanced class weights
-    (scikit-learn): on the 96 px embedding's LFW 2017 faces, macro F1 0.913 against the linear
-    kernel's 0.876 (the same stratified 20%)."""
-    return make_pipeline(StandardScaler(), SVC(kernel="rbf", C=10.0, class_weight="balanced", random_state=seed))
+    """An SVM with an RBF kernel (C 10) and balanced class weights (scikit-learn) on the unit-length
+    embeddings as they are: on the shipped embedding's LFW 2017 faces, 5-fold cross-validated
+    macro F1 0.979 against 0.975 with standardised embeddings and 0.970 with a linear kernel."""
+    return make_pipeline(SVC(kernel="rbf", C=10.0, class_weight="balanced", random_state=seed))
+
+
+CLASSIFIER_FOLDS = 5  # folds of the cross-validation that measures the classifier
+
+
+def cross_validated_classes(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Every face's class as predicted by a classifier fitted without it (stratified k-fold over
+    the faces, k = 5, or the largest class's size if smaller): every face is judged once, so
+    the figure does not hang on which few faces a single split holds out."""
+    folds = min(CLASSIFIER_FOLDS, int(np.bincount(labels).max()))
+    if folds < 2:
+        raise InputError("the classifier's faces: at least one person needs two or more faces to measure it")
+    splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    return cross_val_predict(make_classifier(seed), embeddings, labels, cv=splits)
 
 
 def save_classifier(run_dir: str, classifier: Pipeline, class_names: Sequence[str]) -> None:

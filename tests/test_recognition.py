@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from facekp import losses, metrics, tasks, verification
+from facekp import losses, metrics, recognise, tasks, verification
 from facekp.config import KeypointConfig, RecognitionConfig
 from facekp.data import identities, pipeline
 from facekp.errors import InputError
@@ -226,6 +226,19 @@ def test_tiny_classifier_learns_and_submission_is_byte_exact(tmp_path, capsys):
     assert code == 0, err
     with open(out, "rb") as f:
         assert f.read() == b"ImageId,PredictedClass\n" + b"".join(f"{i},{i % 3}\n".encode() for i in range(9))
+
+
+def test_the_svm_is_measured_on_every_face_by_a_classifier_that_never_saw_it():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 2], [12, 6, 5])  # unbalanced, as LFW 2017's people are
+    centres = 3 * np.eye(3, 8)
+    embeddings = centres[labels] + rng.normal(0, 0.3, (len(labels), 8))
+    assert (recognise.cross_validated_classes(embeddings, labels) == labels).all()
+    embeddings[0] = centres[1]  # a face of person 0 that looks like person 1: no fold saw it
+    predicted = recognise.cross_validated_classes(embeddings, labels)
+    assert predicted[0] == 1 and (predicted[1:] == labels[1:]).all()
+    with pytest.raises(InputError, match="at least one person needs two or more faces"):
+        recognise.cross_validated_classes(embeddings[[0, 12, 18]], labels[[0, 12, 18]])
 
 
 def test_class_submission_format_and_name_mapping(tmp_path):

@@ -17,7 +17,7 @@ import tensorflow as tf
 from facekp import aligner, losses, metrics, recognise
 from facekp.config import RecognitionConfig
 from facekp.data import identities, pipeline
-from facekp.data.samples import split_by_group, stratified_split
+from facekp.data.samples import split_by_group
 from facekp.digest import content_digest
 from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes, atomic_write_json
@@ -25,18 +25,18 @@ from facekp.tasks.faces import FaceTask
 
 
 def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[np.ndarray], Any]) -> dict[str, Any]:
-    """Fit the SVM on a stratified split of --classify-data to measure it, then on all of it; save."""
+    """Measure the SVM on --classify-data by stratified cross-validation, then fit it on all of
+    the faces; save."""
     faces = identities.load_faces(cfg.classify_data, cfg, aligner=aligner.for_config(cfg)).read()
     embeddings = recognise.face_embeddings(predict_fn, faces.images)
-    train_idx, val_idx = stratified_split(faces.labels, cfg.val_fraction, cfg.split_seed)
-    classifier = recognise.make_classifier(cfg.seed).fit(embeddings[train_idx], faces.labels[train_idx])
-    figures = metrics.classification_metrics(classifier.predict(embeddings[val_idx]), faces.labels[val_idx])
+    predicted = recognise.cross_validated_classes(embeddings, faces.labels, cfg.split_seed)
+    figures = metrics.classification_metrics(predicted, faces.labels)
     recognise.save_classifier(
         run_dir, recognise.make_classifier(cfg.seed).fit(embeddings, faces.labels), faces.class_names
     )
     print(
         f"classifier: SVM on {len(faces)} faces of {len(faces.class_names)} people from "
-        f"{cfg.classify_data}; validation accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}"
+        f"{cfg.classify_data}; cross-validated accuracy {figures['accuracy']:.4f}, macro F1 {figures['macro_f1']:.4f}"
     )
     return {"data": cfg.classify_data, "faces": len(faces), **figures}
 
