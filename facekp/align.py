@@ -4,6 +4,7 @@ the keypoint pipeline's own crop helper (`images.crop_with_map_fast`: antialiase
 reading only the window under the face). Every face that enters recognition goes through it.
 
     face = aligned_face(image, IBUG68.five_points(points68), size=64)
+    wider = aligned_face(image, IBUG68.five_points(points68), size=64, scale=0.8)  # more hair, outline
 """
 
 from __future__ import annotations
@@ -22,26 +23,33 @@ TEMPLATE = (
 )
 
 
-def alignment_crop(five: np.ndarray, size: int) -> tuple[np.ndarray, float, float]:
-    """(centre (2,), side, angle in radians) of the square crop of the image that puts `five`
-    (5, 2) image points closest to the template of a size x size face (crop_map's terms)."""
-    scale, rotation, shift = similarity_fit(TEMPLATE * size, np.asarray(five, np.float64))
+def template(size: int, scale: float = 1.0) -> np.ndarray:
+    """(5, 2) pixel positions of the five points in a size x size aligned face: TEMPLATE, shrunk
+    (scale < 1) or grown about the face's centre pixel."""
     mid = (size - 1) / 2.0
-    center = scale * rotation @ [mid, mid] + shift
-    return center, scale * size, float(np.arctan2(rotation[1, 0], rotation[0, 0]))
+    return mid + (TEMPLATE * size - mid) * scale
 
 
-def aligned_face(image: np.ndarray, five: np.ndarray, size: int) -> np.ndarray:
+def alignment_crop(five: np.ndarray, size: int, scale: float = 1.0) -> tuple[np.ndarray, float, float]:
+    """(centre (2,), side, angle in radians) of the square crop of the image that puts `five`
+    (5, 2) image points closest to template(size, scale) (crop_map's terms)."""
+    factor, rotation, shift = similarity_fit(template(size, scale), np.asarray(five, np.float64))
+    mid = (size - 1) / 2.0
+    center = factor * rotation @ [mid, mid] + shift
+    return center, factor * size, float(np.arctan2(rotation[1, 0], rotation[0, 0]))
+
+
+def aligned_face(image: np.ndarray, five: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
     """The (size, size, C) uint8 aligned face of an (H, W, C) image (uint8 or float 0..255)."""
-    center, side, angle = alignment_crop(five, size)
+    center, side, angle = alignment_crop(five, size, scale)
     face, _ = images.crop_with_map_fast(image, center, side, size, angle)
     return np.clip(np.rint(face), 0, 255).astype(np.uint8)
 
 
-def aligned_faces(image: np.ndarray, points68: np.ndarray, size: int) -> np.ndarray:
+def aligned_faces(image: np.ndarray, points68: np.ndarray, size: int, scale: float = 1.0) -> np.ndarray:
     """(F, size, size, C) uint8 aligned faces of one image for (F, 68, 2) keypoints."""
     fives = IBUG68.five_points(np.asarray(points68, np.float64).reshape(-1, 68, 2))
     channels = image.shape[2] if image.ndim == 3 else 1
     if not len(fives):
         return np.zeros((0, size, size, channels), np.uint8)
-    return np.stack([aligned_face(image.reshape(*image.shape[:2], channels), five, size) for five in fives])
+    return np.stack([aligned_face(image.reshape(*image.shape[:2], channels), five, size, scale) for five in fives])

@@ -40,8 +40,8 @@ def detected_start(rgb: np.ndarray) -> tuple[float, float, float]:
 class Aligner:
     """Aligned (size, size, channels) uint8 faces of one-face images, by the keypoint model."""
 
-    def __init__(self, size: int, channels: int, predictor: Predictor | None = None):
-        self.size, self.channels = size, channels
+    def __init__(self, size: int, channels: int, predictor: Predictor | None = None, scale: float = 1.0):
+        self.size, self.channels, self.scale = size, channels, scale
         self.predictor = predictor or Predictor.shipped()
 
     def keypoints(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
@@ -54,7 +54,7 @@ class Aligner:
     def __call__(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
         points = self.keypoints(images, starts)
         faces = [
-            align.aligned_faces(as_channels(i, self.channels), p[None], self.size)
+            align.aligned_faces(as_channels(i, self.channels), p[None], self.size, self.scale)
             for i, p in zip(images, points, strict=True)
         ]
         return np.concatenate(faces) if faces else np.zeros((0, self.size, self.size, self.channels), np.uint8)
@@ -68,7 +68,7 @@ def for_config(cfg: RecognitionConfig) -> Aligner | None:
         return None
     if cfg.aligned_by:
         check_keypoint_model(cfg, shipped_model(), SHIPPED_KEYPOINTS)
-    return Aligner(cfg.input_size, cfg.channels)
+    return Aligner(cfg.input_size, cfg.channels, scale=cfg.face_scale)
 
 
 def check_keypoint_model(cfg: RecognitionConfig, digest: str, model_name: str) -> None:

@@ -171,6 +171,12 @@ class RecognitionConfig(TrainConfig):
         "160 px framing -> the LFW 2017 face box, else the whole image), lfw or full",
         choices=("aligned", "auto", "lfw", "full"),
     )
+    face_scale: float = _f(
+        1.0,
+        "aligned faces: the five-point template's size as a fraction of ArcFace's (its 112 px "
+        "template); below 1 the face is smaller in the crop, with more of the hair and face outline",
+        check=POSITIVE,
+    )
     exclude_people: str = _f(
         "",
         "comma list of people never to train on: names, files of names, "

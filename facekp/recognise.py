@@ -140,7 +140,7 @@ class Recogniser:
         if self.cfg.face_crop == "aligned":
             if np.shape(points68)[1:] != (68, 2):
                 raise InputError(f"{self.run_dir}: aligns faces by 68 keypoints; give a 68-point keypoint run")
-            return aligned_faces(image, points68, size)
+            return aligned_faces(image, points68, size, self.cfg.face_scale)
         return np.stack([face_from_keypoints(image, points, size) for points in points68])
 
     def outputs(self, faces: np.ndarray) -> np.ndarray:

@@ -249,3 +249,17 @@ def test_the_flatten_head_feeds_every_position_into_the_embedding():
         shapes[head] = tuple(model.get_layer("embedding_dense").kernel.shape)
         assert model(np.zeros((2, 64, 64, 1), np.float32)).shape == (2, 16)
     assert shapes == {"pool": (64, 16), "flatten": (2 * 2 * 64, 16)}
+
+
+def test_a_smaller_face_scale_puts_the_points_nearer_the_centre_and_shows_more_around_them():
+    size, five = 96, turned(align.TEMPLATE * 200.0, 1.0, 10.0, (50.0, 80.0))
+    mid = (size - 1) / 2.0
+    np.testing.assert_allclose(align.template(size, 0.8) - mid, 0.8 * (align.template(size) - mid))
+    _, side, _ = align.alignment_crop(five, size)
+    _, wider_side, _ = align.alignment_crop(five, size, scale=0.8)
+    assert wider_side == pytest.approx(side / 0.8)  # the same face in a crop 1/0.8 as wide
+    face = align.aligned_face(spots((400, 400), five, sigma=4.0), five, size, scale=0.8).astype(np.float64)
+    for point in align.template(size, 0.8):
+        np.testing.assert_allclose(spot_centre(face, point), point, atol=0.3)
+    wider_run = aligner.for_config(RecognitionConfig(input_size=size, face_scale=0.8))
+    assert (wider_run.size, wider_run.scale) == (size, 0.8)  # a run aligns every face at its own scale

@@ -309,7 +309,7 @@ def cached_faces(faces: Faces, cfg: RecognitionConfig, task: str) -> Faces:
     source = faces.images
     if isinstance(source, FaceFiles):
         identity = (source.paths, file_stats(source.paths), source.starts, source.size, source.channels)
-        identity += (source.face_crop, cfg.aligned_by, identities.FACE_CUT_VERSION)
+        identity += (source.face_crop, cfg.aligned_by, cfg.face_scale, identities.FACE_CUT_VERSION)
     else:
         identity = (source,)
     on_disk, mapped = _in_cache(cfg, task, source, identity, {"label": np.asarray(faces.labels, np.int32)})
