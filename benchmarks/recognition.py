@@ -1,6 +1,6 @@
 """Recognition figures of trained runs, as one JSON line: the identity classifier's validation
-macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (its --classify-data
-split), LFW pairs verification (mean over the folds judged, each by a run that never trained on
+macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (5-fold stratified
+cross-validation over its --classify-data), LFW pairs verification (mean over the folds judged, each by a run that never trained on
 its people) with AUC, the shipped embedding (models/face_embedding) on folds 1-5, and training
 images/s and minutes from each run's log.
 
