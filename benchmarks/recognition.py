@@ -1,8 +1,8 @@
 """Recognition figures of trained runs, as one JSON line: the identity classifier's validation
 macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (5-fold stratified
-cross-validation over its --classify-data), LFW pairs verification (mean over the folds judged, each by a run that never trained on
-its people) with AUC, the shipped embedding (models/face_embedding) on folds 1-5, and training
-images/s and minutes from each run's log.
+cross-validation over its --classify-data), LFW pairs verification (mean over the folds judged,
+each by a run that never trained on its people) with AUC, the shipped embedding
+(models/face_embedding) on folds 1-5, and training images/s and minutes from each run's log.
 
     python benchmarks/recognition.py --identity-run runs/id7 \\
         --embedding-run runs/arcA --folds 1-5 --embedding-run runs/arcB --folds 6-10 \\
