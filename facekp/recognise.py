@@ -37,6 +37,7 @@ from facekp.opencv import cv2
 
 RESULTS_FILE = "recognition.json"  # threshold and classifier figures of an embedding run
 CLASSIFIER_FILE = "classifier.pkl"  # scikit-learn pipeline + class names
+CLASSIFIER_FOLDS = 5  # folds of the cross-validation that measures the classifier
 
 # Where the LFW 2017 face box sits around a face's 68 keypoints (measured with the shipped
 # keypoint model on 200 LFW photos, medians): centre 0.12 keypoint-box sides above the keypoint
@@ -65,16 +66,16 @@ def make_classifier(seed: int = 0) -> Pipeline:
     return make_pipeline(SVC(kernel="rbf", C=10.0, class_weight="balanced", random_state=seed))
 
 
-CLASSIFIER_FOLDS = 5  # folds of the cross-validation that measures the classifier
-
-
-def cross_validated_classes(embeddings: np.ndarray, labels: np.ndarray, seed: int = 0) -> np.ndarray:
+def cross_validated_classes(
+    embeddings: np.ndarray, labels: np.ndarray, seed: int = 0, source: str = "the classifier's faces"
+) -> np.ndarray:
     """Every face's class as predicted by a classifier fitted without it (stratified k-fold over
     the faces, k = 5, or the largest class's size if smaller): every face is judged once, so
-    the figure does not hang on which few faces a single split holds out."""
+    the figure does not hang on which few faces a single split holds out. `source` names the
+    faces in the error when no person has two."""
     folds = min(CLASSIFIER_FOLDS, int(np.bincount(labels).max()))
     if folds < 2:
-        raise InputError("the classifier's faces: at least one person needs two or more faces to measure it")
+        raise InputError(f"{source}: at least one person needs two or more faces to measure the classifier")
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
     return cross_val_predict(make_classifier(seed), embeddings, labels, cv=splits)
 

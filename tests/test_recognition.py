@@ -237,8 +237,8 @@ def test_the_svm_is_measured_on_every_face_by_a_classifier_that_never_saw_it():
     embeddings[0] = centres[1]  # a face of person 0 that looks like person 1: no fold saw it
     predicted = recognise.cross_validated_classes(embeddings, labels)
     assert predicted[0] == 1 and (predicted[1:] == labels[1:]).all()
-    with pytest.raises(InputError, match="at least one person needs two or more faces"):
-        recognise.cross_validated_classes(embeddings[[0, 12, 18]], labels[[0, 12, 18]])
+    with pytest.raises(InputError, match="^data/one_each: at least one person needs two or more faces"):
+        recognise.cross_validated_classes(embeddings[[0, 12, 18]], labels[[0, 12, 18]], source="data/one_each")
 
 
 def test_class_submission_format_and_name_mapping(tmp_path):

@@ -29,7 +29,7 @@ def fit_classifier(cfg: RecognitionConfig, run_dir: str, predict_fn: Callable[[n
     the faces; save."""
     faces = identities.load_faces(cfg.classify_data, cfg, aligner=aligner.for_config(cfg)).read()
     embeddings = recognise.face_embeddings(predict_fn, faces.images)
-    predicted = recognise.cross_validated_classes(embeddings, faces.labels, cfg.split_seed)
+    predicted = recognise.cross_validated_classes(embeddings, faces.labels, cfg.split_seed, cfg.classify_data)
     figures = metrics.classification_metrics(predicted, faces.labels)
     recognise.save_classifier(
         run_dir, recognise.make_classifier(cfg.seed).fit(embeddings, faces.labels), faces.class_names
