@@ -14,6 +14,7 @@ setup(
             "facekp-submit = facekp.commands.submit:run",
             "facekp-verify = facekp.commands.verify:run",
             "facekp-export = facekp.commands.export:run",
+            "facekp-ensemble = facekp.commands.ensemble:run",
         ]
     },
     install_requires=[

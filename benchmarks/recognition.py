@@ -2,7 +2,8 @@
 macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (5-fold stratified
 cross-validation over its --classify-data), LFW pairs verification (mean over the folds judged,
 each by a run that never trained on its people) with AUC, the shipped embedding
-(models/face_embedding) on folds 1-5, and training images/s and minutes from each run's log.
+(models/face_embedding) on folds 1-5, and training images/s and minutes from each run's log (an
+ensemble's: each of its members').
 
     python benchmarks/recognition.py --identity-run runs/id7 \\
         --embedding-run runs/arcA --folds 1-5 --embedding-run runs/arcB --folds 6-10 \\
@@ -19,6 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import data_default, last_train_speed, training_minutes  # noqa: E402
 from facekp import tasks, verification  # noqa: E402
 from facekp.config import SHIPPED_EMBEDDING  # noqa: E402
+from facekp.ensemble import MEMBERS_FILE  # noqa: E402
 from facekp.recognise import Recogniser, load_results  # noqa: E402
 
 
@@ -36,6 +38,20 @@ def identity_figures(run_dir):
     }
 
 
+def trained_runs(run_dir):
+    """The runs that trained for `run_dir`: an ensemble's members (its ensemble.json, paths from
+    where it was made: run this from there), else itself."""
+    path = os.path.join(run_dir, MEMBERS_FILE)
+    if not os.path.isfile(path):
+        return [run_dir]
+    with open(path) as f:
+        members = json.load(f)["members"]
+    missing = [member for member in members if not os.path.isdir(member)]
+    if missing:
+        sys.exit(f"{path}: member {missing[0]} not found from here (its training log gives the minutes)")
+    return members
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--identity-run")
@@ -51,8 +67,8 @@ def main():
         out.update(
             embedding_svm_macro_f1=svm.get("macro_f1"),
             embedding_svm_accuracy=svm.get("accuracy"),
-            embedding_train_img_s=last_train_speed(args.embedding_run[0]),
-            embedding_train_minutes=[training_minutes(run) for run in args.embedding_run],
+            embedding_train_img_s=[round(last_train_speed(run), 1) for run in trained_runs(args.embedding_run[0])],
+            embedding_train_minutes=[[training_minutes(run) for run in trained_runs(e)] for e in args.embedding_run],
         )
         per_fold, distances = verification.run_protocol(
             list(zip(args.embedding_run, args.folds)), args.pairs, verification.default_image_dir(args.pairs)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import typing
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from dataclasses import dataclass, field
 
@@ -220,6 +221,9 @@ class RecognitionConfig(TrainConfig):
     )
     class_names: tuple = _from_data((), "identity: the people")
     aligned_by: str = _from_data("", "face_crop aligned: a digest of the weights of the keypoint model that aligned")
+    members: tuple = _from_data(
+        (), "embedding ensemble (ensemble.py): its member runs' configs, their embeddings side by side"
+    )
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
     # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
     rotation: float = _f(10.0, "max random rotation in degrees", check=NON_NEGATIVE)
@@ -277,6 +281,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     check_fields(cfg)
     if cfg.init_from and not os.path.isfile(os.path.join(cfg.init_from, "config.json")):
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
+    if cfg.init_from and getattr(load(cfg.init_from), "members", ()):
+        raise InputError(f"--init-from: {cfg.init_from}: an ensemble (its members' weights share names); give a member")
     if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
         raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
     triplet = isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and cfg.embedding_loss == "triplet"
@@ -291,6 +297,60 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             f"{cfg.images_per_person} (at least 2)"
         )
     return cfg
+
+
+# What an ensemble's members (ensemble.py) share: the same face (size, channels, crop, aligning
+# keypoint model) and the same people (data, exclusions, validation split), so that one face crop,
+# one threshold and one list of whom the ensemble trained on hold for all of them.
+ENSEMBLE_SHARED_FIELDS = (
+    "input_size",
+    "channels",
+    "face_crop",
+    "face_scale",
+    "aligned_by",
+    "data",
+    "extra_data",
+    "exclude_people",
+    "min_images",
+    "val_fraction",
+    "split_seed",
+)
+
+
+def check_ensemble(members: Sequence[TrainConfig], names: Sequence[str]) -> None:
+    """Members that can stand side by side in one ensemble: two or more embedding runs (none an
+    ensemble itself) sharing ENSEMBLE_SHARED_FIELDS, and the same people where both recorded them;
+    else one line naming the member (`names`: its run dir, or where config.json holds it)."""
+    for name, cfg in zip(names, members):
+        if not isinstance(cfg, RecognitionConfig) or cfg.task != "embedding":
+            raise InputError(f"{name}: a {cfg.task} run; an ensemble's members are embedding runs")
+        if cfg.members:
+            raise InputError(f"{name}: an ensemble already; give its member runs instead")
+        first = members[0]
+        differing = [f for f in ENSEMBLE_SHARED_FIELDS if getattr(cfg, f) != getattr(first, f)]
+        if cfg.margin_people and first.margin_people and cfg.margin_people != first.margin_people:
+            differing.append("margin_people")  # the same folders, other people in them when trained
+        if differing:
+            field_name = differing[0]
+            raise InputError(
+                f"{name}: {field_name} {getattr(cfg, field_name)!r}, but {names[0]} has "
+                f"{getattr(first, field_name)!r} (an ensemble's members share the face and the people they trained on)"
+            )
+
+
+def _ensemble_members(cfg: TrainConfig, path: str) -> None:
+    """A loaded ensemble's "members": each a config (checked like any), together an ensemble whose
+    embedding is as long as theirs together."""
+    members = getattr(cfg, "members", ())
+    if not members:
+        return
+    names = [f"{path}: members[{i}]" for i in range(len(members))]
+    if len(members) < 2 or not all(isinstance(member, dict) for member in members):
+        raise InputError(f'{path}: "members" must be two or more member configs')
+    configs = [from_json(member, name) for member, name in zip(members, names)]
+    check_ensemble(configs, names)
+    if cfg.embedding_dim != sum(member.embedding_dim for member in configs):
+        raise InputError(f'{path}: "embedding_dim" {cfg.embedding_dim} is not its members\' together')
 
 
 def to_json(cfg: TrainConfig) -> dict[str, Any]:
@@ -308,10 +368,14 @@ def from_json(obj: dict[str, Any], path: str = "config.json") -> TrainConfig:
     if unknown:
         raise InputError(f"{path}: unknown config fields {unknown}")
     legacy = {k: v for k, v in BEFORE_FIELD_EXISTED.items() if k in names and k not in obj}
+    tuples = {f.name for f in dataclasses.fields(cls) if f.type in ("tuple", tuple)}
+    obj = {k: tuple(v) if k in tuples and isinstance(v, list) else v for k, v in obj.items()}  # JSON has lists
     try:
-        return check_fields(cls(**legacy, **obj), path)
+        cfg = check_fields(cls(**legacy, **obj), path)
     except TypeError as e:
         raise InputError(f"{path}: {e}")
+    _ensemble_members(cfg, path)
+    return cfg
 
 
 def load(run_dir: str | os.PathLike) -> TrainConfig:

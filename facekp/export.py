@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -46,9 +48,7 @@ def export_savedmodel(predictor: Predictor, folder: str) -> str:
         lambda images: {"keypoints": serving(images)},
         input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32, name="images")],
     )
-    _replace_atomically(
-        folder, lambda tmp: tf.saved_model.save(serving, tmp, signatures={"serving_default": signature})
-    )
+    replace_atomically(folder, lambda tmp: tf.saved_model.save(serving, tmp, signatures={"serving_default": signature}))
     return folder
 
 
@@ -65,7 +65,7 @@ def export_tflite(predictor: Predictor, path: str) -> str:
 
 
 # What a recognition run fits after training (threshold, SVM): a slim export keeps them beside it.
-RUN_EXTRAS = ("recognition.json", "classifier.pkl", "trained_people.txt")
+RUN_EXTRAS = ("recognition.json", "classifier.pkl", "trained_people.txt", "ensemble.json")
 
 
 def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:
@@ -78,16 +78,21 @@ def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:
         for source, name in sources:  # the model's own README, when re-exported over it, stays
             if os.path.isfile(os.path.join(source, name)):
                 shutil.copy(os.path.join(source, name), os.path.join(tmp, name))
-        step = tf.Variable(0, dtype=tf.int64)
-        manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=model), os.path.join(tmp, "best"), 1)
-        manager.save(checkpoint_number=0)
+        save_weights(model, tmp)
 
-    _replace_atomically(folder, write)
+    replace_atomically(folder, write)
     return folder
 
 
-def _replace_atomically(folder, write):
-    """Write a folder under a temporary name beside it, then swap it in."""
+def save_weights(model: keras.Model, run_dir: str) -> None:
+    """A weights-only checkpoint in run_dir/best/ (step 0, no optimizer slots): what load_run reads."""
+    step = tf.Variable(0, dtype=tf.int64)
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(step=step, model=model), os.path.join(run_dir, "best"), 1)
+    manager.save(checkpoint_number=0)
+
+
+def replace_atomically(folder: str, write: Callable[[str], Any]) -> None:
+    """Write a folder under a temporary name beside it (write(temporary folder)), then swap it in."""
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)

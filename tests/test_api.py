@@ -99,12 +99,12 @@ def test_importing_facekp_does_not_import_tensorflow():
 
 
 COMMANDS = {"facekp-train": "train", "facekp-predict": "predict", "facekp-submit": "submit"}
-COMMANDS.update({"facekp-verify": "verify", "facekp-export": "export"})
+COMMANDS.update({"facekp-verify": "verify", "facekp-export": "export", "facekp-ensemble": "ensemble"})
 
 
 @pytest.mark.slow
-def test_pip_install_puts_the_five_console_scripts_beside_python(tmp_path):
-    """`pip install -e .` installs facekp-train, -predict, -submit, -verify and -export, each the
+def test_pip_install_puts_the_six_console_scripts_beside_python(tmp_path):
+    """`pip install -e .` installs facekp-train, -predict, -submit, -verify, -export and -ensemble, each the
     `run` of its facekp/commands module (the top-level scripts call the same); facekp-predict on
     the sample photos writes its CSV and plot."""
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts") if ep.name.startswith("facekp-")}
@@ -125,7 +125,7 @@ def test_the_shipped_embedding_embeds_the_sample_faces_and_tells_people_apart():
     """models/face_embedding loads on a fresh clone (no training) and gives unit embeddings; a face
     and its mirror image are one person, Barack and Michelle Obama two."""
     faces = facekp.face_embeddings(OBAMAS)
-    assert len(faces) == 2 and all(face.embedding.shape == (128,) for face in faces)
+    assert len(faces) == 2 and all(face.embedding.shape == (256,) for face in faces)  # two members' 128 each
     np.testing.assert_allclose([np.linalg.norm(face.embedding) for face in faces], 1.0, atol=1e-5)
     mirrored = facekp.face_embeddings(np.asarray(Image.open(OBAMAS).convert("RGB"))[:, ::-1])
     for face in faces:  # the same face in the mirrored photo: its box mirrored

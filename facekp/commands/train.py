@@ -55,6 +55,10 @@ def build_config(args):
     of a resumed run (and its recipe) must describe the same run."""
     if os.path.isfile(os.path.join(args.run, "config.json")):
         cfg = load(args.run)
+        if getattr(cfg, "members", ()):
+            raise InputError(
+                f"{args.run}: an ensemble of trained runs (ensemble.py), not trained itself; train its members"
+            )
         given = recipe_fields(new_config(args)) if args.config else given_fields(args, type(cfg))
         changed = [
             name for name in differing_fields(cfg, dataclasses.replace(cfg, **given)) if name not in RUN_CONTROL_FIELDS

@@ -1,7 +1,8 @@
 """Model functions, chosen by the config: `build(cfg)` returns any task's tf.keras.Model.
 
 Keypoint models map (B, S, S, C) images in [0, 1] to (B, K, 2) keypoints in input pixels;
-recognition models map them to class logits (identity) or an L2-normalised embedding.
+recognition models map them to class logits (identity) or an L2-normalised embedding (one network's,
+or an ensemble's: several trained networks side by side).
 """
 
 import keras
@@ -39,6 +40,8 @@ def _build(cfg: TrainConfig) -> keras.Model:
         if not cfg.class_names:
             raise InputError("identity run without class names in its config")
         return recognition.identity_classifier(cfg, len(cfg.class_names))
+    if isinstance(cfg, RecognitionConfig) and cfg.members:
+        return recognition.embedding_ensemble(cfg)
     if isinstance(cfg, RecognitionConfig):
         return recognition.embedding_network(cfg)
     return build_keypoint_model(cfg, scheme_of(cfg.task).num_points)

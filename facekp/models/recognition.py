@@ -7,11 +7,13 @@ The trunk's layer names are the keypoint resnet's, so `--init-from` a keypoint r
 
 from __future__ import annotations
 
+import math
+
 import keras
 import tensorflow as tf
 from keras import layers
 
-from facekp.config import RecognitionConfig
+from facekp.config import RecognitionConfig, from_json
 from facekp.models.keypoints import resnet_trunk
 
 
@@ -54,7 +56,7 @@ class ClassCentres(layers.Layer):
         return {**super().get_config(), "num_classes": self.num_classes}
 
 
-def embedding_network(cfg: RecognitionConfig) -> keras.Model:
+def embedding_network(cfg: RecognitionConfig, name: str = "embedding_resnet") -> keras.Model:
     """Trunk -> global average pool (or flatten, cfg.embedding_head) -> dense -> L2 normalisation
     (FaceNet's unit hypersphere); with a margin loss, batch normalisation before the L2
     normalisation and the class centres after it (ClassCentres: a training-only head, left out
@@ -68,4 +70,19 @@ def embedding_network(cfg: RecognitionConfig) -> keras.Model:
     x = layers.Lambda(lambda v: tf.math.l2_normalize(v, axis=1), name="embedding", dtype="float32")(x)
     if margin and cfg.margin_classes:
         x = ClassCentres(cfg.margin_classes, name="class_centres")(x)
-    return keras.Model(inputs, x, name="embedding_resnet")
+    return keras.Model(inputs, x, name=name)
+
+
+def member_configs(cfg: RecognitionConfig) -> list[RecognitionConfig]:
+    """The inference configs of an ensemble's members (config.json's "members")."""
+    return [from_json(member, "config.json: members").for_inference() for member in cfg.members]
+
+
+def embedding_ensemble(cfg: RecognitionConfig) -> keras.Model:
+    """Member embedding networks on the same face, their unit embeddings side by side, scaled to unit
+    length again: the squared distance of two faces is the mean of the members' squared distances."""
+    inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
+    members = [embedding_network(member, name=f"member{i}") for i, member in enumerate(member_configs(cfg))]
+    x = layers.Concatenate(name="members")([member(inputs) for member in members])
+    x = layers.Rescaling(1.0 / math.sqrt(len(members)), name="embedding")(x)
+    return keras.Model(inputs, x, name="embedding_ensemble")
