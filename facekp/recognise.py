@@ -66,6 +66,15 @@ def make_classifier(seed: int = 0) -> Pipeline:
     return make_pipeline(SVC(kernel="rbf", C=10.0, class_weight="balanced", random_state=seed))
 
 
+def classifier_folds(labels: np.ndarray, source: str = "the classifier's faces") -> int:
+    """The folds of the classifier's cross-validation: k = 5, or the largest class's size if
+    smaller; one line naming `source` when no person has two faces."""
+    folds = min(CLASSIFIER_FOLDS, int(np.bincount(labels).max())) if len(labels) else 0
+    if folds < 2:
+        raise InputError(f"{source}: at least one person needs two or more faces to measure the classifier")
+    return folds
+
+
 def cross_validated_classes(
     embeddings: np.ndarray, labels: np.ndarray, seed: int = 0, source: str = "the classifier's faces"
 ) -> np.ndarray:
@@ -73,10 +82,7 @@ def cross_validated_classes(
     the faces, k = 5, or the largest class's size if smaller): every face is judged once, so
     the figure does not hang on which few faces a single split holds out. `source` names the
     faces in the error when no person has two."""
-    folds = min(CLASSIFIER_FOLDS, int(np.bincount(labels).max()))
-    if folds < 2:
-        raise InputError(f"{source}: at least one person needs two or more faces to measure the classifier")
-    splits = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    splits = StratifiedKFold(classifier_folds(labels, source), shuffle=True, random_state=seed)
     return cross_val_predict(make_classifier(seed), embeddings, labels, cv=splits)
 
 

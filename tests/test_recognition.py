@@ -350,7 +350,7 @@ def test_a_flag_of_another_task_is_one_clear_error(tmp_path, capsys):
     assert not os.path.exists(tmp_path / "r")
 
 
-def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path, capsys):
+def test_classify_data_that_is_not_there_or_has_no_two_faces_of_anyone_is_refused_before_step_0(tmp_path, capsys):
     data = write_people(str(tmp_path / "lfw"), [f"P{i}_X" for i in range(4)], per_person=2, size=40)
     nowhere = str(tmp_path / "nowhere")
     code, _, err = train_cli(
@@ -358,6 +358,14 @@ def test_classify_data_that_is_not_there_is_refused_before_step_0(tmp_path, caps
     )
     assert code == 2 and err.strip().splitlines() == [
         f"error: --classify-data: {tmp_path / 'nowhere'}: data folder not found"
+    ]
+    assert not os.path.exists(tmp_path / "r")
+    one_each = write_people(str(tmp_path / "one_each"), ["A_A", "B_B"], per_person=1, size=40)
+    code, _, err = train_cli(
+        capsys, str(tmp_path / "r"), data, task="embedding", classify_data=one_each, batch_size=4, images_per_person=2
+    )
+    assert code == 2 and err.strip().splitlines() == [
+        f"error: --classify-data: {one_each}: at least one person needs two or more faces to measure the classifier"
     ]
     assert not os.path.exists(tmp_path / "r")
 

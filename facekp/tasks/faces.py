@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from facekp import aligner
+from facekp import aligner, recognise
 from facekp.config import RecognitionConfig
 from facekp.data import identities, shards
 from facekp.errors import InputError
@@ -31,8 +31,8 @@ class FaceTask:
 
     def load_samples(self, cfg: RecognitionConfig) -> identities.Faces:
         if cfg.classify_data:
-            try:  # used after training: found missing now, not after a whole run
-                identities.people_in(cfg.classify_data)
+            try:  # used after training: found missing, or without a person of two faces, now, not after a whole run
+                recognise.classifier_folds(identities.load_faces(cfg.classify_data, cfg).labels, cfg.classify_data)
             except InputError as e:
                 raise InputError(f"--classify-data: {e}")
         exclude = identities.read_exclusions(cfg.exclude_people)
