@@ -15,6 +15,7 @@ setup(
             "facekp-verify = facekp.commands.verify:run",
             "facekp-export = facekp.commands.export:run",
             "facekp-ensemble = facekp.commands.ensemble:run",
+            "facekp-label = facekp.commands.label:run",
         ]
     },
     install_requires=[

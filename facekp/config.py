@@ -49,6 +49,10 @@ class TrainConfig:
     FAMILY: ClassVar[str]
     TASKS: ClassVar[tuple[str, ...]]
 
+    @property
+    def extra_folders(self) -> list[str]:
+        return [folder.strip() for folder in self.extra_data.split(",") if folder.strip()]
+
     def for_inference(self) -> TrainConfig:
         """The config of the model that inference builds: float32 (a --mixed-precision run's
         weights are float32, and float16 only pays on a GPU)."""
@@ -98,6 +102,13 @@ class TrainConfig:
         choices=("default", "mirrored", "multiworker"),
     )
     init_from: str = _f("", "start from the matching weights of another run's best checkpoint")
+    extra_data: str = _f(
+        "",
+        "comma list of more folders trained on beside --data, never validated on. keypoints68: the "
+        "youtube-faces-68 layout (as label.py writes it), less the validation people; recognition: "
+        "DIR/<person>/*.jpg or a youtube-faces-68 folder (the person: the file name before its last _), "
+        "same exclusions",
+    )
     # Augmentation (facekp/data/augment.py reads these for every task; defaults: keypoints').
     rotation: float = _f(30.0, "max random rotation in degrees", check=NON_NEGATIVE)
     # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
@@ -140,10 +151,6 @@ class RecognitionConfig(TrainConfig):
 
     FAMILY: ClassVar[str] = "recognition"
     TASKS: ClassVar[tuple[str, ...]] = ("identity", "embedding")
-
-    @property
-    def extra_folders(self) -> list[str]:
-        return [folder.strip() for folder in self.extra_data.split(",") if folder.strip()]
 
     def for_inference(self) -> RecognitionConfig:
         """Also without the margin loss's class centres: a training-only head."""
@@ -209,11 +216,6 @@ class RecognitionConfig(TrainConfig):
     margin_classes: int = _from_data(0, "embedding (arcface, cosface): how many training people")
     margin_people: str = _from_data("", "embedding (arcface, cosface): a digest of the training people's names")
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
-    extra_data: str = _f(
-        "",
-        "comma list of more folders whose people are trained on too (DIR/<person>/*.jpg, or a "
-        "youtube-faces-68 folder: the person is the file name before its last _); same exclusions",
-    )
     classify_data: str = _f(
         "",
         "embedding: after training, fit an SVM on this data's people "

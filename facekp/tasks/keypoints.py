@@ -24,8 +24,15 @@ CACHE_MARGIN = 2.4
 
 def load_youtube68(cfg: KeypointConfig) -> Samples:
     """Decode every frame once into a crop around its face; keypoints follow into crop pixels.
-    For the disk cache the crops are decoded later, a chunk at a time, as the cache is written."""
-    ann = youtube68.load(cfg.data)
+    For the disk cache the crops are decoded later, a chunk at a time, as the cache is written.
+    --extra-data's folders come after --data's frames, marked `extra`."""
+    parts = [youtube68.load(folder) for folder in [cfg.data, *cfg.extra_folders]]
+    ann = youtube68.Annotations(
+        [path for part in parts for path in part.paths],
+        np.concatenate([part.keypoints for part in parts]),
+        [group for part in parts for group in part.groups],
+    )
+    extra = np.arange(len(ann.paths)) >= len(parts[0].paths)
     center, face = face_boxes(ann.keypoints)
     cache_size = 2 * cfg.input_size
     side = face * CACHE_MARGIN
@@ -46,6 +53,7 @@ def load_youtube68(cfg: KeypointConfig) -> Samples:
         boxes,
         ann.groups,
         [os.path.basename(p) for p in ann.paths],
+        extra,
     )
 
 
@@ -69,10 +77,22 @@ class KeypointTask:
         return cfg
 
     def split(self, cfg: KeypointConfig, samples: Samples) -> tuple[Samples, Samples]:
-        """(training, validation) by person; the training crops go to the disk cache when chosen
-        (written here, so a bad image stops the run before its directory exists)."""
-        train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
-        train = samples.subset(train_idx)
+        """(training, validation) by person of --data; --extra-data's faces join training, less
+        those of validation people. The training crops go to the disk cache when chosen (written
+        here, so a bad image stops the run before its directory exists)."""
+        extra = np.zeros(len(samples), bool) if samples.extra is None else samples.extra
+        own = np.flatnonzero(~extra)
+        train_idx, val_idx = (
+            own[i] for i in split_by_group([samples.groups[i] for i in own], cfg.val_fraction, cfg.split_seed)
+        )
+        val_people = {samples.groups[i] for i in val_idx}
+        added = [i for i in np.flatnonzero(extra) if samples.groups[i] not in val_people]
+        if extra.any():
+            print(
+                f"--extra-data: {len(added)} faces trained on beside --data's "
+                f"({extra.sum() - len(added)} of validation people left out)"
+            )
+        train = samples.subset(np.concatenate([train_idx, added]).astype(int))
         if cfg.cache == "disk" or isinstance(train.images, images.CropSource):
             train = shards.cached(train, cfg, self.name)
         return train, samples.subset(val_idx)

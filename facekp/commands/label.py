@@ -1,0 +1,64 @@
+"""Label face photos with a trained 68-point model, in the youtube-faces-68 layout, so that
+another model trains on them (`train.py --extra-data OUT`): a bigger teacher's keypoints as a
+smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
+
+    facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
+
+Each photo (searched recursively) gives its largest detected face, keypoints after --refine
+passes; photos without a face, or whose keypoints run off the photo, are left out. Writes
+OUT/training_frames_keypoints.csv (names relative to the photos' folder) and OUT/training, a
+link to that folder; OUT is written whole or not at all. The person of a photo is its file name
+before the last _ (LFW's and YouTube-Faces' naming): train.py leaves out the validation people's.
+"""
+
+from facekp.tfenv import quiet_tensorflow
+
+quiet_tensorflow()  # before TensorFlow's first import (below): no start-up log lines
+
+import argparse
+import json
+import os
+
+from facekp.cli import ArgumentParser, run_main
+from facekp.data import youtube68
+from facekp.detect import DEFAULT_DETECTOR, DETECTORS
+from facekp.errors import InputError
+from facekp.inference import Predictor
+from facekp.labelling import label_folder
+
+
+def check_out(out: str, photos_dir: str) -> None:
+    """OUT may be new, or an earlier labelling (its CSV and link only): never a folder of other files."""
+    photos_dir, inside = os.path.realpath(photos_dir), os.path.realpath(out)
+    if os.path.commonpath([photos_dir, inside]) == photos_dir:
+        raise InputError(f"--out {out}: inside the photos' folder {photos_dir}; give a folder elsewhere")
+    if os.path.lexists(out):
+        earlier = os.path.isdir(out) and set(os.listdir(out)) <= {youtube68.CSV_NAME, "training"}
+        if not earlier or not os.path.islink(os.path.join(out, "training")):
+            raise InputError(f"--out {out}: exists and is not a label.py folder; give a new folder")
+
+
+def main():
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("photos", help="folder of face photos (searched recursively)")
+    parser.add_argument("--run", required=True, help="the 68-point keypoint run (or exported model) that labels")
+    parser.add_argument("--out", required=True, help="folder to write (new, or an earlier label.py output)")
+    parser.add_argument("--refine", type=int, default=2, help="re-crop each face around its keypoints this many times")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector")
+    args = parser.parse_args()
+    if not os.path.isdir(args.photos):
+        raise InputError(f"{args.photos}: no such folder")
+    if args.refine < 0:
+        raise InputError(f"--refine: must be >= 0, got {args.refine}")
+    check_out(args.out, args.photos)
+    counts = label_folder(args.photos, Predictor.from_run(args.run), args.out, args.refine, args.detector)
+    print(json.dumps({"out": args.out, **counts}))
+
+
+def run() -> None:
+    """The console script's entry point: bad input is one line and exit code 2."""
+    run_main(main)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,115 @@
+"""label.py (pseudo-labels from a trained model, in the 68-point layout) and --extra-data: the
+labelled photos join training, never validation, and leave out the validation people's."""
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import run_script, tiny_config, write_youtube68
+from facekp import photos, tasks
+from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig
+from facekp.data import youtube68
+from facekp.errors import InputError
+from facekp.inference import Predictor
+from facekp.tasks.keypoints import load_youtube68
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = os.path.join(REPO, "data", "samples")
+
+
+@pytest.fixture
+def photo_folder(tmp_path):
+    """Two people's photos in LFW's layout (DIR/<person>/<person>_NNNN.jpg) and one without a face."""
+    folder = tmp_path / "photos"
+    for person, sample in (("Barack_Obama", "obamas.jpg"), ("Mona_Lisa", "mona_lisa.jpg")):
+        os.makedirs(folder / person)
+        shutil.copy(os.path.join(SAMPLES, sample), folder / person / f"{person}_0001.jpg")
+    Image.new("RGB", (160, 160), (40, 40, 40)).save(folder / "Mona_Lisa" / "Mona_Lisa_0002.jpg")
+    return folder
+
+
+def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_folder, tmp_path, capsys):
+    out = tmp_path / "labels"
+    code, stdout, _ = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", out, photo_folder], capsys)
+    assert code == 0 and '"labelled": 2' in stdout and '"no_face": 1' in stdout
+    assert sorted(os.listdir(out)) == ["training", "training_frames_keypoints.csv"]
+    assert os.path.realpath(out / "training") == os.path.realpath(photo_folder)
+    with open(out / youtube68.CSV_NAME) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == [""] + [str(i) for i in range(136)]
+    assert [row[0] for row in rows[1:]] == ["Barack_Obama/Barack_Obama_0001.jpg", "Mona_Lisa/Mona_Lisa_0001.jpg"]
+    # the keypoints are predict.py's for the largest face, after two refinement passes
+    faces, _ = photos.faces_in(
+        str(photo_folder / "Barack_Obama" / "Barack_Obama_0001.jpg"),
+        Predictor.from_run(SHIPPED_KEYPOINTS),
+        find_all=False,
+        refine=2,
+    )
+    np.testing.assert_allclose(np.array(rows[1][1:], np.float32).reshape(68, 2), faces[0][2], atol=0.01)
+    ann = youtube68.load(str(out))  # train.py --extra-data reads it as it reads the frames
+    assert ann.groups == ["Barack_Obama", "Mona_Lisa"] and ann.keypoints.shape == (2, 68, 2)
+
+
+def test_label_refuses_an_out_folder_it_did_not_write(photo_folder, tmp_path, capsys):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "keep.txt").write_text("mine")
+    code, _, err = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", other, photo_folder], capsys)
+    assert code == 2 and "exists and is not a label.py folder" in err
+    assert os.listdir(other) == ["keep.txt"]
+    inside = photo_folder / "labels"
+    code, _, err = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", inside, photo_folder], capsys)
+    assert code == 2 and "inside the photos' folder" in err and not inside.exists()
+
+
+def test_label_with_no_face_anywhere_writes_nothing(tmp_path):
+    (tmp_path / "photos").mkdir()
+    Image.new("RGB", (160, 160), (40, 40, 40)).save(tmp_path / "photos" / "Nobody_0001.jpg")
+    out = tmp_path / "labels"
+    done = subprocess.run(
+        [sys.executable, "label.py", "--run", SHIPPED_KEYPOINTS, "--out", str(out), str(tmp_path / "photos")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    assert done.returncode == 2 and "no face found in its 1 images" in done.stderr
+    assert "Traceback" not in done.stderr and not out.exists()
+
+
+def _extra_folder(folder, people):
+    """A 68-point folder whose people are `people` (names as write_youtube68 gives them), 2 faces each."""
+    write_youtube68(str(folder), people=max(people) + 1, per_person=2, seed=5)
+    with open(folder / youtube68.CSV_NAME) as f:
+        lines = f.read().splitlines()
+    kept = [
+        line for line in lines[1:] if youtube68.person_of(line.split(",", 1)[0]) in {f"Person_{p:02d}" for p in people}
+    ]
+    (folder / youtube68.CSV_NAME).write_text("\n".join([lines[0], *kept]) + "\n")
+    return str(folder)
+
+
+def test_extra_data_trains_beside_the_data_and_never_on_validation_people(tmp_path):
+    cfg = tiny_config(write_youtube68(str(tmp_path / "yt")))
+    task = tasks.get(cfg.task)
+    alone_train, alone_val = task.split(cfg, load_youtube68(cfg))
+    val_people = set(alone_val.groups)
+    extra = _extra_folder(tmp_path / "extra", range(8))  # the same 8 people, other photos
+    with_extra = KeypointConfig(**{**cfg.__dict__, "extra_data": extra})
+    train, val = task.split(with_extra, load_youtube68(with_extra))
+    assert val.names == alone_val.names  # the same validation faces, and no extra ones
+    np.testing.assert_array_equal(val.keypoints, alone_val.keypoints)
+    added = train.names[len(alone_train) :]
+    assert train.names[: len(alone_train)] == alone_train.names
+    assert len(added) == 2 * (8 - len(val_people)) and not set(train.groups[len(alone_train) :]) & val_people
+
+
+def test_extra_data_is_refused_by_kaggle15(tmp_path):
+    cfg = KeypointConfig(task="kaggle15", data=str(tmp_path), extra_data=str(tmp_path))
+    with pytest.raises(InputError, match="--extra-data: kaggle15 trains on --data alone"):
+        tasks.get("kaggle15").load_samples(cfg)
