@@ -285,6 +285,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
     if cfg.init_from and getattr(load(cfg.init_from), "members", ()):
         raise InputError(f"--init-from: {cfg.init_from}: an ensemble (its members' weights share names); give a member")
+    if cfg.task == "kaggle15" and cfg.extra_data:
+        raise InputError("--extra-data: kaggle15 trains on --data alone")
     if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
         raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
     triplet = isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and cfg.embedding_loss == "triplet"

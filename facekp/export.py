@@ -92,16 +92,22 @@ def save_weights(model: keras.Model, run_dir: str) -> None:
 
 
 def replace_atomically(folder: str, write: Callable[[str], Any]) -> None:
-    """Write a folder under a temporary name beside it (write(temporary folder)), then swap it in."""
+    """Write a folder under a temporary name beside it (write(temporary folder)), then swap it in;
+    an earlier `folder` is moved aside first and deleted only once the new one is in place."""
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    old = tmp + "-old"
     try:
         write(tmp)
         public_mode(tmp, directory=True)
         if os.path.exists(folder):
-            shutil.rmtree(folder)
+            os.replace(folder, old)
         os.replace(tmp, folder)
     finally:
+        if os.path.exists(old) and os.path.exists(folder):  # the earlier folder, replaced
+            shutil.rmtree(old)
+        elif os.path.exists(old):  # the new one never arrived: the earlier one back
+            os.replace(old, folder)
         if os.path.exists(tmp):
             shutil.rmtree(tmp)

@@ -13,7 +13,8 @@ from PIL import Image
 
 from tests.conftest import run_script, tiny_config, write_youtube68
 from facekp import photos, tasks
-from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig
+from facekp.checkpoints import write_config
+from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig, validate
 from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.inference import Predictor
@@ -56,16 +57,35 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
     assert ann.groups == ["Barack_Obama", "Mona_Lisa"] and ann.keypoints.shape == (2, 68, 2)
 
 
-def test_label_refuses_an_out_folder_it_did_not_write(photo_folder, tmp_path, capsys):
-    other = tmp_path / "notes"
-    other.mkdir()
-    (other / "keep.txt").write_text("mine")
-    code, _, err = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", other, photo_folder], capsys)
-    assert code == 2 and "exists and is not a label.py folder" in err
-    assert os.listdir(other) == ["keep.txt"]
-    inside = photo_folder / "labels"
-    code, _, err = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", inside, photo_folder], capsys)
-    assert code == 2 and "inside the photos' folder" in err and not inside.exists()
+@pytest.mark.parametrize(
+    "out, message",
+    [
+        ("notes", "exists and is not a label.py folder"),
+        ("photos/labels", "inside the photos' folder"),
+        ("link", "a link; give the folder itself"),
+        ("a,b", "without commas"),
+        ("missing/labels", "does not exist"),
+    ],
+)
+def test_label_refuses_an_out_it_should_not_write_before_labelling(photo_folder, tmp_path, capsys, out, message):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    os.symlink(tmp_path / "notes", tmp_path / "link")
+    code, _, err = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", tmp_path / out, photo_folder], capsys)
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert os.listdir(tmp_path / "notes") == ["keep.txt"] and not (photo_folder / "labels").exists()
+
+
+def test_label_needs_a_68_point_run(photo_folder, tmp_path, capsys):
+    kaggle = tmp_path / "k15"
+    write_config(str(kaggle), KeypointConfig(task="kaggle15"))
+    code, _, err = run_script("label", ["--run", kaggle, "--out", tmp_path / "o", photo_folder], capsys)
+    assert code == 2 and "a kaggle15 run; labels come from a keypoints68 run" in err
+
+
+def test_the_person_of_a_photo_in_a_folder_is_the_folder():
+    assert youtube68.person_of("Aidan_Quinn/IMG_0001.jpg") == "Aidan_Quinn"
+    assert youtube68.person_of("Abdel_Aziz_Al-Hakim_00.jpg") == "Abdel_Aziz_Al-Hakim"
 
 
 def test_label_with_no_face_anywhere_writes_nothing(tmp_path):
@@ -78,7 +98,7 @@ def test_label_with_no_face_anywhere_writes_nothing(tmp_path):
         text=True,
         cwd=REPO,
     )
-    assert done.returncode == 2 and "no face found in its 1 images" in done.stderr
+    assert done.returncode == 2 and "no face labelled in its 1 images" in done.stderr
     assert "Traceback" not in done.stderr and not out.exists()
 
 
@@ -109,7 +129,10 @@ def test_extra_data_trains_beside_the_data_and_never_on_validation_people(tmp_pa
     assert len(added) == 2 * (8 - len(val_people)) and not set(train.groups[len(alone_train) :]) & val_people
 
 
-def test_extra_data_is_refused_by_kaggle15(tmp_path):
-    cfg = KeypointConfig(task="kaggle15", data=str(tmp_path), extra_data=str(tmp_path))
+def test_extra_data_refusals_name_the_flag(tmp_path):
+    cfg = tiny_config(write_youtube68(str(tmp_path / "yt")))
+    for extra, message in ((cfg.data, "given already"), (str(tmp_path / "none"), "--extra-data: .*not found")):
+        with pytest.raises(InputError, match=message):
+            load_youtube68(KeypointConfig(**{**cfg.__dict__, "extra_data": extra}))
     with pytest.raises(InputError, match="--extra-data: kaggle15 trains on --data alone"):
-        tasks.get("kaggle15").load_samples(cfg)
+        validate(KeypointConfig(task="kaggle15", data=str(tmp_path), extra_data=str(tmp_path)))

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from facekp import fileio, models
+from facekp import export, fileio, models
 from facekp.checkpoints import RunCheckpoints
 from facekp.errors import InputError
 from facekp.train_loop import make_optimizer, train
@@ -134,3 +134,32 @@ def test_atomic_write_gives_the_usual_permissions(tmp_path):
     finally:
         os.umask(old)
     assert os.stat(tmp_path / "a.csv").st_mode & 0o777 == 0o644
+
+
+def test_a_folder_replaced_atomically_survives_a_failure_at_any_point(tmp_path, monkeypatch):
+    """The earlier folder stays whole when the writing fails, or when swapping the new one in
+    fails after the earlier one was moved aside; no temporary folder is left behind."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "a.txt").write_text("earlier")
+
+    def failing(_):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        export.replace_atomically(str(folder), failing)
+    real_replace, calls = os.replace, []
+
+    def second_fails(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(KeyboardInterrupt):
+        export.replace_atomically(str(folder), lambda tmp: open(os.path.join(tmp, "b.txt"), "w").close())
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert os.listdir(tmp_path) == ["out"] and os.listdir(folder) == ["a.txt"]
+    export.replace_atomically(str(folder), lambda tmp: open(os.path.join(tmp, "b.txt"), "w").close())
+    assert os.listdir(tmp_path) == ["out"] and os.listdir(folder) == ["b.txt"]

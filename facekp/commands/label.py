@@ -5,10 +5,12 @@ smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
     facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
 
 Each photo (searched recursively) gives its largest detected face, keypoints after --refine
-passes; photos without a face, or whose keypoints run off the photo, are left out. Writes
+passes; photos without a face, or whose keypoints run off the photo, are named and left out
+(so are files that training cannot decode: only .jpg .jpeg .png .bmp .gif are labelled). Writes
 OUT/training_frames_keypoints.csv (names relative to the photos' folder) and OUT/training, a
-link to that folder; OUT is written whole or not at all. The person of a photo is its file name
-before the last _ (LFW's and YouTube-Faces' naming): train.py leaves out the validation people's.
+link to that folder; OUT is written whole or not at all. The person of a photo is its folder's
+name (LFW's DIR/<person>/ layout), else its file name before the last _ (YouTube-Faces'):
+train.py --extra-data leaves out the validation people's photos.
 """
 
 from facekp.tfenv import quiet_tensorflow
@@ -18,8 +20,10 @@ quiet_tensorflow()  # before TensorFlow's first import (below): no start-up log 
 import argparse
 import json
 import os
+import sys
 
 from facekp.cli import ArgumentParser, run_main
+from facekp.config import load
 from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
@@ -28,14 +32,34 @@ from facekp.labelling import label_folder
 
 
 def check_out(out: str, photos_dir: str) -> None:
-    """OUT may be new, or an earlier labelling (its CSV and link only): never a folder of other files."""
-    photos_dir, inside = os.path.realpath(photos_dir), os.path.realpath(out)
-    if os.path.commonpath([photos_dir, inside]) == photos_dir:
+    """OUT may be new (in a folder that exists), or an earlier labelling (its CSV and link only):
+    never a folder of other files, a link, the photos' folder or one inside it. It is checked
+    before any photo is labelled."""
+    if not out or "," in out:
+        raise InputError(f"--out {out!r}: give a folder name without commas (--extra-data takes a comma list)")
+    photos_dir, out_path = os.path.realpath(photos_dir), os.path.realpath(out)
+    if os.path.commonpath([photos_dir, out_path]) == photos_dir:
         raise InputError(f"--out {out}: inside the photos' folder {photos_dir}; give a folder elsewhere")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(
+            f"--out {out}: its folder {parent} {'cannot be written' if os.path.isdir(parent) else 'does not exist'}"
+        )
+    if os.path.islink(out):
+        raise InputError(f"--out {out}: a link; give the folder itself")
     if os.path.lexists(out):
         earlier = os.path.isdir(out) and set(os.listdir(out)) <= {youtube68.CSV_NAME, "training"}
         if not earlier or not os.path.islink(os.path.join(out, "training")):
             raise InputError(f"--out {out}: exists and is not a label.py folder; give a new folder")
+
+
+def check_run(run: str) -> None:
+    """The labelling run must be a 68-point keypoint run (or its export)."""
+    if not os.path.isfile(os.path.join(run, "config.json")):
+        raise InputError(f"--run {run}: not a run directory (no config.json)")
+    task = load(run).task
+    if task != "keypoints68":
+        raise InputError(f"--run {run}: a {task} run; labels come from a keypoints68 run")
 
 
 def main():
@@ -47,11 +71,16 @@ def main():
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector")
     args = parser.parse_args()
     if not os.path.isdir(args.photos):
-        raise InputError(f"{args.photos}: no such folder")
+        raise InputError(f"{args.photos}: {'not a folder' if os.path.exists(args.photos) else 'no such folder'}")
     if args.refine < 0:
         raise InputError(f"--refine: must be >= 0, got {args.refine}")
     check_out(args.out, args.photos)
-    counts = label_folder(args.photos, Predictor.from_run(args.run), args.out, args.refine, args.detector)
+    check_run(args.run)
+    try:
+        counts = label_folder(args.photos, Predictor.from_run(args.run), args.out, args.refine, args.detector)
+    except KeyboardInterrupt:
+        print(f"interrupted: {args.out} not written", file=sys.stderr)
+        raise SystemExit(130)
     print(json.dumps({"out": args.out, **counts}))
 
 

@@ -17,6 +17,8 @@ from facekp.fileio import open_text
 
 CSV_NAME = "training_frames_keypoints.csv"
 NUM_POINTS = 68
+# What training decodes (tf.io.decode_image: by content, so the name's extension is only a hint).
+TRAINABLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # Real labels run past the frame edge where the frame cuts the jaw (up to ~11% of the frame here);
 # points farther out than this fraction of the image mean the row and the image do not match.
 OUTSIDE_TOLERANCE = 0.25
@@ -30,7 +32,11 @@ class Annotations:
 
 
 def person_of(file_name: str) -> str:
-    """`Abdel_Aziz_Al-Hakim_00.jpg` -> `Abdel_Aziz_Al-Hakim`."""
+    """`Abdel_Aziz_Al-Hakim_00.jpg` -> `Abdel_Aziz_Al-Hakim`; a name in a folder is that folder's
+    person (`Aidan_Quinn/IMG_0001.jpg` -> `Aidan_Quinn`, LFW's layout)."""
+    folder = os.path.basename(os.path.dirname(os.path.normpath(file_name)))
+    if folder:
+        return folder
     stem = os.path.splitext(os.path.basename(file_name))[0]
     return stem.rsplit("_", 1)[0] if "_" in stem else stem
 
@@ -56,7 +62,7 @@ def leaves_folder(name: str) -> bool:
 def find_csv(data_dir: str) -> str:
     """The CSV inside `data_dir`, with a clear error when the folder or file is missing."""
     if not os.path.isdir(data_dir):
-        raise InputError(f"{data_dir}: data folder not found")
+        raise InputError(f"{data_dir}: {'not a folder' if os.path.exists(data_dir) else 'data folder not found'}")
     path = os.path.join(data_dir, CSV_NAME)
     if os.path.isdir(path):
         raise InputError(f"{path}: a directory, not a CSV file")
@@ -68,6 +74,8 @@ def find_csv(data_dir: str) -> str:
 def image_folder(data_dir: str) -> str:
     """Images live in `training/` beside the CSV (the course layout) or beside the CSV itself."""
     sub = os.path.join(data_dir, "training")
+    if os.path.islink(sub) and not os.path.isdir(sub):
+        raise InputError(f"{sub}: links to {os.readlink(sub)}, which is not a folder (moved or deleted?)")
     return sub if os.path.isdir(sub) else data_dir
 
 
@@ -114,14 +122,20 @@ def load(data_dir: str) -> Annotations:
     return Annotations(paths, np.stack(rows), groups)
 
 
-def check_inside(annotations: Annotations, sizes: np.ndarray) -> None:
-    """Every image's keypoints lie within the image, give or take OUTSIDE_TOLERANCE of its size."""
+def outside_image(keypoints: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """(N, K, 2) bool: which coordinates of (N, K, 2) keypoints lie off their (N, 2) images
+    (width, height) by more than OUTSIDE_TOLERANCE of the image's size."""
     sizes = np.asarray(sizes, np.float32)[:, None, :]  # (N, 1, 2): width, height
     margin = OUTSIDE_TOLERANCE * sizes
-    outside = (annotations.keypoints < -margin) | (annotations.keypoints > sizes - 1 + margin)
+    return (keypoints < -margin) | (keypoints > sizes - 1 + margin)
+
+
+def check_inside(annotations: Annotations, sizes: np.ndarray) -> None:
+    """Every image's keypoints lie within the image, give or take OUTSIDE_TOLERANCE of its size."""
+    outside = outside_image(annotations.keypoints, sizes)
     if outside.any():
         i, k, axis = np.argwhere(outside)[0]
         raise InputError(
             f"{annotations.paths[i]}: keypoint {k} ({'xy'[axis]} = {annotations.keypoints[i, k, axis]:g}) "
-            f"lies outside the {int(sizes[i, 0, 0])}x{int(sizes[i, 0, 1])} image"
+            f"lies outside the {int(sizes[i][0])}x{int(sizes[i][1])} image"
         )

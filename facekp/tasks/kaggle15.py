@@ -31,8 +31,6 @@ def read_groups(path: str, count: int) -> list[str]:
 
 def load_kaggle15(cfg: KeypointConfig) -> Samples:
     """The 96x96 images are the crops already: the box is the whole image."""
-    if cfg.extra_data:
-        raise InputError("--extra-data: kaggle15 trains on --data alone")
     images_, points, mask = kaggle_fkd.read_training(cfg.data)
     n = len(images_)
     groups = read_groups(cfg.groups, n) if cfg.groups else [f"row{i}" for i in range(n)]

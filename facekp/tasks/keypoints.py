@@ -15,6 +15,7 @@ from facekp.data import images, pipeline, shards, youtube68
 from facekp.data.dataset import DataSet
 from facekp.data.geometry import face_boxes
 from facekp.data.samples import Samples, split_by_group
+from facekp.errors import InputError
 from facekp.schemes import IBUG68, Scheme
 
 # Cached crops cover this many face-box sides, at twice the input size: room for rotation,
@@ -26,7 +27,15 @@ def load_youtube68(cfg: KeypointConfig) -> Samples:
     """Decode every frame once into a crop around its face; keypoints follow into crop pixels.
     For the disk cache the crops are decoded later, a chunk at a time, as the cache is written.
     --extra-data's folders come after --data's frames, marked `extra`."""
-    parts = [youtube68.load(folder) for folder in [cfg.data, *cfg.extra_folders]]
+    parts = [youtube68.load(cfg.data)]
+    seen = [os.path.realpath(folder) for folder in [cfg.data, *cfg.extra_folders]]
+    for i, folder in enumerate(cfg.extra_folders, start=1):
+        if seen[i] in seen[:i]:
+            raise InputError(f"--extra-data {folder}: given already (as --data or in --extra-data)")
+        try:
+            parts.append(youtube68.load(folder))
+        except InputError as e:
+            raise InputError(f"--extra-data: {e}")
     ann = youtube68.Annotations(
         [path for part in parts for path in part.paths],
         np.concatenate([part.keypoints for part in parts]),
