@@ -1,8 +1,8 @@
-"""Recognition faces aligned by our own keypoint model: each image's 68 keypoints, found from the
-start box its framing gives (LFW photos, the LFW 2017 arrays) or from its largest MTCNN detection
-(any other photo), then `align.aligned_face`.
+"""Recognition faces aligned by our own keypoint model (models/aligner68): each image's 68
+keypoints, found from the start box its framing gives (LFW photos, the LFW 2017 arrays) or from
+its largest MTCNN detection (any other photo), then `align.aligned_face`.
 
-    aligner = Aligner(size=64, channels=1)              # the shipped keypoint model
+    aligner = Aligner(size=64, channels=1)              # the shipped aligning model
     faces = aligner(images, starts)                     # starts: keypoint boxes, or None: detect
 """
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from facekp import align, detect
 from facekp.detect import as_channels
-from facekp.config import SHIPPED_KEYPOINTS, RecognitionConfig
+from facekp.config import SHIPPED_ALIGNER, RecognitionConfig
 from facekp.checkpoints import load_run
 from facekp.digest import weights_digest
 from facekp.errors import InputError
@@ -42,7 +42,7 @@ class Aligner:
 
     def __init__(self, size: int, channels: int, predictor: Predictor | None = None, scale: float = 1.0):
         self.size, self.channels, self.scale = size, channels, scale
-        self.predictor = predictor or Predictor.shipped()
+        self.predictor = predictor or Predictor.from_run(SHIPPED_ALIGNER)
 
     def keypoints(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
         """(N, 68, 2) keypoints of uint8 images, each searched from its start keypoint box (None:
@@ -67,7 +67,7 @@ def for_config(cfg: RecognitionConfig) -> Aligner | None:
     if cfg.face_crop != "aligned":
         return None
     if cfg.aligned_by:
-        check_keypoint_model(cfg, shipped_model(), SHIPPED_KEYPOINTS)
+        check_keypoint_model(cfg, shipped_model(), SHIPPED_ALIGNER)
     return Aligner(cfg.input_size, cfg.channels, scale=cfg.face_scale)
 
 
@@ -83,5 +83,5 @@ def check_keypoint_model(cfg: RecognitionConfig, digest: str, model_name: str) -
 
 @functools.cache
 def shipped_model() -> str:
-    """A digest of the shipped keypoint model's weights: what aligns faces (runs record it)."""
-    return weights_digest(load_run(SHIPPED_KEYPOINTS)[1])
+    """A digest of the shipped aligning model's weights: what aligns faces (runs record it)."""
+    return weights_digest(load_run(SHIPPED_ALIGNER)[1])

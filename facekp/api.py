@@ -26,7 +26,7 @@ quiet_tensorflow()  # before TensorFlow's first import: no start-up log lines in
 import numpy as np
 from PIL import Image
 
-from facekp import aligner, detect, photos
+from facekp import detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.errors import InputError
 from facekp.inference import Predictor
@@ -108,8 +108,8 @@ def face_embeddings(
     if not faces:
         return []
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
-    aligner.check_keypoint_model(model.cfg, predictor(run or SHIPPED_KEYPOINTS).weights, run or SHIPPED_KEYPOINTS)
-    embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces])))
+    found_by = predictor(run or SHIPPED_KEYPOINTS).weights
+    embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces]), found_by))
     return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
 
 

@@ -198,9 +198,10 @@ def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, flo
     return "\n".join(lines) + "\n"
 
 
-def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
-    """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints."""
-    return recogniser.faces_at_keypoints(rgb, np.stack([points for _, _, points in faces]))
+def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser, found_by: str) -> np.ndarray:
+    """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints,
+    found by the keypoint model whose weights digest is `found_by` (Recogniser.faces_at_keypoints)."""
+    return recogniser.faces_at_keypoints(rgb, np.stack([points for _, _, points in faces]), found_by)
 
 
 def enrol(
@@ -222,7 +223,7 @@ def enrol(
             except Exception as e:  # the file system and OpenCV raise many types for a bad file
                 print(f"{path}: unreadable image ({type(e).__name__}), not enrolled", file=sys.stderr)
                 continue
-            embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser))[0])
+            embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser, predictor.weights))[0])
             people.append(person)
     if not people:
         raise InputError(f"{gallery_dir}: no readable face image to enrol")
@@ -311,7 +312,7 @@ def predict_files(
         labels = []
         if identify and faces:
             recogniser, gallery = identify
-            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
+            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser, predictor.weights)))
             names += labels
         if len(shown) < PLOT_MAX_FILES:
             tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []

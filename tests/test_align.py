@@ -15,7 +15,7 @@ from PIL import Image
 from facekp import align, aligner, config, losses, tasks
 from facekp.checkpoints import RunCheckpoints, load_run, write_config
 from facekp.digest import weights_digest
-from facekp.config import SHIPPED_KEYPOINTS, RecognitionConfig
+from facekp.config import SHIPPED_ALIGNER, SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS, RecognitionConfig
 from facekp.errors import InputError
 from facekp.export import export_slim
 from facekp.data import geometry, identities
@@ -218,7 +218,7 @@ def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_
     cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
     with pytest.raises(InputError, match="not those of the keypoint model that aligned the recognition run"):
         aligner.for_config(cfg)
-    assert aligner.shipped_model() == weights_digest(load_run(SHIPPED_KEYPOINTS)[1])
+    assert aligner.shipped_model() == weights_digest(load_run(SHIPPED_ALIGNER)[1])
     run, slim = str(tmp_path / "run"), str(tmp_path / "slim")  # a training checkpoint and its slim export
     model = embedding_network(RecognitionConfig(task="embedding", embedding_loss="triplet", input_size=32, width=8))
     write_config(run, RecognitionConfig(task="embedding", embedding_loss="triplet", input_size=32, width=8))
@@ -263,3 +263,24 @@ def test_a_smaller_face_scale_puts_the_points_nearer_the_centre_and_shows_more_a
         np.testing.assert_allclose(spot_centre(face, point), point, atol=0.3)
     wider_run = aligner.for_config(RecognitionConfig(input_size=size, face_scale=0.8))
     assert (wider_run.size, wider_run.scale) == (size, 0.8)  # a run aligns every face at its own scale
+
+
+def test_faces_found_by_another_keypoint_model_are_cut_at_the_aligning_models_keypoints():
+    """predict.py --identify with the shipped keypoint model (not the one that aligned the shipped
+    embedding's faces): the embedding's own aligning model finds each face's keypoints again from
+    there, and the face is cut at those, as its training faces were."""
+    from facekp import photos
+    from facekp.inference import Predictor
+    from facekp.recognise import Recogniser
+
+    rgb = photos.read_image(os.path.join(os.path.dirname(SHIPPED_KEYPOINTS), "..", "data", "samples", "obamas.jpg"))
+    recogniser, finder = Recogniser(SHIPPED_EMBEDDING), Predictor.shipped()
+    assert finder.weights != recogniser.cfg.aligned_by == aligner.shipped_model()
+    points = np.stack([p for _, _, p in photos.keypoint_faces(rgb, photos.detect_in(rgb), finder, find_all=True)])
+    centers, sides = geometry.face_boxes(points)
+    again = recogniser.aligner.keypoints([rgb] * len(points), [(x, y, s) for (x, y), s in zip(centers, sides)])
+    np.testing.assert_array_equal(
+        recogniser.faces_at_keypoints(rgb, points, finder.weights),
+        recogniser.faces_at_keypoints(rgb, again, recogniser.cfg.aligned_by),
+    )
+    assert len(points) == 2 and np.abs(again - points).mean() / sides.mean() < 0.03  # the two models agree

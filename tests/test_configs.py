@@ -45,7 +45,7 @@ def test_train_from_a_recipe_with_flags_then_resume_with_the_same_command(tmp_pa
     # seednet traces fastest; the recipe's resnet width field stays in the config
     command = [
         "--config",
-        "ship68_smoke",
+        "plain68_smoke",
         "--run",
         run,
         "--data",

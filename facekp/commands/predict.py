@@ -26,7 +26,7 @@ import argparse
 import os
 import sys
 
-from facekp import aligner, overlay as overlays, photos
+from facekp import overlay as overlays, photos
 from facekp.cli import run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
@@ -115,7 +115,6 @@ def main():
                 f"--embedding-run {args.embedding_run}: needs a trained embedding run "
                 f"(with its recognition.json threshold, or give --threshold)"
             )
-        aligner.check_keypoint_model(recogniser.cfg, predictor.weights, args.run or SHIPPED_KEYPOINTS)
         identify = (recogniser, photos.enrol(args.identify, predictor, recogniser, threshold, args.detector))
     first = args.inputs[0]
     out_dir = args.out or (first if os.path.isdir(first) else os.path.dirname(os.path.abspath(first)))

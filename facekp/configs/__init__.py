@@ -1,8 +1,8 @@
 """Named experiments, one function per recipe (as in big_vision): each returns the full config of
 a run that the README reports, and its docstring holds the command and what it measured.
 
-    python train.py --config ship68 --run runs/ship68_w16            # $FACEKP_DATA or --data
-    python train.py --config ship68_smoke --run runs/try --steps 40   # flags override the recipe
+    python train.py --config plain68 --run runs/ship68_w16           # $FACEKP_DATA or --data
+    python train.py --config plain68_smoke --run runs/try --steps 40  # flags override the recipe
 
 Every recipe has a `NAME_smoke` twin: the same settings for 20 steps, to check a set-up in a
 minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken.
@@ -14,52 +14,54 @@ import dataclasses
 import os
 from typing import Any
 
-from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig, RecognitionConfig, TrainConfig
+from facekp.config import SHIPPED_ALIGNER, KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.errors import InputError
 
 LFW_TEST_FOLDS = "$FACEKP_DATA/lfw/pairs.txt"
 
 
-def ship68() -> KeypointConfig:
-    """The shipped 68-point model, models/keypoints68 (0.42M parameters): 10,000 steps in 11.5 min
-    on a 2-core CPU, NME 4.41% on unseen people's true-box crops.
+def plain68() -> KeypointConfig:
+    """The 68-point model on the labelled frames alone (0.42M parameters): 10,000 steps in 11.5 min
+    on a 2-core CPU, NME 4.41% on unseen people's true-box crops, 4.48% through predict.py. The
+    shipped model until issue 18; now models/aligner68, which aligns recognition faces.
 
-        python train.py --config ship68 --run runs/ship68_w16 --data ../shared/data/youtube-faces-68
+        python train.py --config plain68 --run runs/ship68_w16 --data ../shared/data/youtube-faces-68
     """
     return KeypointConfig(steps=10000, width=16, scale_jitter=0.25, shift_jitter=0.1)
 
 
 def teacher68() -> KeypointConfig:
-    """ship68 at width 32 (1.68M parameters) for 40,000 steps, 84 min: NME 4.10% on true-box
+    """plain68 at width 32 (1.68M parameters) for 40,000 steps, 84 min: NME 4.10% on true-box
     crops, 4.12% through predict.py, at 4x the cost per face. Its keypoints label LFW's photos
     for student68 (label.py, 6 min):
 
         python train.py --config teacher68 --run runs/teacher32 --data ../shared/data/youtube-faces-68
         python label.py ../shared/data/lfw --run runs/teacher32 --out runs/labels_lfw68
     """
-    return dataclasses.replace(ship68(), width=32, steps=40000, eval_every=2000)
+    return dataclasses.replace(plain68(), width=32, steps=40000, eval_every=2000)
 
 
 def student68() -> KeypointConfig:
-    """ship68 on the labelled frames and teacher68's labels of 13,119 LFW photos (the validation
-    people's left out), 11 min: NME 4.37% on true-box crops; the start of distilled68.
+    """plain68 on the labelled frames and teacher68's labels of 13,119 LFW photos (the validation
+    people's left out), 11 min: NME 4.37% on true-box crops; the start of ship68.
 
         python train.py --config student68 --run runs/stu16_lfw --data ../shared/data/youtube-faces-68
     """
-    return dataclasses.replace(ship68(), extra_data="runs/labels_lfw68")
+    return dataclasses.replace(plain68(), extra_data="runs/labels_lfw68")
 
 
-def distilled68() -> KeypointConfig:
-    """student68 fine-tuned on the labelled frames alone, 4000 steps at half the peak rate, 5 min:
-    NME 4.30% on true-box crops, 4.33% through predict.py (ship68: 4.41%, 4.48%), same network.
+def ship68() -> KeypointConfig:
+    """The shipped 68-point model, models/keypoints68: student68 fine-tuned on the labelled frames
+    alone, 4000 steps at half the peak rate, 5 min: NME 4.30% on true-box crops, 4.33% through
+    predict.py (plain68: 4.41%, 4.48%), the same network.
 
-        python train.py --config distilled68 --run runs/stu16_ft --data ../shared/data/youtube-faces-68
+        python train.py --config ship68 --run runs/stu16_ft --data ../shared/data/youtube-faces-68
     """
-    return dataclasses.replace(ship68(), init_from="runs/stu16_lfw", steps=4000, lr=1e-3)
+    return dataclasses.replace(plain68(), init_from="runs/stu16_lfw", steps=4000, lr=1e-3)
 
 
 def kaggle15() -> KeypointConfig:
-    """Kaggle 15 points, fine-tuned from the shipped model with a split by person: 3.3 min, RMSE 1.37.
+    """Kaggle 15 points, fine-tuned from plain68 (models/aligner68) with a split by person: 3.3 min, RMSE 1.37.
 
     python train.py --config kaggle15 --run runs/k15 --data ../shared/data/kaggle-fkd-yt
     """
@@ -67,19 +69,19 @@ def kaggle15() -> KeypointConfig:
         task="kaggle15",
         steps=3000,
         width=16,
-        init_from=SHIPPED_KEYPOINTS,
+        init_from=SHIPPED_ALIGNER,
         groups="$FACEKP_DATA/youtube-faces-68/training_frames_keypoints.csv",
     )
 
 
 def identity_lfw2017() -> RecognitionConfig:
-    """The identity classifier of Kaggle LFW 2017's 7 people on faces aligned by the shipped
-    keypoint model, from its trunk: 1.6 min, macro F1 0.992 (0.980 on the unaligned arrays,
+    """The identity classifier of Kaggle LFW 2017's 7 people on faces aligned by
+    models/aligner68, from its trunk: 1.6 min, macro F1 0.992 (0.980 on the unaligned arrays,
     --face-crop auto).
 
         python train.py --config identity_lfw2017 --run runs/id7_al --data ../shared/data/lfw2017
     """
-    return RecognitionConfig(task="identity", steps=2000, width=16, init_from=SHIPPED_KEYPOINTS)
+    return RecognitionConfig(task="identity", steps=2000, width=16, init_from=SHIPPED_ALIGNER)
 
 
 def _lfw_embedding(held_out_folds, **fields):
@@ -96,8 +98,8 @@ def _lfw_embedding(held_out_folds, **fields):
 
 def _embedding(held_out_folds, **fields):
     """_lfw_embedding with the YouTube-Faces-68 people too (same exclusions): 128 px gray faces
-    aligned by the shipped keypoint model (96 px: 88.3% on folds 1-5 in 8000 steps), the trunk
-    started from the shipped keypoint model's, its last features flattened into the embedding
+    aligned by models/aligner68 (96 px: 88.3% on folds 1-5 in 8000 steps), the trunk started
+    from its weights, its last features flattened into the embedding
     (pooled: 88.9%), ArcFace over every person (those with one photo too)."""
     return _lfw_embedding(
         held_out_folds,
@@ -106,7 +108,7 @@ def _embedding(held_out_folds, **fields):
         steps=6000,
         eval_every=1000,
         width=16,
-        init_from=SHIPPED_KEYPOINTS,
+        init_from=SHIPPED_ALIGNER,
         min_images=1,
         extra_data="$FACEKP_DATA/youtube-faces-68",
         **{"embedding_loss": "arcface", "embedding_head": "flatten", **fields},
@@ -195,9 +197,9 @@ RECIPES = {
     fn.__name__: fn
     for fn in (
         ship68,
+        plain68,
         teacher68,
         student68,
-        distilled68,
         kaggle15,
         identity_lfw2017,
         embedding_folds1_5,
