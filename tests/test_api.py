@@ -99,11 +99,13 @@ def test_importing_facekp_does_not_import_tensorflow():
 
 
 COMMANDS = {"facekp-train": "train", "facekp-predict": "predict", "facekp-submit": "submit"}
-COMMANDS.update({"facekp-verify": "verify", "facekp-export": "export", "facekp-ensemble": "ensemble"})
+COMMANDS.update(
+    {"facekp-verify": "verify", "facekp-export": "export", "facekp-ensemble": "ensemble", "facekp-label": "label"}
+)
 
 
 @pytest.mark.slow
-def test_pip_install_puts_the_six_console_scripts_beside_python(tmp_path):
+def test_pip_install_puts_the_console_scripts_beside_python(tmp_path):
     """`pip install -e .` installs facekp-train, -predict, -submit, -verify, -export and -ensemble, each the
     `run` of its facekp/commands module (the top-level scripts call the same); facekp-predict on
     the sample photos writes its CSV and plot."""
