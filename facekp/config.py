@@ -177,7 +177,7 @@ class RecognitionConfig(TrainConfig):
     dropout: float = _f(0.3, "dropout before the head", check=BELOW_ONE)
     face_crop: str = _f(
         "aligned",
-        "how a face is cut from its image: aligned (the shipped keypoint model's eye centres, nose tip "
+        "how a face is cut from its image: aligned (the aligning keypoint model's eye centres, nose tip "
         "and mouth corners warped onto one template), or a fixed box resized: auto (LFW's 250 or "
         "160 px framing -> the LFW 2017 face box, else the whole image), lfw or full",
         choices=("aligned", "auto", "lfw", "full"),

@@ -141,7 +141,7 @@ class Recogniser:
         cfg = self.cfg
         return identities.read_faces(paths, cfg.input_size, cfg.channels, cfg.face_crop, self.aligner)
 
-    def faces_at_keypoints(self, rgb: np.ndarray, points68: np.ndarray, found_by: str = "") -> np.ndarray:
+    def faces_at_keypoints(self, rgb: np.ndarray, points68: np.ndarray, found_by: str) -> np.ndarray:
         """(F, S, S, C) faces of an (H, W, 3) RGB image at their (F, 68, 2) keypoints, found by the
         keypoint model whose weights digest is `found_by`. A run that recorded another aligning
         model (cfg.aligned_by) has its own model find them again, started from these: its faces
@@ -153,7 +153,8 @@ class Recogniser:
             if self.cfg.aligned_by and found_by != self.cfg.aligned_by:
                 centers, sides = face_boxes(points68)
                 starts = [(x, y, side) for (x, y), side in zip(centers, sides)]
-                points68 = self.aligner.keypoints([rgb] * len(starts), starts)
+                gray = as_channels(rgb, 1)  # one copy of the photo for all its faces
+                points68 = self.aligner.keypoints([gray] * len(starts), starts)
             return aligned_faces(image, points68, size, self.cfg.face_scale)
         return np.stack([face_from_keypoints(image, points, size) for points in points68])
 

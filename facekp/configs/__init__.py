@@ -5,7 +5,9 @@ a run that the README reports, and its docstring holds the command and what it m
     python train.py --config plain68_smoke --run runs/try --steps 40  # flags override the recipe
 
 Every recipe has a `NAME_smoke` twin: the same settings for 20 steps, to check a set-up in a
-minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken.
+minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken. The
+shipped keypoint model's chain reads what its earlier steps wrote, under runs/ of the working
+folder: teacher68, then label.py (runs/labels_lfw68), student68, then ship68 (its --init-from).
 """
 
 from __future__ import annotations
