@@ -54,9 +54,8 @@ def check_out(out: str, photos_dir: str) -> None:
 
 
 def check_run(run: str) -> None:
-    """The labelling run must be a 68-point keypoint run (or its export)."""
-    if not os.path.isfile(os.path.join(run, "config.json")):
-        raise InputError(f"--run {run}: not a run directory (no config.json)")
+    """The labelling run must be a 68-point keypoint run (or its export); config.load names a
+    folder that is not a run."""
     task = load(run).task
     if task != "keypoints68":
         raise InputError(f"--run {run}: a {task} run; labels come from a keypoints68 run")
