@@ -50,7 +50,7 @@ def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         if not os.path.isfile(path):
-            raise InputError(f"{path}: no such file")
+            raise InputError(f"{path}: {'not a regular file' if os.path.exists(path) else 'no such file'}")
         return photos.read_image(path)
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))

@@ -46,8 +46,14 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
 
 
+def printable(text: str) -> str:
+    """`text` with the undecodable bytes of a file name that is not UTF-8 (held by Python as lone
+    surrogates, which no writer or font accepts) as the escapes stderr shows: caf\\udce9.jpg."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
+    atomic_write_bytes(path, printable(text).encode("utf-8"))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:

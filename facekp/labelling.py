@@ -15,8 +15,9 @@ from tqdm import tqdm
 
 from facekp import detect, photos
 from facekp.data import youtube68
-from facekp.errors import InputError, first_line
+from facekp.errors import InputError
 from facekp.export import replace_atomically
+from facekp.fileio import printable
 from facekp.inference import Predictor
 
 
@@ -35,13 +36,14 @@ def label_folder(
         raise InputError(f"{photos_dir}: no {'/'.join(youtube68.TRAINABLE_EXTENSIONS)} images found")
     rows = []
     for path in tqdm(usable, desc="label", unit="img", mininterval=0.5 if sys.stderr.isatty() else 30.0):
+        if printable(path) != path:
+            print(f"{printable(path)}: file name is not UTF-8 (the CSV could not name it), skipped", file=sys.stderr)
+            counts["unreadable"] += 1
+            continue
         try:
             rgb = photos.read_image(path)
         except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
-            print(
-                f"{e if isinstance(e, InputError) else f'{path}: unreadable image ({first_line(e)})'}, skipped",
-                file=sys.stderr,
-            )
+            print(f"{photos.unreadable(path, e)}, skipped", file=sys.stderr)
             counts["unreadable"] += 1
             continue
         detections = photos.detect_in(rgb, detector)

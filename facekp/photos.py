@@ -27,7 +27,7 @@ from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.data.identities import person_folders
 from facekp.errors import InputError, first_line
-from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text
+from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text, printable
 from facekp.inference import Predictor
 from facekp.opencv import cv2
 from facekp.recognise import Gallery, Recogniser
@@ -84,10 +84,18 @@ def decoder_messages() -> Iterator[list[str]]:
             lines += log.read().decode(errors="replace").splitlines()
 
 
+def unreadable(path: str, error: Exception) -> str:
+    """The one line for a file that could not be used: read_image's own InputError (unreadable,
+    too large), else the first line of what the file system or OpenCV raised."""
+    return str(error) if isinstance(error, InputError) else f"{path}: unreadable image ({first_line(error)})"
+
+
 def read_image(path: str) -> np.ndarray:
     """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
     stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
     when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO or a device would block the read
+        raise InputError(f"{path}: unreadable image (not a regular file)")
     size = image_size(path)
     if size is None:
         raise InputError(
@@ -96,12 +104,15 @@ def read_image(path: str) -> np.ndarray:
     width, height = size
     if width * height > MAX_PIXELS:
         raise InputError(f"{path}: image too large ({width} x {height})")
-    if not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
+    flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
+    named = printable(path) == path  # OpenCV crashes on a file name that is not UTF-8
+    if named and not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
         raise InputError(f"{path}: unreadable image (unknown format or damaged header)")
     with decoder_messages() as messages:  # libjpeg and libpng print their own warnings
-        image = cv2.imread(
-            path, np.empty((height, width, 3), np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-        )
+        if named:
+            image = cv2.imread(path, np.empty((height, width, 3), np.uint8), flags)
+        else:  # a file name that is not UTF-8: decode its bytes from memory
+            image = cv2.imdecode(np.fromfile(path, np.uint8), flags)
     truncated = [m for m in messages if "premature end" in m.lower()]  # libjpeg fills a cut JPEG with grey
     if image is None or truncated:
         raise InputError(f"{path}: unreadable image ({(truncated or messages or ['damaged data'])[0]})")
@@ -217,11 +228,8 @@ def enrol(
         for path in files:
             try:
                 faces, rgb = faces_in(path, predictor, find_all=False, detector=detector)
-            except InputError as e:
-                print(f"{e}, not enrolled", file=sys.stderr)
-                continue
-            except Exception as e:  # the file system and OpenCV raise many types for a bad file
-                print(f"{path}: unreadable image ({type(e).__name__}), not enrolled", file=sys.stderr)
+            except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
+                print(f"{unreadable(path, e)}, not enrolled", file=sys.stderr)
                 continue
             embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser, predictor.weights))[0])
             people.append(person)
@@ -299,11 +307,8 @@ def predict_files(
     for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
         try:
             faces, rgb = faces_in(path, predictor, find_all, refine, detector, start)
-        except InputError as e:  # unreadable, or too large
-            print(f"{e}, skipped", file=sys.stderr)
-            continue
-        except Exception as e:  # the file system and OpenCV raise many types for a bad file
-            print(f"{path}: unreadable image ({first_line(e)}), skipped", file=sys.stderr)
+        except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
+            print(f"{unreadable(path, e)}, skipped", file=sys.stderr)
             continue
         read += 1
         if not faces:
@@ -317,7 +322,9 @@ def predict_files(
         if len(shown) < PLOT_MAX_FILES:
             tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []
             thumbnail = shrunk(rgb, PLOT_MAX_SIDE)[0]
-            shown.append(plots.PlotEntry(os.path.basename(path), thumbnail, rgb.shape[1::-1], faces, labels, tiles))
+            shown.append(
+                plots.PlotEntry(printable(os.path.basename(path)), thumbnail, rgb.shape[1::-1], faces, labels, tiles)
+            )
         write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
         del rgb  # the next file is decoded without this one in memory
     if not read:

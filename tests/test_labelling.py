@@ -35,6 +35,18 @@ def photo_folder(tmp_path):
     return folder
 
 
+def test_label_skips_what_it_cannot_name_or_read_by_name(photo_folder, tmp_path, capsys):
+    os.mkfifo(photo_folder / "Mona_Lisa" / "Mona_Lisa_0003.jpg")  # reading it would block forever
+    with open(os.fsencode(photo_folder) + b"/Mona_Lisa/caf\xe9_0004.jpg", "wb") as f:  # not UTF-8
+        f.write((photo_folder / "Mona_Lisa" / "Mona_Lisa_0001.jpg").read_bytes())
+    code, stdout, stderr = run_script(
+        "label", ["--run", SHIPPED_KEYPOINTS, "--out", tmp_path / "out", photo_folder], capsys
+    )
+    assert code == 0 and '"labelled": 2' in stdout and '"unreadable": 2' in stdout, stderr
+    assert "Mona_Lisa_0003.jpg: unreadable image (not a regular file), skipped" in stderr
+    assert "caf\\udce9_0004.jpg: file name is not UTF-8 (the CSV could not name it), skipped" in stderr
+
+
 def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_folder, tmp_path, capsys):
     out = tmp_path / "labels"
     code, stdout, _ = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", out, photo_folder], capsys)

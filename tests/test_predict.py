@@ -2,6 +2,7 @@
 
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -68,14 +69,20 @@ def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
         synthetic_face(rng, size=90 + 10 * i)[0].save(folder / name)
     (folder / "broken.jpg").write_bytes(b"not an image")
     (folder / "notes.txt").write_text("ignored: not an image extension")
+    os.mkfifo(folder / "pipe.jpg")  # reading it would block forever
+    with open(os.fsencode(folder) + b"/caf\xe9.jpg", "wb") as f:  # a file name that is not UTF-8
+        f.write((folder / "c.jpg").read_bytes())
     done = subprocess.run(
         [sys.executable, os.path.join(REPO, "predict.py"), "--run", tiny_run, str(folder)],
         capture_output=True,
         text=True,
     )
     assert done.returncode == 0, done.stderr
-    assert "broken.jpg: unreadable image" in done.stderr and "3 of 4 files read" in done.stdout
-    assert len(done.stderr.strip().splitlines()) == 1  # the runtime's own notices are muted
+    assert "broken.jpg: unreadable image" in done.stderr and "4 of 5 files read" in done.stdout
+    assert "pipe.jpg: not a regular file, skipped" in done.stderr
+    without_bar = re.sub(r"predict: .*?img/s\]", "", done.stderr)
+    lines = [line for line in without_bar.splitlines() if line.strip()]
+    assert len(lines) == 2, lines  # the runtime's own notices are muted
     csvs = sorted(folder.glob("prediction-*.csv"))
     assert len(csvs) == 1 and len(list(folder.glob("plot-*.png"))) == 1
     with open(csvs[0]) as f:
@@ -83,7 +90,8 @@ def test_predict_py_writes_csv_and_plot_and_skips_bad_files(tiny_run, tmp_path):
     header = rows[0]
     assert header[:7] == ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
     assert header[7:9] == ["x0", "y0"] and header[-1] == "y67" and len(header) == 7 + 136
-    assert len(rows) == 4 and all(len(r) == len(header) for r in rows)
+    assert len(rows) == 5 and all(len(r) == len(header) for r in rows)
+    assert any(r[0].endswith("caf\\udce9.jpg") for r in rows)  # named as stderr would name it
     a = next(r for r in rows[1:] if r[0].endswith("a.jpg"))
     assert a[1:6] == ["0", "0.0", "0.0", "90.0", "90.0"]  # a crop: the box is the whole image
 

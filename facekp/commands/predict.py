@@ -99,7 +99,7 @@ def main():
     paths = photos.find_images(args.inputs)
     missing = [p for p in paths if not os.path.isfile(p)]
     for path in missing:
-        print(f"{path}: no such file, skipped", file=sys.stderr)
+        print(f"{path}: {'not a regular file' if os.path.exists(path) else 'no such file'}, skipped", file=sys.stderr)
     paths = [p for p in paths if os.path.isfile(p)]
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
