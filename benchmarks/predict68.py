@@ -10,6 +10,9 @@ the frame) on all cores and on one thread; the bare network's ms per face at bat
 both engines (TFLite/XNNPACK, TensorFlow); how many frames had no detection (the image centre then
 starts the search) and the detector's ms per image.
 
+With --refine-margins 1.1,1.2,..., the NME with one refinement pass at each of these refinement
+margins too (the shipped model's 1.2 was chosen so, on --people training).
+
 With --worst FILE.png, the 5% of frames with the largest NME (refinement 1) are drawn in a grid
 (truth green, prediction red, each with its NME and file) and the JSON line says how much of the
 mean error they carry: the hard faces that issue 18 asks about.
@@ -20,6 +23,7 @@ HOG detector, then the predictor on the largest detection), and on the same dete
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -50,12 +54,27 @@ def main():
     parser.add_argument("--detector", choices=detect.DETECTORS, default=detect.DEFAULT_DETECTOR)
     parser.add_argument("--start", choices=detect.STARTS, default=detect.DEFAULT_START)
     parser.add_argument("--worst", metavar="FILE.png", help="draw the 5%% worst faces (refinement 1) here")
+    parser.add_argument(
+        "--refine-margins", metavar="M1,M2", help="also NME with 1 refinement pass at each of these --refine-margin"
+    )
+    parser.add_argument(
+        "--people",
+        choices=("validation", "training"),
+        default="validation",
+        help="frames of the validation people, or as many frames of training people (to choose settings on)",
+    )
     args = parser.parse_args()
     cfg = config_lib.load(args.run)
     predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
+    model = predictors["all_cores"].model
+    margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
+    at_margin = {m: Predictor(dataclasses.replace(cfg, refine_margin=m), model) for m in margins}
     ann = youtube68.load(args.data)
-    _, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
+    train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
+    if args.people == "training":
+        val = np.sort(np.random.default_rng(0).choice(train, len(val), replace=False))
     preds, seconds, missed, detect_s, boxes = {0: [], 1: []}, {}, 0, 0.0, []
+    margin_preds = {m: [] for m in margins}
     for i in val:
         rgb = photos.read_image(ann.paths[i])
         image = detect.as_channels(rgb, cfg.channels)
@@ -71,12 +90,16 @@ def main():
                 points = predictor.predict_faces(image, starts, refine)[0]
                 seconds[refine, threads] = seconds.get((refine, threads), 0.0) + time.perf_counter() - start
             preds[refine].append(points)
+        for margin, predictor in at_margin.items():
+            margin_preds[margin].append(predictor.predict_faces(image, starts, 1)[0])
     true = ann.keypoints[val]
     figures = {
         "benchmark": "predict68",
         "run": args.run,
         "detector": args.detector,
         "start": args.start,
+        "refine_margin": cfg.refine_margin or cfg.margin,
+        "people": args.people,
         "val_faces": len(val),
         "val_people": len(set(ann.groups[j] for j in val)),
         "no_detection": missed,
@@ -92,6 +115,9 @@ def main():
                 f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors
             },
         }
+    for margin, points in margin_preds.items():
+        result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
+        figures[f"refine1_margin{margin}"] = {k: round(result[k], 4) for k in ("nme", "nme_median", "failure_rate")}
     plain = Predictor.from_run(args.run, engine="tf")
     for name, predictor in [
         ("tflite", predictors["all_cores"]),

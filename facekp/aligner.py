@@ -22,7 +22,9 @@ from facekp.errors import InputError
 from facekp.inference import Predictor
 
 # Keypoint passes after the first from a framing's start box: on 300 LFW photos the points then lie
-# 0.3% of a face box (mean) from those started at MTCNN's detection, none beyond 5%.
+# 0.3% of a face box (mean) from those started at MTCNN's detection, none beyond 5%. Every pass at
+# the model's margin, and the faces cut at the last pass's points (not predict.py's tighter passes
+# and their mean), as they were when the shipped recognition runs trained.
 REFINE = 2
 
 
@@ -49,7 +51,7 @@ class Aligner:
         found by detection); all images in one batch per pass."""
         boxes = [start or detected_start(as_channels(image, 3)) for image, start in zip(images, starts, strict=True)]
         gray = [as_channels(image, 1) for image in images]
-        return self.predictor.predict_each(gray, boxes, REFINE)
+        return self.predictor.predict_each(gray, boxes, REFINE, plain_refinement=True)
 
     def __call__(self, images: Sequence[np.ndarray], starts: Sequence[tuple | None]) -> np.ndarray:
         points = self.keypoints(images, starts)

@@ -136,6 +136,12 @@ class KeypointConfig(TrainConfig):
         "integral", "resnet head: integral (heatmaps + soft-argmax) or regression", choices=("integral", "regression")
     )
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
+    refine_margin: float = _f(
+        0.0,
+        "predict.py's refinement passes: crop side / side of the box of the model's own keypoints "
+        "(tighter than a detector's box; 0: --margin)",
+        check=NON_NEGATIVE,
+    )
     flip_bias: float = _f(
         0.0,
         "the labels' offset right of what they mark, as a fraction of the face crop's side: "
@@ -248,8 +254,18 @@ CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfi
 # The value a run saved before a field existed behaves as (its config.json lacks the field).
 BEFORE_FIELD_EXISTED = {"embedding_loss": "triplet"}
 
-# Fields that only steer the loop: a resumed run may change them without starting a new run.
-RUN_CONTROL_FIELDS = ("steps", "eval_every", "ckpt_every", "log_every", "data", "classify_data", "cache", "cache_dir")
+# Fields that only steer the loop (or inference): a resumed run may change them without starting a new run.
+RUN_CONTROL_FIELDS = (
+    "steps",
+    "eval_every",
+    "ckpt_every",
+    "log_every",
+    "data",
+    "classify_data",
+    "cache",
+    "cache_dir",
+    "refine_margin",
+)
 
 
 def _problem(cfg, f):

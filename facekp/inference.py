@@ -94,25 +94,34 @@ class Predictor:
         (F, 3); each crop reads only the window of the image under it.
 
         A box is a keypoint box (centre x, centre y, side); the crop is that side times the
-        model's margin. Each face is then re-cropped `refine` times around its own prediction;
-        every pass predicts all faces of the image as one batch.
+        model's margin. Each face is then re-cropped `refine` times around its own prediction (the
+        side times cfg.refine_margin, tighter: the model's own box fits better than a detector's),
+        and its keypoints are the mean of all passes' (crops placed a little differently err a
+        little differently; README, "The shipped model"); every pass predicts all faces of the
+        image as one batch.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         return self.predict_each([image] * len(boxes), boxes, refine)
 
-    def predict_each(self, images: Sequence[np.ndarray], boxes: np.ndarray | list, refine: int = 1) -> np.ndarray:
+    def predict_each(
+        self, images: Sequence[np.ndarray], boxes: np.ndarray | list, refine: int = 1, plain_refinement: bool = False
+    ) -> np.ndarray:
         """predict_faces for one face box (F, 3) in each of F images (of any sizes): all in one
-        batch per pass, as recognition reads whole folders of one-face photos."""
+        batch per pass, as recognition reads whole folders of one-face photos. `plain_refinement`:
+        every pass at the model's margin and the last pass's keypoints, as recognition faces were
+        cut when the shipped recognition runs trained."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         if not len(boxes):
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
-        centers, sides = boxes[:, :2], boxes[:, 2]
-        for _ in range(refine + 1):
+        refine_margin = self.cfg.margin if plain_refinement else self.cfg.refine_margin or self.cfg.margin
+        centers, sides, total = boxes[:, :2], boxes[:, 2], 0.0
+        for margin in [self.cfg.margin] + [refine_margin] * refine:
             cropped = [
-                image_ops.crop_with_map_fast(image, c, s * self.cfg.margin, self.cfg.input_size)
+                image_ops.crop_with_map_fast(image, c, s * margin, self.cfg.input_size)
                 for image, c, s in zip(images, centers, sides)
             ]
             points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
             points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image
             centers, sides = face_boxes(points)
-        return points.astype(np.float32)
+            total = total + points
+        return (points if plain_refinement else total / (refine + 1)).astype(np.float32)

@@ -1,6 +1,7 @@
 """predict.py end to end on generated images; crop-to-photo coordinate mapping; slim export."""
 
 import csv
+import dataclasses
 import os
 import re
 import subprocess
@@ -13,6 +14,7 @@ from PIL import Image
 
 from facekp import export, photos
 from facekp.data import images as image_ops
+from facekp.data.geometry import face_boxes
 from facekp.inference import Predictor
 from tests.conftest import run_script, synthetic_face
 
@@ -127,6 +129,35 @@ def test_tflite_and_tf_engines_agree_and_faces_batch_like_one_by_one(tiny_run):
     assert together.shape == (3, 68, 2)
     np.testing.assert_allclose(together, apart, atol=1e-4)
     assert fast.predict_faces(photo, [], refine=1).shape == (0, 68, 2)
+
+
+def test_refinement_passes_crop_at_the_refine_margin_and_give_the_mean_of_all_passes(tiny_run):
+    trained = Predictor.from_run(tiny_run)
+    photo = np.random.default_rng(4).random((120, 160, 1), np.float32) * 255
+
+    def passes(margins):
+        """Each pass alone (refine=0, at its margin), from the box of the pass before."""
+        box, found = np.array([[70.0, 60.0, 50.0]], np.float32), []
+        for margin in margins:
+            found.append(
+                Predictor(dataclasses.replace(trained.cfg, margin=margin), trained.model).predict_faces(photo, box, 0)
+            )
+            center, side = face_boxes(found[-1])
+            box = np.concatenate([center, side[:, None]], axis=1)
+        return found
+
+    box, margin = [(70.0, 60.0, 50.0)], trained.cfg.margin
+    tight = Predictor(dataclasses.replace(trained.cfg, refine_margin=0.8 * margin), trained.model)
+    np.testing.assert_allclose(
+        tight.predict_faces(photo, box, refine=2),
+        np.mean(passes([margin, 0.8 * margin, 0.8 * margin]), axis=0),
+        atol=1e-4,
+    )
+    same = passes([margin] * 3)  # refine_margin 0: every pass at the margin
+    np.testing.assert_allclose(trained.predict_faces(photo, box, refine=2), np.mean(same, axis=0), atol=1e-4)
+    # as recognition's faces were cut: every pass at the margin, the last pass's points
+    np.testing.assert_allclose(tight.predict_each([photo], box, refine=2, plain_refinement=True), same[2], atol=1e-4)
+    assert np.abs(same[2] - same[0]).max() > 0.1  # the passes differ: the mean is not any one of them
 
 
 def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):

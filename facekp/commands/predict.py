@@ -59,7 +59,11 @@ def main():
         "--overlay", help="face filter: sunglasses | moustache | PATH.png (RGBA; placed like sunglasses)"
     )
     parser.add_argument(
-        "--refine", type=int, default=1, help="re-crop each face around its own prediction this many times (default 1)"
+        "--refine",
+        type=int,
+        default=1,
+        help="re-crop each face around its own prediction this many times; the keypoints are the mean of all "
+        "passes' (default 1)",
     )
     parser.add_argument(
         "--engine",
