@@ -64,10 +64,15 @@ def main():
         help="frames of the validation people, or as many frames of training people (to choose settings on)",
     )
     args = parser.parse_args()
+    if args.people == "training" and (args.worst or args.dlib):
+        parser.error("--worst and --dlib measure the validation people")
     cfg = config_lib.load(args.run)
     predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
     model = predictors["all_cores"].model
-    margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
+    try:
+        margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
+    except ValueError:
+        parser.error(f"--refine-margins: numbers separated by commas, not {args.refine_margins!r}")
     at_margin = {m: Predictor(dataclasses.replace(cfg, refine_margin=m), model) for m in margins}
     ann = youtube68.load(args.data)
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
@@ -100,8 +105,8 @@ def main():
         "start": args.start,
         "refine_margin": cfg.refine_margin or cfg.margin,
         "people": args.people,
-        "val_faces": len(val),
-        "val_people": len(set(ann.groups[j] for j in val)),
+        "faces": len(val),
+        "people_count": len(set(ann.groups[j] for j in val)),
         "no_detection": missed,
         "detector_ms_per_image": round(1000 * detect_s / len(val), 1),
     }
@@ -117,7 +122,11 @@ def main():
         }
     for margin, points in margin_preds.items():
         result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
-        figures[f"refine1_margin{margin}"] = {k: round(result[k], 4) for k in ("nme", "nme_median", "failure_rate")}
+        figures[f"refine1_margin{margin}"] = {
+            "nme": round(result["nme"], 4),
+            "nme_median": round(result["nme_median"], 4),
+            "failure_rate_10pct": round(result["failure_rate"], 4),
+        }
     plain = Predictor.from_run(args.run, engine="tf")
     for name, predictor in [
         ("tflite", predictors["all_cores"]),

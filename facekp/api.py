@@ -30,6 +30,7 @@ from facekp import detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.errors import InputError
 from facekp.inference import Predictor
+from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
 
@@ -49,8 +50,8 @@ def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     or (H, W, 4) RGBA, (H, W) gray; uint8, or floats on the 0-255 scale."""
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
-        if not os.path.isfile(path):
-            raise InputError(f"{path}: {'not a regular file' if os.path.exists(path) else 'no such file'}")
+        if file_problem(path):
+            raise InputError(f"{path}: {file_problem(path)}")
         return photos.read_image(path)
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
@@ -108,8 +109,7 @@ def face_embeddings(
     if not faces:
         return []
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
-    found_by = predictor(run or SHIPPED_KEYPOINTS).weights
-    embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces]), found_by))
+    embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces])))
     return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
 
 

@@ -138,8 +138,8 @@ class KeypointConfig(TrainConfig):
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
     refine_margin: float = _f(
         0.0,
-        "predict.py's refinement passes: crop side / side of the box of the model's own keypoints "
-        "(tighter than a detector's box; 0: --margin)",
+        "refinement passes (predict.py, label.py, the API): crop side / side of the box of the model's "
+        "own keypoints (tighter than a detector's box; 0: --margin)",
         check=NON_NEGATIVE,
     )
     flip_bias: float = _f(

@@ -9,7 +9,6 @@ Inference runs through TFLite (XNNPACK) by default, converted in memory when the
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Callable
 
@@ -21,7 +20,6 @@ from facekp import config as config_lib
 from facekp.checkpoints import load_run
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
-from facekp.digest import weights_digest
 from facekp.errors import InputError
 from facekp.schemes import scheme_of
 from facekp.tflite import TFLiteModel
@@ -67,11 +65,6 @@ class Predictor:
         cfg, model = load_run(run_dir)
         return cls(cfg, model, engine, threads)
 
-    @functools.cached_property
-    def weights(self) -> str:
-        """A digest of the model's weights (recognition runs record the one that aligned their faces)."""
-        return weights_digest(self.model)
-
     def predict(self, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> np.ndarray:
         """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].
 
@@ -97,7 +90,7 @@ class Predictor:
         model's margin. Each face is then re-cropped `refine` times around its own prediction (the
         side times cfg.refine_margin, tighter: the model's own box fits better than a detector's),
         and its keypoints are the mean of all passes' (crops placed a little differently err a
-        little differently; README, "The shipped model"); every pass predicts all faces of the
+        little differently; README, "Refinement"); every pass predicts all faces of the
         image as one batch.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)

@@ -18,6 +18,7 @@ from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.export import replace_atomically
 from facekp.fileio import printable
+from facekp.opencv import utf8_name
 from facekp.inference import Predictor
 
 
@@ -36,7 +37,7 @@ def label_folder(
         raise InputError(f"{photos_dir}: no {'/'.join(youtube68.TRAINABLE_EXTENSIONS)} images found")
     rows = []
     for path in tqdm(usable, desc="label", unit="img", mininterval=0.5 if sys.stderr.isatty() else 30.0):
-        if printable(path) != path:
+        if not utf8_name(os.path.relpath(path, photos_dir)):  # the CSV names it so
             print(f"{printable(path)}: file name is not UTF-8 (the CSV could not name it), skipped", file=sys.stderr)
             counts["unreadable"] += 1
             continue

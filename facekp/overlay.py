@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from facekp.errors import InputError
+from facekp import opencv
 from facekp.opencv import cv2
 
 ASSETS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "assets")
@@ -21,9 +22,10 @@ BUILT_IN = ("sunglasses", "moustache")
 def load_overlay(name_or_path: str) -> np.ndarray:
     """An RGBA float image (H, W, 4) in 0..1: a built-in name or a PNG path."""
     path = os.path.join(ASSETS, f"{name_or_path}.png") if name_or_path in BUILT_IN else name_or_path
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    problem = opencv.file_problem(path)
+    image = None if problem else opencv.imread(path, cv2.IMREAD_UNCHANGED)
     if image is None:
-        raise InputError(f"{path}: overlay image not found or unreadable")
+        raise InputError(f"{path}: overlay image not found or unreadable ({problem or 'not an image OpenCV decodes'})")
     if image.ndim == 2 or image.shape[2] != 4:
         raise InputError(f"{path}: overlay must be an RGBA PNG (with transparency)")
     return cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA).astype(np.float32) / 255.0

@@ -29,7 +29,7 @@ from facekp.data.identities import person_folders
 from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text, printable
 from facekp.inference import Predictor
-from facekp.opencv import cv2
+from facekp.opencv import cv2, file_problem, utf8_name
 from facekp.recognise import Gallery, Recogniser
 
 Face = tuple[tuple[float, float, float, float], float, np.ndarray]  # box (x, y, w, h), score, points (K, 2)
@@ -94,8 +94,8 @@ def read_image(path: str) -> np.ndarray:
     """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
     stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
     when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
-    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO or a device would block the read
-        raise InputError(f"{path}: unreadable image (not a regular file)")
+    if file_problem(path):  # a FIFO or a device would block the read
+        raise InputError(f"{path}: unreadable image ({file_problem(path)})")
     size = image_size(path)
     if size is None:
         raise InputError(
@@ -105,7 +105,7 @@ def read_image(path: str) -> np.ndarray:
     if width * height > MAX_PIXELS:
         raise InputError(f"{path}: image too large ({width} x {height})")
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
-    named = printable(path) == path  # OpenCV crashes on a file name that is not UTF-8
+    named = utf8_name(path)
     if named and not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
         raise InputError(f"{path}: unreadable image (unknown format or damaged header)")
     with decoder_messages() as messages:  # libjpeg and libpng print their own warnings
@@ -209,10 +209,10 @@ def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, flo
     return "\n".join(lines) + "\n"
 
 
-def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser, found_by: str) -> np.ndarray:
-    """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints,
-    found by the keypoint model whose weights digest is `found_by` (Recogniser.faces_at_keypoints)."""
-    return recogniser.faces_at_keypoints(rgb, np.stack([points for _, _, points in faces]), found_by)
+def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
+    """The recognition faces (F, S, S, C) of a file's faces, cut (aligned) at their keypoints
+    (Recogniser.faces_at_keypoints)."""
+    return recogniser.faces_at_keypoints(rgb, np.stack([points for _, _, points in faces]))
 
 
 def enrol(
@@ -231,7 +231,7 @@ def enrol(
             except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
                 print(f"{unreadable(path, e)}, not enrolled", file=sys.stderr)
                 continue
-            embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser, predictor.weights))[0])
+            embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser))[0])
             people.append(person)
     if not people:
         raise InputError(f"{gallery_dir}: no readable face image to enrol")
@@ -317,7 +317,7 @@ def predict_files(
         labels = []
         if identify and faces:
             recogniser, gallery = identify
-            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser, predictor.weights)))
+            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
             names += labels
         if len(shown) < PLOT_MAX_FILES:
             tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []

@@ -141,20 +141,19 @@ class Recogniser:
         cfg = self.cfg
         return identities.read_faces(paths, cfg.input_size, cfg.channels, cfg.face_crop, self.aligner)
 
-    def faces_at_keypoints(self, rgb: np.ndarray, points68: np.ndarray, found_by: str) -> np.ndarray:
-        """(F, S, S, C) faces of an (H, W, 3) RGB image at their (F, 68, 2) keypoints, found by the
-        keypoint model whose weights digest is `found_by`. A run that recorded another aligning
-        model (cfg.aligned_by) has its own model find them again, started from these: its faces
-        are then cut as its training faces were, whichever model found the faces' keypoints."""
+    def faces_at_keypoints(self, rgb: np.ndarray, points68: np.ndarray) -> np.ndarray:
+        """(F, S, S, C) faces of an (H, W, 3) RGB image at their (F, 68, 2) keypoints. Aligned runs
+        have their own aligning model find the keypoints again, started from these (whichever model
+        found them, and however predict.py refined them): the faces are then cut as its training
+        faces were."""
         image, size = as_channels(rgb, self.cfg.channels), self.cfg.input_size
         if self.cfg.face_crop == "aligned":
             if np.shape(points68)[1:] != (68, 2):
                 raise InputError(f"{self.run_dir}: aligns faces by 68 keypoints; give a 68-point keypoint run")
-            if self.cfg.aligned_by and found_by != self.cfg.aligned_by:
-                centers, sides = face_boxes(points68)
-                starts = [(x, y, side) for (x, y), side in zip(centers, sides)]
-                gray = as_channels(rgb, 1)  # one copy of the photo for all its faces
-                points68 = self.aligner.keypoints([gray] * len(starts), starts)
+            centers, sides = face_boxes(points68)
+            starts = [(x, y, side) for (x, y), side in zip(centers, sides)]
+            gray = as_channels(rgb, 1)  # one copy of the photo for all its faces
+            points68 = self.aligner.keypoints([gray] * len(starts), starts)
             return aligned_faces(image, points68, size, self.cfg.face_scale)
         return np.stack([face_from_keypoints(image, points, size) for points in points68])
 

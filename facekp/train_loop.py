@@ -161,7 +161,8 @@ def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
     SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
     task = tasks.get(cfg.task)
     step = finished_step(task, cfg, run_dir)
-    if step is not None:  # nothing to do: no data read, no validation, nothing written
+    if step is not None:  # nothing to do: no data read, no validation; only new run-control values recorded
+        record_run_controls(run_dir, cfg)
         steps = f"of --steps {cfg.steps}" if step == cfg.steps else f"past --steps {cfg.steps}"
         print(f"{run_dir}: already at its last step ({step} {steps}); a larger --steps continues it")
         results = last_validation(run_dir)
@@ -195,6 +196,13 @@ def finished_step(task: tasks.Task, cfg: TrainConfig, run_dir: str) -> int | Non
     except InputError:  # an unreadable config.json: training says what is wrong
         return None
     return latest[0] if not changed and task.after_training_done(cfg, run_dir) else None
+
+
+def record_run_controls(run_dir: str, cfg: TrainConfig) -> None:
+    """Write a new run's config.json, or a resumed run's when this command changed its run-control
+    values (RUN_CONTROL_FIELDS: --steps, --refine-margin, ...), so that it says what the run now is."""
+    if not os.path.isfile(os.path.join(run_dir, "config.json")) or differing_fields(load(run_dir), cfg):
+        write_config(run_dir, cfg)
 
 
 def last_validation(run_dir: str) -> dict[str, float]:
@@ -275,8 +283,8 @@ def _train(cfg, run_dir, task, strategy, log_dir):
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
     new_run = not os.path.isfile(os.path.join(run_dir, "config.json"))
-    if new_run and chief:  # only once the start is sound
-        write_config(run_dir, cfg)
+    if chief:  # only once the start is sound
+        record_run_controls(run_dir, cfg)
 
     # ---- Update and evaluation steps.
     train_step = make_train_step(model, optimizer, loss_fn, strategy, cfg)

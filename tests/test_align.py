@@ -267,20 +267,22 @@ def test_a_smaller_face_scale_puts_the_points_nearer_the_centre_and_shows_more_a
 
 def test_faces_found_by_another_keypoint_model_are_cut_at_the_aligning_models_keypoints():
     """predict.py --identify with the shipped keypoint model (not the one that aligned the shipped
-    embedding's faces): the embedding's own aligning model finds each face's keypoints again from
-    there, and the face is cut at those, as its training faces were."""
+    embedding's faces, and refined otherwise): the embedding's own aligning model finds each face's
+    keypoints again from there, and the face is cut at those, as its training faces were."""
     from facekp import photos
+    from facekp.detect import as_channels
     from facekp.inference import Predictor
     from facekp.recognise import Recogniser
 
     rgb = photos.read_image(os.path.join(os.path.dirname(SHIPPED_KEYPOINTS), "..", "data", "samples", "obamas.jpg"))
     recogniser, finder = Recogniser(SHIPPED_EMBEDDING), Predictor.shipped()
-    assert finder.weights != recogniser.cfg.aligned_by == aligner.shipped_model()
+    assert weights_digest(finder.model) != recogniser.cfg.aligned_by == aligner.shipped_model()
     points = np.stack([p for _, _, p in photos.keypoint_faces(rgb, photos.detect_in(rgb), finder, find_all=True)])
     centers, sides = geometry.face_boxes(points)
     again = recogniser.aligner.keypoints([rgb] * len(points), [(x, y, s) for (x, y), s in zip(centers, sides)])
+    cfg = recogniser.cfg
     np.testing.assert_array_equal(
-        recogniser.faces_at_keypoints(rgb, points, finder.weights),
-        recogniser.faces_at_keypoints(rgb, again, recogniser.cfg.aligned_by),
+        recogniser.faces_at_keypoints(rgb, points),
+        align.aligned_faces(as_channels(rgb, cfg.channels), again, cfg.input_size, cfg.face_scale),
     )
     assert len(points) == 2 and np.abs(again - points).mean() / sides.mean() < 0.03  # the two models agree

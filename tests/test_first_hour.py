@@ -63,7 +63,9 @@ def test_help_groups_the_flags_by_task(capsys, monkeypatch):
     assert {"--steps", "--input-size", "--rotation", "--width", "--cache", "--cache-dir"} <= set(
         sections["common to every task"]
     )
-    assert {"--loss", "--head", "--margin", "--flip-bias", "--groups"} == set(sections[KEYPOINT_GROUP])
+    assert {"--loss", "--head", "--margin", "--refine-margin", "--flip-bias", "--groups"} == set(
+        sections[KEYPOINT_GROUP]
+    )
     assert {"--dropout", "--face-crop", "--classify-data", "--triplet-margin"} <= set(sections[RECOGNITION_GROUP])
     assert {"--run", "--config"} <= set(sections["options"])
 

@@ -378,3 +378,15 @@ def test_validation_pairs_draw_a_few_same_pairs_per_person_and_as_many_others():
     assert same.sum() == (~same).sum() == 6 and len(set(zip(i, j))) == 12
     again = metrics.validation_pairs(labels, same_per_person=3)
     assert all((a == b).all() for a, b in zip((i, j, same), again))  # seeded
+
+
+def test_face_files_of_any_name_are_read_and_a_fifo_is_refused_by_name(tmp_path):
+    """verify.py and recognition training read face files by OpenCV, which crashed on a file name
+    that is not UTF-8 and would block forever on a FIFO."""
+    name = os.fsencode(tmp_path) + b"/caf\xe9_0001.jpg"
+    Image.new("RGB", (40, 30), (200, 100, 50)).save(name, format="JPEG")
+    face = identities.read_image(os.fsdecode(name), 3)
+    assert face.shape == (30, 40, 3) and abs(int(face[15, 20, 0]) - 200) < 8
+    os.mkfifo(tmp_path / "pipe.jpg")
+    with pytest.raises(InputError, match="pipe.jpg: not a regular file"):
+        identities.read_image(str(tmp_path / "pipe.jpg"), 1)

@@ -32,6 +32,7 @@ from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
 from facekp.inference import Predictor
+from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
 
@@ -101,10 +102,10 @@ def main():
         kind = "moustache" if args.overlay == "moustache" else "sunglasses"
         overlay = (kind, overlays.load_overlay(args.overlay))
     paths = photos.find_images(args.inputs)
-    missing = [p for p in paths if not os.path.isfile(p)]
-    for path in missing:
-        print(f"{path}: {'not a regular file' if os.path.exists(path) else 'no such file'}, skipped", file=sys.stderr)
-    paths = [p for p in paths if os.path.isfile(p)]
+    for path in paths:
+        if file_problem(path):
+            print(f"{path}: {file_problem(path)}, skipped", file=sys.stderr)
+    paths = [p for p in paths if not file_problem(p)]
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
     predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads)

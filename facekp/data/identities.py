@@ -24,6 +24,7 @@ from facekp.data.geometry import face_boxes
 from facekp.data.images import pixels
 from facekp.errors import InputError
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
+from facekp import opencv
 
 LFW2017_SHAPE = (50, 37)  # rows, columns of one X_train face
 CHUNK = 256  # files read (and aligned) at a time
@@ -184,7 +185,7 @@ def load_test_arrays(folder: str, size: int, channels: int, aligner: AlignFn | N
 
 def read_image(path: str, channels: int) -> np.ndarray:
     """One image file -> (H, W, channels) uint8 (RGB or gray), or an InputError naming the file."""
-    image = cv2.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+    image = opencv.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"{path}: not a readable image")
     return image[..., None] if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
