@@ -51,6 +51,19 @@ def test_fast_opencv_crop_matches_the_tf_crop():
         assert fast.shape == (out, out, 1) and np.abs(fast - slow.numpy()).mean() < 1.0
 
 
+def test_the_window_a_crop_reads_covers_its_corners_and_survives_non_finite_maps():
+    rng = np.random.default_rng(5)
+    maps = [np.concatenate([rng.normal(0, 2, (2, 2)), rng.uniform(-50, 250, (2, 1))], axis=1) for _ in range(50)]
+    maps += [np.array([[np.nan, 0, 10], [0, 1, 10]]), np.array([[1, 0, np.inf], [0, 1, -np.inf]])]
+    corners = np.array([[-0.5, -0.5, 1], [31.5, -0.5, 1], [-0.5, 23.5, 1], [31.5, 23.5, 1]])
+    for to_source in maps:
+        xy = np.nan_to_num(corners @ to_source.T)  # where the output's corners read, NaN as 0
+        lo, hi = np.floor(xy.min(0)) - 2, np.ceil(xy.max(0)) + 3
+        x0, y0 = int(np.clip(lo[0], 0, 199)), int(np.clip(lo[1], 0, 149))
+        expected = (x0, y0, int(np.clip(hi[0], x0 + 1, 200)), int(np.clip(hi[1], y0 + 1, 150)))
+        assert image_ops._window(to_source, 32, 24, (150, 200, 1), pad=2) == expected
+
+
 @pytest.mark.parametrize("side", [30.0, 150.0])  # the crop at full resolution, and from a shrunk window
 def test_a_turned_crop_shows_a_spot_where_its_map_says(side):
     image = np.zeros((200, 240, 1), np.float32)
