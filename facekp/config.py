@@ -142,6 +142,11 @@ class KeypointConfig(TrainConfig):
         "own keypoints (tighter than a detector's box; 0: --margin)",
         check=NON_NEGATIVE,
     )
+    mirror_offsets: tuple = _from_data(
+        (),
+        "the mirrored refinement pass: each point's mean offset from the truth (x0, y0, x1, ... in "
+        "input pixels), added back; measured by benchmarks/calibrate_mirror.py (empty: no mirrored pass)",
+    )
     flip_bias: float = _f(
         0.0,
         "the labels' offset right of what they mark, as a fraction of the face crop's side: "
@@ -265,6 +270,7 @@ RUN_CONTROL_FIELDS = (
     "cache",
     "cache_dir",
     "refine_margin",
+    "mirror_offsets",
 )
 
 

@@ -49,6 +49,11 @@ class Predictor:
             raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
         self.cfg, self.model, self.engine = cfg, model, engine
         self.scheme = scheme_of(cfg.task)
+        if cfg.mirror_offsets and len(cfg.mirror_offsets) != 2 * self.scheme.num_points:
+            raise InputError(
+                f"mirror_offsets: {len(cfg.mirror_offsets)} values, expected {2 * self.scheme.num_points} "
+                "(x and y of each point)"
+            )
         self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
 
     @classmethod
@@ -76,11 +81,15 @@ class Predictor:
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
         points = predict_in_batches(self._predict, images, batch_size)
         if flip_tta:
-            mirrored = predict_in_batches(self._predict, images[:, :, ::-1], batch_size)
-            mirrored = mirrored[:, list(self.scheme.flip_perm)]
-            mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
-            points = (points + mirrored) / 2.0
+            points = (points + self.predict_mirrored(images, batch_size)) / 2.0
         return points
+
+    def predict_mirrored(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+        """predict() of the mirrored images, mirrored back (x -> S-1-x, left and right relabelled)."""
+        mirrored = predict_in_batches(self._predict, np.asarray(images, np.float32)[:, :, ::-1], batch_size)
+        mirrored = mirrored[:, list(self.scheme.flip_perm)]
+        mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
+        return mirrored
 
     def predict_faces(self, image: np.ndarray, boxes: np.ndarray | list, refine: int = 1) -> np.ndarray:
         """Keypoints (F, K, 2) in pixels of `image` ((H,W,C) uint8 or float 0..255) for face boxes
@@ -90,8 +99,9 @@ class Predictor:
         model's margin. Each face is then re-cropped `refine` times around its own prediction (the
         side times cfg.refine_margin, tighter: the model's own box fits better than a detector's),
         and its keypoints are the mean of all passes' (crops placed a little differently err a
-        little differently; README, "Refinement"); every pass predicts all faces of the
-        image as one batch.
+        little differently; README, "Refinement"). A model with cfg.mirror_offsets runs every
+        other refinement pass on the mirrored crop, its points moved by those offsets (its errors
+        differ more). Every pass predicts all faces of the image as one batch.
         """
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         return self.predict_each([image] * len(boxes), boxes, refine)
@@ -101,19 +111,23 @@ class Predictor:
     ) -> np.ndarray:
         """predict_faces for one face box (F, 3) in each of F images (of any sizes): all in one
         batch per pass, as recognition reads whole folders of one-face photos. `plain_refinement`:
-        every pass at the model's margin and the last pass's keypoints, as recognition faces were
-        cut when the shipped recognition runs trained."""
+        every pass at the model's margin, none mirrored, and the last pass's keypoints, as
+        recognition faces were cut when the shipped recognition runs trained."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         if not len(boxes):
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
         refine_margin = self.cfg.margin if plain_refinement else self.cfg.refine_margin or self.cfg.margin
+        offsets = (
+            None if plain_refinement or not self.cfg.mirror_offsets else np.reshape(self.cfg.mirror_offsets, (-1, 2))
+        )
         centers, sides, total = boxes[:, :2], boxes[:, 2], 0.0
-        for margin in [self.cfg.margin] + [refine_margin] * refine:
+        for k, margin in enumerate([self.cfg.margin] + [refine_margin] * refine):
             cropped = [
                 image_ops.crop_with_map_fast(image, c, s * margin, self.cfg.input_size)
                 for image, c, s in zip(images, centers, sides)
             ]
-            points = self.predict(np.stack([crop for crop, _ in cropped]) / 255.0)
+            crops = np.stack([crop for crop, _ in cropped]) / 255.0
+            points = self.predict(crops) if offsets is None or k % 2 == 0 else self.predict_mirrored(crops) + offsets
             points = np.stack([p @ A[0].T + t[0] for p, (_, (A, t)) in zip(points, cropped)])  # crop -> image
             centers, sides = face_boxes(points)
             total = total + points

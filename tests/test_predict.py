@@ -15,6 +15,7 @@ from PIL import Image
 from facekp import export, photos
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
+from facekp.errors import InputError
 from facekp.inference import Predictor
 from tests.conftest import run_script, synthetic_face
 
@@ -171,6 +172,30 @@ def test_refinement_passes_crop_at_the_refine_margin_and_give_the_mean_of_all_pa
     # as recognition's faces were cut: every pass at the margin, the last pass's points
     np.testing.assert_allclose(tight.predict_each([photo], box, refine=2, plain_refinement=True), same[2], atol=1e-4)
     assert np.abs(same[2] - same[0]).max() > 0.1  # the passes differ: the mean is not any one of them
+
+
+def test_a_calibrated_model_runs_every_other_refinement_pass_mirrored_and_moved_by_its_offsets(tiny_run):
+    trained = Predictor.from_run(tiny_run)
+    offsets = np.random.default_rng(6).normal(0, 1, (68, 2))
+    cfg = dataclasses.replace(trained.cfg, mirror_offsets=tuple(offsets.ravel()))
+    calibrated = Predictor(cfg, trained.model)
+    photo = np.random.default_rng(7).random((120, 160, 1), np.float32) * 255
+    box, found = np.array([70.0, 60.0, 50.0]), []
+    for k in range(3):  # plain, mirrored, plain: each from the box of the pass before
+        crop, (A, t) = image_ops.crop_with_map_fast(photo, box[:2], box[2] * cfg.margin, cfg.input_size)
+        points = trained.predict(crop[None] / 255.0)[0]
+        if k == 1:
+            mirrored = trained.predict(crop[None, :, ::-1] / 255.0)[0][list(trained.scheme.flip_perm)]
+            points = np.stack([cfg.input_size - 1 - mirrored[:, 0], mirrored[:, 1]], axis=1) + offsets
+        found.append(points @ A[0].T + t[0])
+        center, side = face_boxes(found[-1][None])
+        box = np.array([*center[0], side[0]])
+    start = [(70.0, 60.0, 50.0)]
+    np.testing.assert_allclose(calibrated.predict_faces(photo, start, refine=2)[0], np.mean(found, axis=0), atol=1e-3)
+    plain = trained.predict_each([photo], start, refine=2, plain_refinement=True)
+    np.testing.assert_allclose(calibrated.predict_each([photo], start, refine=2, plain_refinement=True), plain)
+    with pytest.raises(InputError, match="mirror_offsets: 4 values, expected 136"):
+        Predictor(dataclasses.replace(cfg, mirror_offsets=(1.0, 2.0, 3.0, 4.0)), trained.model)
 
 
 def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):

@@ -56,11 +56,12 @@ def student68() -> KeypointConfig:
 
 def ship68() -> KeypointConfig:
     """The shipped 68-point model, models/keypoints68: student68 fine-tuned on the labelled frames
-    alone, 4000 steps at half the peak rate, 5 min: NME 4.15% on true-box crops, 4.13% through
-    predict.py with its refinement margin 1.2 (4.21% at 1.35, the last pass alone; plain68: 4.41%,
-    4.48%), the same network.
+    alone, 4000 steps at half the peak rate, 5 min: NME 4.15% on true-box crops, 4.08% through
+    predict.py with its refinement margin 1.2 and the mirrored pass calibrated (4.21% at 1.35, the
+    last pass alone; plain68: 4.41%, 4.48%), the same network.
 
         python train.py --config ship68 --run runs/stu16_ft20k --data ../shared/data/youtube-faces-68
+        python benchmarks/calibrate_mirror.py --run runs/stu16_ft20k --write
     """
     return dataclasses.replace(plain68(), init_from="runs/stu16_lfw20k", steps=4000, lr=1e-3, refine_margin=1.2)
 

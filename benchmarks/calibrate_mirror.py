@@ -1,0 +1,92 @@
+"""Calibrate the mirrored refinement pass of a 68-point run: how far, per point, its keypoints on a
+mirrored refinement crop (mirrored back) lie from the truth, on frames of training people; with
+--write, those offsets go into RUN/config.json (`mirror_offsets`), and predict.py then runs every
+other refinement pass on the mirrored crop, its points moved by them.
+
+    python benchmarks/calibrate_mirror.py --data ../shared/data/youtube-faces-68 --run RUN [--write]
+
+The crops are predict.py's: MTCNN's calibrated box, one pass at the run's margin, then the
+refinement crop (--refine-margin) around that pass's points. Prints one JSON line: the mean offset,
+and the NME with one refinement pass on the validation people without and with the mirrored pass.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
+from facekp.checkpoints import write_config  # noqa: E402
+from facekp.data import images as image_ops, youtube68  # noqa: E402
+from facekp.data.geometry import face_boxes  # noqa: E402
+from facekp.data.samples import split_by_group  # noqa: E402
+from facekp.inference import Predictor  # noqa: E402
+from facekp.schemes import IBUG68  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+
+def frames(ann, indices, channels):
+    """(gray or RGB image, MTCNN start box (1, 3)) of each frame, as predict.py starts."""
+    for i in indices:
+        rgb = photos.read_image(ann.paths[i])
+        _, _, starts = photos.face_starts(photos.detect_in(rgb), rgb.shape, find_all=False)
+        yield detect.as_channels(rgb, channels), np.asarray(starts, np.float32).reshape(-1, 3)
+
+
+def mirrored_errors(predictor, ann, indices):
+    """(N, K, 2) truth minus the mirrored refinement pass's points, in refinement-crop pixels."""
+    cfg, errors = predictor.cfg, []
+    for (image, start), true in zip(frames(ann, indices, cfg.channels), ann.keypoints[indices]):
+        center, side = face_boxes(predictor.predict_faces(image, start, refine=0))
+        crop, (A, t) = image_ops.crop_with_map_fast(
+            image, center[0], side[0] * (cfg.refine_margin or cfg.margin), cfg.input_size
+        )
+        mirrored = predictor.predict_mirrored(crop[None] / 255.0)[0]
+        errors.append(np.linalg.solve(A[0], (true - t[0]).T).T - mirrored)
+    return np.array(errors)
+
+
+def nme_refine1(predictor, ann, indices):
+    cfg = predictor.cfg
+    points = np.array(
+        [predictor.predict_faces(image, start, 1)[0] for image, start in frames(ann, indices, cfg.channels)]
+    )
+    true = ann.keypoints[indices]
+    return round(metrics.keypoint_metrics(points, true, np.ones(true.shape[:2]), IBUG68.norm_points)["nme"], 4)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"), "youtube-faces-68")
+    )
+    parser.add_argument("--run", required=True, help="a 68-point run (or exported model) to calibrate")
+    parser.add_argument("--write", action="store_true", help="write the offsets into RUN/config.json")
+    args = parser.parse_args()
+    cfg = dataclasses.replace(config_lib.load(args.run), mirror_offsets=())
+    plain = Predictor(cfg, Predictor.from_run(args.run).model)
+    ann = youtube68.load(args.data)
+    train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
+    train = np.sort(np.random.default_rng(0).choice(train, min(len(train), len(val)), replace=False))
+    offsets = mirrored_errors(plain, ann, train).mean(0)
+    calibrated = dataclasses.replace(cfg, mirror_offsets=tuple(round(float(v), 3) for v in offsets.ravel()))
+    figures = {
+        "benchmark": "calibrate_mirror",
+        "run": args.run,
+        "training_faces": len(train),
+        "mean_offset_px": [round(float(v), 3) for v in offsets.mean(0)],
+        "val_nme_refine1_plain": nme_refine1(plain, ann, val),
+        "val_nme_refine1_mirrored": nme_refine1(Predictor(calibrated, plain.model), ann, val),
+    }
+    if args.write:
+        write_config(args.run, calibrated)
+        figures["written"] = os.path.join(args.run, "config.json")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
