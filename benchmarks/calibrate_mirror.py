@@ -6,8 +6,11 @@ other refinement pass on the mirrored crop, its points moved by them.
     python benchmarks/calibrate_mirror.py --data ../shared/data/youtube-faces-68 --run RUN [--write]
 
 The crops are predict.py's: MTCNN's calibrated box, one pass at the run's margin, then the
-refinement crop (--refine-margin) around that pass's points. Prints one JSON line: the mean offset,
-and the NME with one refinement pass on the validation people without and with the mirrored pass.
+refinement crop (the run's refine_margin) around that pass's points. The offsets hold for these
+weights, that margin and input size (recorded as mirror_calibrated_for; predict.py turns the
+mirrored pass off, saying so, when any of them changes: calibrate again after more training).
+Prints one JSON line: the mean offset, and the NME with one refinement pass on the validation
+people without and with the mirrored pass.
 """
 
 import argparse
@@ -23,7 +26,7 @@ from facekp.checkpoints import write_config  # noqa: E402
 from facekp.data import images as image_ops, youtube68  # noqa: E402
 from facekp.data.geometry import face_boxes  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
-from facekp.inference import Predictor  # noqa: E402
+from facekp.inference import Predictor, mirror_calibration  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -68,12 +71,18 @@ def main():
     parser.add_argument("--write", action="store_true", help="write the offsets into RUN/config.json")
     args = parser.parse_args()
     cfg = dataclasses.replace(config_lib.load(args.run), mirror_offsets=())
+    if cfg.task != "keypoints68":
+        parser.error(f"{args.run}: a {cfg.task} run; the mirrored pass is calibrated on the 68-point frames")
     plain = Predictor(cfg, Predictor.from_run(args.run).model)
     ann = youtube68.load(args.data)
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     train = np.sort(np.random.default_rng(0).choice(train, min(len(train), len(val)), replace=False))
     offsets = mirrored_errors(plain, ann, train).mean(0)
-    calibrated = dataclasses.replace(cfg, mirror_offsets=tuple(round(float(v), 3) for v in offsets.ravel()))
+    calibrated = dataclasses.replace(
+        cfg,
+        mirror_offsets=tuple(round(float(v), 3) for v in offsets.ravel()),
+        mirror_calibrated_for=mirror_calibration(cfg, plain.model),
+    )
     figures = {
         "benchmark": "calibrate_mirror",
         "run": args.run,

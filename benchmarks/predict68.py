@@ -55,8 +55,11 @@ def main():
     parser.add_argument("--start", choices=detect.STARTS, default=detect.DEFAULT_START)
     parser.add_argument("--worst", metavar="FILE.png", help="draw the 5%% worst faces (refinement 1) here")
     parser.add_argument(
-        "--refine-margins", metavar="M1,M2", help="also NME with 1 refinement pass at each of these --refine-margin"
+        "--refine-margins",
+        metavar="M1,M2",
+        help="also NME with 1 refinement pass (not mirrored) at each of these --refine-margin",
     )
+    parser.add_argument("--no-mirror", action="store_true", help="no mirrored refinement pass (mirror_offsets unused)")
     parser.add_argument(
         "--people",
         choices=("validation", "training"),
@@ -67,13 +70,15 @@ def main():
     if args.people == "training" and (args.worst or args.dlib):
         parser.error("--worst and --dlib measure the validation people")
     cfg = config_lib.load(args.run)
-    predictors = {"all_cores": Predictor.from_run(args.run), "1_thread": Predictor.from_run(args.run, threads=1)}
-    model = predictors["all_cores"].model
+    if args.no_mirror:
+        cfg = dataclasses.replace(cfg, mirror_offsets=())
+    model = Predictor.from_run(args.run).model
+    predictors = {"all_cores": Predictor(cfg, model), "1_thread": Predictor(cfg, model, threads=1)}
     try:
         margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
     except ValueError:
         parser.error(f"--refine-margins: numbers separated by commas, not {args.refine_margins!r}")
-    at_margin = {m: Predictor(dataclasses.replace(cfg, refine_margin=m), model) for m in margins}
+    at_margin = {m: Predictor(dataclasses.replace(cfg, refine_margin=m, mirror_offsets=()), model) for m in margins}
     ann = youtube68.load(args.data)
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     if args.people == "training":

@@ -31,6 +31,10 @@ NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
 FRACTION = ("a number in [0, 1]", lambda v: 0 <= v <= 1)
 OPEN_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
 BELOW_ONE = ("a number in [0, 1)", lambda v: 0 <= v < 1)
+FINITE_NUMBERS = (
+    "a list of finite numbers",
+    lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v),
+)
 
 
 def _f(default, help, choices=None, check=None):
@@ -39,9 +43,9 @@ def _f(default, help, choices=None, check=None):
     return field(default=default, metadata={"help": help, "choices": choices, "check": check})
 
 
-def _from_data(default, help):
+def _from_data(default, help, check=None):
     """A config field that the run fills in from its data (no flag), saved for resume and loading."""
-    return field(default=default, metadata={"help": help, "flag": False})
+    return field(default=default, metadata={"help": help, "flag": False, "check": check})
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,10 @@ class KeypointConfig(TrainConfig):
         (),
         "the mirrored refinement pass: each point's mean offset from the truth (x0, y0, x1, ... in "
         "input pixels), added back; measured by benchmarks/calibrate_mirror.py (empty: no mirrored pass)",
+        check=FINITE_NUMBERS,
+    )
+    mirror_calibrated_for: str = _from_data(
+        "", "what mirror_offsets were measured with (weights digest, refine margin, input size)"
     )
     flip_bias: float = _f(
         0.0,
@@ -259,6 +267,10 @@ CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfi
 # The value a run saved before a field existed behaves as (its config.json lacks the field).
 BEFORE_FIELD_EXISTED = {"embedding_loss": "triplet"}
 
+# Fields that calibration tools write into a trained run's config.json (never training: a resumed
+# run keeps them, and inference checks they still fit the weights).
+CALIBRATION_FIELDS = ("mirror_offsets", "mirror_calibrated_for")
+
 # Fields that only steer the loop (or inference): a resumed run may change them without starting a new run.
 RUN_CONTROL_FIELDS = (
     "steps",
@@ -270,7 +282,7 @@ RUN_CONTROL_FIELDS = (
     "cache",
     "cache_dir",
     "refine_margin",
-    "mirror_offsets",
+    *CALIBRATION_FIELDS,
 )
 
 

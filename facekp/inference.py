@@ -9,6 +9,7 @@ Inference runs through TFLite (XNNPACK) by default, converted in memory when the
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Callable
 
@@ -20,6 +21,7 @@ from facekp import config as config_lib
 from facekp.checkpoints import load_run
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
+from facekp.digest import weights_digest
 from facekp.errors import InputError
 from facekp.schemes import scheme_of
 from facekp.tflite import TFLiteModel
@@ -38,6 +40,11 @@ def predict_in_batches(predict_fn: Callable, images: np.ndarray, batch_size: int
     )
 
 
+def mirror_calibration(cfg, model: keras.Model) -> str:
+    """What mirror offsets measured now are measured with: the weights, refinement margin and input size."""
+    return f"weights {weights_digest(model)}, refine margin {cfg.refine_margin or cfg.margin:g}, {cfg.input_size} px"
+
+
 def compiled_predict(model: keras.Model) -> Callable:
     """The model in inference mode as a tf.function that any batch size reuses."""
     return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
@@ -49,12 +56,29 @@ class Predictor:
             raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
         self.cfg, self.model, self.engine = cfg, model, engine
         self.scheme = scheme_of(cfg.task)
-        if cfg.mirror_offsets and len(cfg.mirror_offsets) != 2 * self.scheme.num_points:
+        self.mirror_offsets = self._mirror_offsets()
+        self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
+
+    def _mirror_offsets(self) -> np.ndarray | None:
+        """cfg.mirror_offsets as (K, 2) when they were measured for these weights, this refinement
+        margin and input size (cfg.mirror_calibrated_for); else None, said once on stderr."""
+        cfg = self.cfg
+        if not cfg.mirror_offsets:
+            return None
+        if len(cfg.mirror_offsets) != 2 * self.scheme.num_points:
             raise InputError(
                 f"mirror_offsets: {len(cfg.mirror_offsets)} values, expected {2 * self.scheme.num_points} "
                 "(x and y of each point)"
             )
-        self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
+        if cfg.mirror_calibrated_for != mirror_calibration(cfg, self.model):
+            print(
+                f"warning: mirror_offsets were measured for {cfg.mirror_calibrated_for or 'unknown weights'}, not "
+                f"{mirror_calibration(cfg, self.model)}; the mirrored refinement pass is off until "
+                "benchmarks/calibrate_mirror.py --write measures them again",
+                file=sys.stderr,
+            )
+            return None
+        return np.reshape(np.asarray(cfg.mirror_offsets, np.float32), (-1, 2))
 
     @classmethod
     def shipped(cls, engine: str = "tflite", threads: int | None = None) -> Predictor:
@@ -86,8 +110,8 @@ class Predictor:
 
     def predict_mirrored(self, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
         """predict() of the mirrored images, mirrored back (x -> S-1-x, left and right relabelled)."""
-        mirrored = predict_in_batches(self._predict, np.asarray(images, np.float32)[:, :, ::-1], batch_size)
-        mirrored = mirrored[:, list(self.scheme.flip_perm)]
+        images = np.asarray(images, np.float32)
+        mirrored = self.predict(images[:, :, ::-1], batch_size)[:, list(self.scheme.flip_perm)]
         mirrored[..., 0] = images.shape[2] - 1 - mirrored[..., 0]
         return mirrored
 
@@ -117,9 +141,7 @@ class Predictor:
         if not len(boxes):
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
         refine_margin = self.cfg.margin if plain_refinement else self.cfg.refine_margin or self.cfg.margin
-        offsets = (
-            None if plain_refinement or not self.cfg.mirror_offsets else np.reshape(self.cfg.mirror_offsets, (-1, 2))
-        )
+        offsets = None if plain_refinement else self.mirror_offsets
         centers, sides, total = boxes[:, :2], boxes[:, 2], 0.0
         for k, margin in enumerate([self.cfg.margin] + [refine_margin] * refine):
             cropped = [

@@ -8,6 +8,7 @@ at once with that summary, reading no data and writing nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -27,7 +28,7 @@ from tqdm import tqdm
 
 from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, saved_state, write_config
-from facekp.config import RUN_CONTROL_FIELDS, TrainConfig, differing_fields, load
+from facekp.config import CALIBRATION_FIELDS, RUN_CONTROL_FIELDS, TrainConfig, differing_fields, load
 from facekp.errors import InputError, TrainingStopped, first_line
 from facekp.inference import compiled_predict, predict_in_batches
 
@@ -200,8 +201,14 @@ def finished_step(task: tasks.Task, cfg: TrainConfig, run_dir: str) -> int | Non
 
 def record_run_controls(run_dir: str, cfg: TrainConfig) -> None:
     """Write a new run's config.json, or a resumed run's when this command changed its run-control
-    values (RUN_CONTROL_FIELDS: --steps, --refine-margin, ...), so that it says what the run now is."""
-    if not os.path.isfile(os.path.join(run_dir, "config.json")) or differing_fields(load(run_dir), cfg):
+    values (RUN_CONTROL_FIELDS: --steps, --refine-margin, ...), so that it says what the run now is;
+    calibrations (CALIBRATION_FIELDS) stay as they were written."""
+    if not os.path.isfile(os.path.join(run_dir, "config.json")):
+        write_config(run_dir, cfg)
+        return
+    saved = load(run_dir)
+    cfg = dataclasses.replace(cfg, **{f: getattr(saved, f) for f in CALIBRATION_FIELDS if hasattr(cfg, f)})
+    if differing_fields(saved, cfg):
         write_config(run_dir, cfg)
 
 

@@ -62,10 +62,15 @@ def test_train_from_a_recipe_with_flags_then_resume_with_the_same_command(tmp_pa
     assert (saved["width"], saved["scale_jitter"], saved["steps"]) == (8, 0.25, 4)  # flag, recipe, flag
     _train(command + ["--steps", "6"], monkeypatch)
     assert "from step 4" in capsys.readouterr().out  # resumed: --steps only steers the loop
+    with open(os.path.join(run, "config.json")) as f:  # as benchmarks/calibrate_mirror.py --write leaves it
+        calibrated = {**json.load(f), "mirror_offsets": [0.5] * 136, "mirror_calibrated_for": "weights x"}
+    with open(os.path.join(run, "config.json"), "w") as f:
+        json.dump(calibrated, f)
     _train(command + ["--steps", "6", "--refine-margin", "1.2"], monkeypatch)  # finished: nothing to train
     assert "already at its last step" in capsys.readouterr().out
     with open(os.path.join(run, "config.json")) as f:
         saved = json.load(f)
     assert (saved["steps"], saved["refine_margin"]) == (6, 1.2)  # the run-control values the run now has
+    assert (saved["mirror_offsets"], saved["mirror_calibrated_for"]) == ([0.5] * 136, "weights x")  # kept
     code, err = _cli(command[:-4], capsys)  # the recipe's own width and input size: another run
     assert code == 2 and "--width (8 -> 16)" in err

@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -12,11 +13,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facekp import export, photos
+from facekp import config, export, photos
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
-from facekp.inference import Predictor
+from facekp.inference import Predictor, mirror_calibration
 from tests.conftest import run_script, synthetic_face
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -177,7 +178,8 @@ def test_refinement_passes_crop_at_the_refine_margin_and_give_the_mean_of_all_pa
 def test_a_calibrated_model_runs_every_other_refinement_pass_mirrored_and_moved_by_its_offsets(tiny_run):
     trained = Predictor.from_run(tiny_run)
     offsets = np.random.default_rng(6).normal(0, 1, (68, 2))
-    cfg = dataclasses.replace(trained.cfg, mirror_offsets=tuple(offsets.ravel()))
+    measured_with = mirror_calibration(trained.cfg, trained.model)
+    cfg = dataclasses.replace(trained.cfg, mirror_offsets=tuple(offsets.ravel()), mirror_calibrated_for=measured_with)
     calibrated = Predictor(cfg, trained.model)
     photo = np.random.default_rng(7).random((120, 160, 1), np.float32) * 255
     box, found = np.array([70.0, 60.0, 50.0]), []
@@ -196,6 +198,26 @@ def test_a_calibrated_model_runs_every_other_refinement_pass_mirrored_and_moved_
     np.testing.assert_allclose(calibrated.predict_each([photo], start, refine=2, plain_refinement=True), plain)
     with pytest.raises(InputError, match="mirror_offsets: 4 values, expected 136"):
         Predictor(dataclasses.replace(cfg, mirror_offsets=(1.0, 2.0, 3.0, 4.0)), trained.model)
+
+
+def test_mirror_offsets_measured_for_other_weights_or_crops_are_not_used_and_said_so(tiny_run, tmp_path, capsys):
+    trained = Predictor.from_run(tiny_run)
+    offsets = tuple(np.ones(136))
+    for changed in (
+        {"refine_margin": 1.1},
+        {"mirror_calibrated_for": "weights 0123456789abcdef, refine margin 1.2, 96 px"},
+    ):
+        cfg = dataclasses.replace(
+            trained.cfg, mirror_offsets=offsets, mirror_calibrated_for=mirror_calibration(trained.cfg, trained.model)
+        )
+        stale = Predictor(dataclasses.replace(cfg, **changed), trained.model)
+        assert stale.mirror_offsets is None and "the mirrored refinement pass is off" in capsys.readouterr().err
+    with open(os.path.join(tiny_run, "config.json")) as f:
+        saved = json.load(f)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({**saved, "mirror_offsets": [float("nan")] * 136}))
+    with pytest.raises(InputError, match='config.json: "mirror_offsets": must be a list of finite numbers'):
+        config.load(str(tmp_path / "run"))
 
 
 def test_slim_export_predicts_like_the_run(tiny_run, tmp_path):
