@@ -104,8 +104,9 @@ class EmbeddingTask(FaceTask):
             summary["classifier"] = fit_classifier(cfg, run_dir, predict_fn)
         if summary:
             atomic_write_json(os.path.join(run_dir, recognise.RESULTS_FILE), summary)
-        people = "".join(f"{name}\n" for name in sorted(identities.trained_people(cfg)))
-        atomic_write_bytes(os.path.join(run_dir, identities.TRAINED_PEOPLE_FILE), people.encode())
+        if not cfg.members:  # an ensemble writes its members' people together (ensemble.make_ensemble)
+            people = "".join(f"{name}\n" for name in sorted(identities.trained_people(cfg)))
+            atomic_write_bytes(os.path.join(run_dir, identities.TRAINED_PEOPLE_FILE), people.encode())
         return summary
 
     def after_training_done(self, cfg: RecognitionConfig, run_dir: str) -> bool:
