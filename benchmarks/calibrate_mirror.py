@@ -45,20 +45,15 @@ def mirrored_errors(predictor, ann, indices):
     cfg, errors = predictor.cfg, []
     for (image, start), true in zip(frames(ann, indices, cfg.channels), ann.keypoints[indices]):
         center, side = face_boxes(predictor.predict_faces(image, start, refine=0))
-        crop, (A, t) = image_ops.crop_with_map_fast(
-            image, center[0], side[0] * (cfg.refine_margin or cfg.margin), cfg.input_size
-        )
+        crop, (A, t) = image_ops.crop_with_map_fast(image, center[0], side[0] * cfg.refinement_margin, cfg.input_size)
         mirrored = predictor.predict_mirrored(crop[None] / 255.0)[0]
         errors.append(np.linalg.solve(A[0], (true - t[0]).T).T - mirrored)
     return np.array(errors)
 
 
-def nme_refine1(predictor, ann, indices):
-    cfg = predictor.cfg
-    points = np.array(
-        [predictor.predict_faces(image, start, 1)[0] for image, start in frames(ann, indices, cfg.channels)]
-    )
-    true = ann.keypoints[indices]
+def nme_refine1(predictor, read_frames, true):
+    """NME with one refinement pass on frames already read and detected (frames())."""
+    points = np.array([predictor.predict_faces(image, start, 1)[0] for image, start in read_frames])
     return round(metrics.keypoint_metrics(points, true, np.ones(true.shape[:2]), IBUG68.norm_points)["nme"], 4)
 
 
@@ -83,13 +78,14 @@ def main():
         mirror_offsets=tuple(round(float(v), 3) for v in offsets.ravel()),
         mirror_calibrated_for=mirror_calibration(cfg, plain.model),
     )
+    val_frames = list(frames(ann, val, cfg.channels))  # read and detected once for both measurements
     figures = {
         "benchmark": "calibrate_mirror",
         "run": args.run,
         "training_faces": len(train),
         "mean_offset_px": [round(float(v), 3) for v in offsets.mean(0)],
-        "val_nme_refine1_plain": nme_refine1(plain, ann, val),
-        "val_nme_refine1_mirrored": nme_refine1(Predictor(calibrated, plain.model), ann, val),
+        "val_nme_refine1_plain": nme_refine1(plain, val_frames, ann.keypoints[val]),
+        "val_nme_refine1_mirrored": nme_refine1(Predictor(calibrated, plain.model), val_frames, ann.keypoints[val]),
     }
     if args.write:
         write_config(args.run, calibrated)

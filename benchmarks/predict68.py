@@ -108,7 +108,7 @@ def main():
         "run": args.run,
         "detector": args.detector,
         "start": args.start,
-        "refine_margin": cfg.refine_margin or cfg.margin,
+        "refine_margin": cfg.refinement_margin,
         "people": args.people,
         "faces": len(val),
         "people_count": len(set(ann.groups[j] for j in val)),
@@ -116,22 +116,14 @@ def main():
         "detector_ms_per_image": round(1000 * detect_s / len(val), 1),
     }
     for refine, points in preds.items():
-        result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
         figures[f"refine{refine}"] = {
-            "nme": round(result["nme"], 4),
-            "nme_median": round(result["nme_median"], 4),
-            "failure_rate_10pct": round(result["failure_rate"], 4),
+            **nme_figures(points, true),
             **{
                 f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors
             },
         }
     for margin, points in margin_preds.items():
-        result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
-        figures[f"refine1_margin{margin}"] = {
-            "nme": round(result["nme"], 4),
-            "nme_median": round(result["nme_median"], 4),
-            "failure_rate_10pct": round(result["failure_rate"], 4),
-        }
+        figures[f"refine1_margin{margin}"] = nme_figures(points, true)
     plain = Predictor.from_run(args.run, engine="tf")
     for name, predictor in [
         ("tflite", predictors["all_cores"]),
@@ -148,6 +140,16 @@ def main():
     if args.dlib:
         figures.update(dlib_figures([ann.paths[i] for i in val], true, boxes))
     print(json.dumps(figures))
+
+
+def nme_figures(points, true):
+    """NME mean, median and share of faces above 10% of predicted (N, 68, 2) against true points."""
+    result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
+    return {
+        "nme": round(result["nme"], 4),
+        "nme_median": round(result["nme_median"], 4),
+        "failure_rate_10pct": round(result["failure_rate"], 4),
+    }
 
 
 WORST_SHARE = 0.05

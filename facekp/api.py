@@ -50,8 +50,9 @@ def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     or (H, W, 4) RGBA, (H, W) gray; uint8, or floats on the 0-255 scale."""
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
-        if file_problem(path):
-            raise InputError(f"{path}: {file_problem(path)}")
+        problem = file_problem(path)
+        if problem:
+            raise InputError(f"{path}: {problem}")
         return photos.read_image(path)
     if isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))

@@ -166,6 +166,11 @@ class KeypointConfig(TrainConfig):
         "(one name per line, or the 68-point CSV whose rows match); default: rows",
     )
 
+    @property
+    def refinement_margin(self) -> float:
+        """The crop margin of refinement passes: refine_margin, or margin where it is 0."""
+        return self.refine_margin or self.margin
+
 
 @dataclass(frozen=True)
 class RecognitionConfig(TrainConfig):

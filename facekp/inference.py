@@ -42,7 +42,7 @@ def predict_in_batches(predict_fn: Callable, images: np.ndarray, batch_size: int
 
 def mirror_calibration(cfg, model: keras.Model) -> str:
     """What mirror offsets measured now are measured with: the weights, refinement margin and input size."""
-    return f"weights {weights_digest(model)}, refine margin {cfg.refine_margin or cfg.margin:g}, {cfg.input_size} px"
+    return f"weights {weights_digest(model)}, refine margin {cfg.refinement_margin:g}, {cfg.input_size} px"
 
 
 def compiled_predict(model: keras.Model) -> Callable:
@@ -70,10 +70,11 @@ class Predictor:
                 f"mirror_offsets: {len(cfg.mirror_offsets)} values, expected {2 * self.scheme.num_points} "
                 "(x and y of each point)"
             )
-        if cfg.mirror_calibrated_for != mirror_calibration(cfg, self.model):
+        now = mirror_calibration(cfg, self.model)
+        if cfg.mirror_calibrated_for != now:
             print(
                 f"warning: mirror_offsets were measured for {cfg.mirror_calibrated_for or 'unknown weights'}, not "
-                f"{mirror_calibration(cfg, self.model)}; the mirrored refinement pass is off until "
+                f"{now}; the mirrored refinement pass is off until "
                 "benchmarks/calibrate_mirror.py --write measures them again",
                 file=sys.stderr,
             )
@@ -140,7 +141,7 @@ class Predictor:
         boxes = np.asarray(boxes, np.float32).reshape(-1, 3)
         if not len(boxes):
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
-        refine_margin = self.cfg.margin if plain_refinement else self.cfg.refine_margin or self.cfg.margin
+        refine_margin = self.cfg.margin if plain_refinement else self.cfg.refinement_margin
         offsets = None if plain_refinement else self.mirror_offsets
         centers, sides, total = boxes[:, :2], boxes[:, 2], 0.0
         for k, margin in enumerate([self.cfg.margin] + [refine_margin] * refine):

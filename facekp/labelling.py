@@ -26,9 +26,9 @@ def label_folder(
     photos_dir: str, predictor: Predictor, out_dir: str, refine: int = 2, detector: str = detect.DEFAULT_DETECTOR
 ) -> dict[str, int]:
     """Label every photo under `photos_dir` (recursively) that training can decode: its largest
-    detected face's keypoints as predict.py finds them (`refine` re-crops). Photos that cannot be read, without a face,
-    or whose keypoints run off the photo (youtube68.outside_image) are named on stderr and left
-    out. Writes `out_dir` whole or not at all; returns the counts."""
+    detected face's keypoints as predict.py finds them (`refine` re-crops). Photos that cannot be
+    read, without a face, or whose keypoints run off the photo (youtube68.outside_image) are named
+    on stderr and left out. Writes `out_dir` whole or not at all; returns the counts."""
     paths = photos.find_images([photos_dir])
     usable = [p for p in paths if p.lower().endswith(youtube68.TRAINABLE_EXTENSIONS)]
     counts = {"photos": len(usable), "labelled": 0, "unreadable": 0, "no_face": 0, "off_photo": 0}

@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 
 from facekp.errors import InputError
+from facekp.fileio import printable
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
@@ -20,8 +21,9 @@ def file_problem(path: str) -> str | None:
 
 
 def utf8_name(path: str) -> bool:
-    """Whether OpenCV can take the file name (it crashes on one that is not UTF-8)."""
-    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace") == path
+    """Whether OpenCV can take the file name (it crashes on one that is not UTF-8, whose undecodable
+    bytes printable() escapes)."""
+    return printable(path) == path
 
 
 def imread(path: str, flags: int) -> np.ndarray | None:

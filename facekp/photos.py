@@ -94,8 +94,9 @@ def read_image(path: str) -> np.ndarray:
     """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
     stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
     when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
-    if file_problem(path):  # a FIFO or a device would block the read
-        raise InputError(f"{path}: unreadable image ({file_problem(path)})")
+    problem = file_problem(path)
+    if problem:  # a FIFO or a device would block the read
+        raise InputError(f"{path}: unreadable image ({problem})")
     size = image_size(path)
     if size is None:
         raise InputError(

@@ -5,10 +5,10 @@ smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
     facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
 
 Each photo (searched recursively) gives its largest detected face, keypoints as predict.py
-finds them with --refine re-crops; photos without a face, or whose keypoints run off the photo, are named and left out
-(so are files that training cannot decode: only .jpg .jpeg .png .bmp .gif are labelled). Writes
-OUT/training_frames_keypoints.csv (names relative to the photos' folder) and OUT/training, a
-link to that folder; OUT is written whole or not at all. The person of a photo is its folder's
+finds them with --refine re-crops; photos without a face, or whose keypoints run off the photo,
+are named and left out (so are files that training cannot decode: only .jpg .jpeg .png .bmp .gif
+are labelled). Writes OUT/training_frames_keypoints.csv (names relative to the photos' folder)
+and OUT/training, a link to that folder; OUT is written whole or not at all. The person of a photo is its folder's
 name (LFW's DIR/<person>/ layout), else its file name before the last _ (YouTube-Faces'):
 train.py --extra-data leaves out the validation people's photos.
 """

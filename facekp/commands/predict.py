@@ -102,10 +102,11 @@ def main():
         kind = "moustache" if args.overlay == "moustache" else "sunglasses"
         overlay = (kind, overlays.load_overlay(args.overlay))
     paths = photos.find_images(args.inputs)
-    for path in paths:
-        if file_problem(path):
-            print(f"{path}: {file_problem(path)}, skipped", file=sys.stderr)
-    paths = [p for p in paths if not file_problem(p)]
+    problems = {path: file_problem(path) for path in paths}
+    for path, problem in problems.items():
+        if problem:
+            print(f"{path}: {problem}, skipped", file=sys.stderr)
+    paths = [path for path, problem in problems.items() if not problem]
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
     predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads)
