@@ -125,6 +125,18 @@ class TrainConfig:
     shift_jitter: float = _f(0.08, "max random crop shift, as a fraction of the crop side", check=NON_NEGATIVE)
     brightness: float = _f(0.2, "max random brightness change (images in 0..1)", check=NON_NEGATIVE)
     contrast: float = _f(0.3, "max random contrast change, as a fraction", check=BELOW_ONE)
+    low_resolution: float = _f(
+        0.0,
+        "probability of an image seen at low resolution: shrunk to 1/4-3/5 of its side and enlarged back "
+        "(as the 50x37 LFW 2017 faces are, and blocky video frames)",
+        check=FRACTION,
+    )
+    occlusion: float = _f(
+        0.0,
+        "probability of an image with one random grey rectangle (0.15-0.4 of the side each way) over it, "
+        "as a hand or a microphone covers a face; keypoints under it keep their targets",
+        check=FRACTION,
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +166,9 @@ class KeypointConfig(TrainConfig):
     )
     mirror_calibrated_for: str = _from_data(
         "", "what mirror_offsets were measured with (weights digest, refine margin, input size)"
+    )
+    averaged_runs: tuple = _from_data(
+        (), "export --average: the runs whose weights this model's are the mean of (a weight soup)"
     )
     flip_bias: float = _f(
         0.0,
@@ -259,12 +274,6 @@ class RecognitionConfig(TrainConfig):
     flip: float = _f(0.5, "probability of a horizontal flip", check=FRACTION)
     scale_jitter: float = _f(0.1, "max random scale change, as a fraction", check=BELOW_ONE)
     shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side", check=NON_NEGATIVE)
-    low_resolution: float = _f(
-        0.0,
-        "probability of a face seen at low resolution: shrunk to 1/4-3/5 of its side and enlarged back "
-        "(as the 50x37 LFW 2017 faces are)",
-        check=FRACTION,
-    )
 
 
 CONFIG_CLASSES = {cls.__name__: cls for cls in (KeypointConfig, RecognitionConfig)}

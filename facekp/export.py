@@ -8,16 +8,21 @@ its longer side, edges repeated). The TFLite model has a fixed input of the run'
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from facekp.checkpoints import load_run, write_config
+from facekp.config import KeypointConfig, TrainConfig
 from facekp.data import augment
+from facekp.errors import InputError
 from facekp.fileio import atomic_write_bytes, public_mode
 from facekp.inference import Predictor
 from facekp.tflite import tflite_bytes
@@ -68,20 +73,42 @@ def export_tflite(predictor: Predictor, path: str) -> str:
 RUN_EXTRAS = ("recognition.json", "classifier.pkl", "trained_people.txt", "ensemble.json")
 
 
-def export_slim(model: keras.Model, folder: str, run_dir: str) -> str:
-    """config.json + a weights-only checkpoint in best/ (no optimizer slots), and a recognition
-    run's threshold and SVM: a run directory that Predictor.from_run or Recogniser loads, a third
-    of the training checkpoint's size."""
+def export_slim(model: keras.Model, folder: str, run_dir: str, cfg: TrainConfig | None = None) -> str:
+    """config.json (run_dir's, or `cfg`) + a weights-only checkpoint in best/ (no optimizer slots),
+    and a recognition run's threshold and SVM: a run directory that Predictor.from_run or
+    Recogniser loads, a third of the training checkpoint's size."""
 
     def write(tmp):
-        sources = [(run_dir, name) for name in ("config.json", *RUN_EXTRAS)] + [(folder, "README.md")]
+        copied = RUN_EXTRAS if cfg else ("config.json", *RUN_EXTRAS)
+        sources = [(run_dir, name) for name in copied] + [(folder, "README.md")]
         for source, name in sources:  # the model's own README, when re-exported over it, stays
             if os.path.isfile(os.path.join(source, name)):
                 shutil.copy(os.path.join(source, name), os.path.join(tmp, name))
+        if cfg:
+            write_config(tmp, cfg)
         save_weights(model, tmp)
 
     replace_atomically(folder, write)
     return folder
+
+
+def average_runs(run_dirs: Sequence[str]) -> tuple[KeypointConfig, keras.Model]:
+    """The mean of keypoint runs' weights (a weight soup: fine-tunes of one model lie in one basin,
+    and their mean errs less than each; README, "Weight soups"), with the first run's config, which
+    records the runs and drops the calibration measured for other weights."""
+    cfg, model = load_run(run_dirs[0])
+    if not isinstance(cfg, KeypointConfig):
+        raise InputError(f"{run_dirs[0]}: a {cfg.task} run; --average takes keypoint runs")
+    weights = [model.get_weights()]
+    for run in run_dirs[1:]:
+        other_cfg, other = load_run(run)
+        shapes = [w.shape for w in other.get_weights()]
+        if other_cfg.task != cfg.task or shapes != [w.shape for w in weights[0]]:
+            raise InputError(f"{run}: not the same network as {run_dirs[0]} (task, --model, --width or --head differ)")
+        weights.append(other.get_weights())
+    model.set_weights([np.mean(tensors, axis=0) for tensors in zip(*weights)])
+    cfg = dataclasses.replace(cfg, mirror_offsets=(), mirror_calibrated_for="", averaged_runs=tuple(run_dirs))
+    return cfg, model
 
 
 def save_weights(model: keras.Model, run_dir: str) -> None:

@@ -92,10 +92,13 @@ def test_flip_permutations_are_involutions():
     assert KAGGLE15.flip_perm[11] == 12 and KAGGLE15.flip_perm[10] == 10
 
 
+def _jitter_config(**fields):
+    augmentation = dict(rotation=30.0, flip=0.5, scale_jitter=0.2, shift_jitter=0.1, brightness=0.2, contrast=0.3)
+    return SimpleNamespace(input_size=S, **{**augmentation, "low_resolution": 0.0, "occlusion": 0.0, **fields})
+
+
 def test_augment_batch_is_seeded_and_keeps_pixels_in_range():
-    cfg = SimpleNamespace(
-        input_size=S, rotation=30.0, flip=0.5, scale_jitter=0.2, shift_jitter=0.1, brightness=0.2, contrast=0.3
-    )
+    cfg = _jitter_config()
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (4, 81, 81, 1)).astype(np.uint8)
     pts = rng.uniform(20, 60, (4, 68, 2)).astype(np.float32)
@@ -161,3 +164,35 @@ def test_low_resolution_blurs_the_chosen_faces_only_and_is_seeded():
     np.testing.assert_allclose(out.mean(axis=(1, 2, 3)), faces.numpy().mean(axis=(1, 2, 3)), atol=0.02)
     np.testing.assert_array_equal(out, augment.lower_resolution(faces, seed, 0.5).numpy())
     assert np.allclose(augment.lower_resolution(faces, seed, 1.0).numpy()[changed], out[changed])
+
+
+def test_occlusion_covers_one_grey_rectangle_of_the_chosen_images_and_is_seeded():
+    images = tf.constant(np.random.default_rng(1).uniform(size=(200, 40, 40, 1)).astype(np.float32))
+    seed = tf.constant([5, 6], tf.int64)
+    assert augment.occlude(images, seed, 0.0) is images
+    out = augment.occlude(images, seed, 0.5).numpy()
+    np.testing.assert_array_equal(out, augment.occlude(images, seed, 0.5).numpy())
+    covered = out != images.numpy()
+    chosen = covered.any(axis=(1, 2, 3))
+    assert 70 < chosen.sum() < 130  # about half the images
+    for image, where in zip(out[chosen], covered[chosen]):
+        rows, cols = np.flatnonzero(where.any(axis=(1, 2))), np.flatnonzero(where.any(axis=(0, 2)))
+        assert len(np.unique(image[where])) == 1  # one grey
+        assert len(rows) <= 0.4 * 40 + 1 and len(cols) <= 0.4 * 40 + 1  # at most 40% of the side each way
+        block = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # a rectangle: all of its box is that grey
+        assert (block == image[where][0]).mean() == 1.0
+
+
+def test_occlusion_and_low_resolution_change_the_pixels_but_never_the_keypoints():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (8, 81, 81, 1)).astype(np.uint8)
+    pts = rng.uniform(20, 60, (8, 68, 2)).astype(np.float32)
+    box = np.tile([[40.0, 40.0, 41.0]], (8, 1)).astype(np.float32)
+    mask, seed = np.ones((8, 68), np.float32), tf.constant([1, 2], tf.int64)
+    plain = augment.augment_batch(img, pts, mask, box, seed, _jitter_config(), IBUG68.flip_perm)
+    spoilt = augment.augment_batch(
+        img, pts, mask, box, seed, _jitter_config(low_resolution=1.0, occlusion=1.0), IBUG68.flip_perm
+    )
+    np.testing.assert_array_equal(plain[1].numpy(), spoilt[1].numpy())
+    np.testing.assert_array_equal(plain[2].numpy(), spoilt[2].numpy())
+    assert (np.abs(plain[0].numpy() - spoilt[0].numpy()).max(axis=(1, 2, 3)) > 0.05).all()

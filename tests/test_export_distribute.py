@@ -1,7 +1,9 @@
 """Export parity (SavedModel, TFLite vs the checkpoint) and MirroredStrategy on 2 logical CPUs."""
 
+import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -10,7 +12,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from facekp import export, tflite
+from facekp import export, models, tflite
+from facekp.checkpoints import load_run
+from facekp.commands.export import main as export_main
+from facekp.errors import InputError
 from facekp.data import augment
 from facekp.inference import Predictor
 from tests.conftest import write_youtube68
@@ -42,6 +47,33 @@ def test_savedmodel_and_tflite_match_the_checkpoint(trained_run, tmp_path):
     interpreter.invoke()
     lite = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     np.testing.assert_allclose(lite, predictor.predict(square / 255.0), atol=0.01)
+
+
+def test_average_exports_the_mean_of_the_runs_weights_with_the_first_runs_config(trained_run, tmp_path):
+    cfg, run = trained_run
+    _, model = load_run(run)
+    shifted = [w + 1.0 for w in model.get_weights()]
+    model.set_weights(shifted)
+    calibrated = dataclasses.replace(cfg, mirror_offsets=(0.5,) * 136, mirror_calibrated_for="weights of the copy")
+    other = export.export_slim(model, str(tmp_path / "shifted"), run, calibrated)
+
+    export_main(["--run", other, "--average", run, "--format", "slim", "--out", str(tmp_path / "soup")])
+    soup_cfg, soup = load_run(str(tmp_path / "soup"))
+    for got, high in zip(soup.get_weights(), shifted):
+        np.testing.assert_allclose(got, high - 0.5, atol=1e-6)  # the mean of w + 1 and w
+    assert soup_cfg.averaged_runs == (other, run)
+    assert soup_cfg.mirror_offsets == () and soup_cfg.mirror_calibrated_for == ""  # measured for other weights
+    assert dataclasses.replace(soup_cfg, averaged_runs=(), mirror_offsets=(), mirror_calibrated_for="") == cfg
+    assert Predictor.from_run(str(tmp_path / "soup")).predict(np.zeros((1, 32, 32, 1))).shape == (1, 68, 2)
+
+
+def test_average_refuses_a_different_network(trained_run, tmp_path):
+    cfg, run = trained_run
+    wider = dataclasses.replace(cfg, width=16)
+    folder = export.export_slim(models.build(wider), str(tmp_path / "wider"), run, wider)
+    with pytest.raises(InputError, match=re.escape(f"{folder}: not the same network as {run}")):
+        export_main(["--run", run, "--average", folder, "--format", "slim", "--out", str(tmp_path / "soup")])
+    assert not os.path.exists(tmp_path / "soup")
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""

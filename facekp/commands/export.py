@@ -4,6 +4,7 @@
     facekp-export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
     facekp-export --run runs/kp68 --format slim --out models/keypoints68  # weights only
     facekp-export --run runs/arcA --format slim --out models/face_embedding  # + threshold, SVM
+    facekp-export --run runs/ftA --average runs/ftB runs/ftC --format slim --out runs/soup  # mean weights
 
 The SavedModel and the TFLite model take an image batch (B, H, W, C) float32 of pixel values
 0..255 and return keypoints (B, K, 2) in those images' pixels (see facekp/export.py).
@@ -18,19 +19,28 @@ import os
 
 from facekp.checkpoints import load_run
 from facekp.cli import ArgumentParser, run_main
-from facekp.export import export_savedmodel, export_slim, export_tflite
+from facekp.export import average_runs, export_savedmodel, export_slim, export_tflite
 from facekp.inference import Predictor
 
 
-def main():
+def main(argv=None):
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="trained run directory (best checkpoint)")
     parser.add_argument("--format", required=True, choices=["savedmodel", "tflite", "slim"])
     parser.add_argument("--out", help="default: RUN/export/savedmodel, RUN/export/model.tflite or RUN/export/slim")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--average",
+        nargs="+",
+        metavar="RUN",
+        help="slim: export the mean of the weights of --run and these keypoint runs (a weight soup of "
+        "fine-tunes of one model), with --run's config",
+    )
+    args = parser.parse_args(argv)
+    if args.average and args.format != "slim":
+        parser.error("--average: only with --format slim")
     if args.format == "slim":
-        _, model = load_run(args.run)
-        print(f"wrote {export_slim(model, args.out or os.path.join(args.run, 'export', 'slim'), args.run)}")
+        cfg, model = average_runs([args.run, *args.average]) if args.average else (None, load_run(args.run)[1])
+        print(f"wrote {export_slim(model, args.out or os.path.join(args.run, 'export', 'slim'), args.run, cfg)}")
         return
     predictor = Predictor.from_run(args.run)
     if args.format == "savedmodel":

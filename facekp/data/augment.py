@@ -146,7 +146,7 @@ def augment_batch(
     flip_bias: float = 0.0,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """Random rotation, flip (with left/right relabelling, and the labels' bias, see crop_batch),
-    crop scale/shift and photometry."""
+    crop scale/shift, photometry, low resolution and occlusion."""
     p = random_params(seed, tf.shape(images)[0], cfg)
     out, points, mask = crop_batch(
         images,
@@ -161,12 +161,14 @@ def augment_batch(
         shift=p["shift"],
         flip_bias=flip_bias,
     )
-    return adjust_photometry(out, p["brightness"], p["contrast"]), points, mask
+    out = adjust_photometry(out, p["brightness"], p["contrast"])
+    out = lower_resolution(out, tf.random.experimental.stateless_fold_in(seed, 7), cfg.low_resolution)
+    return occlude(out, tf.random.experimental.stateless_fold_in(seed, 8), cfg.occlusion), points, mask
 
 
 def augment_faces(images: tf.Tensor, seed: tf.Tensor, cfg: RecognitionConfig) -> tf.Tensor:
-    """The same random geometry and photometry for faces without keypoints (recognition), and
-    --low-resolution.
+    """The same random geometry, photometry, low resolution and occlusion for faces without
+    keypoints (recognition).
 
     images: (B, S, S, C) uint8 faces filling the image; returns floats in [0, 1] at cfg.input_size.
     """
@@ -174,8 +176,7 @@ def augment_faces(images: tf.Tensor, seed: tf.Tensor, cfg: RecognitionConfig) ->
     mid = (side - 1.0) / 2.0
     boxes = tf.tile(tf.stack([mid, mid, side])[None], [batch, 1])
     no_points = tf.zeros([batch, 0, 2])
-    out, _, _ = augment_batch(images, no_points, tf.zeros([batch, 0]), boxes, seed, cfg, flip_perm=())
-    return lower_resolution(out, tf.random.experimental.stateless_fold_in(seed, 7), cfg.low_resolution)
+    return augment_batch(images, no_points, tf.zeros([batch, 0]), boxes, seed, cfg, flip_perm=())[0]
 
 
 # How far --low-resolution shrinks a face before enlarging it back: the 50x37 LFW 2017 faces are
@@ -195,3 +196,25 @@ def lower_resolution(images: tf.Tensor, seed: tf.Tensor, probability: float) -> 
     blurred = tf.image.resize(tf.image.resize(images, small, method="area"), size, method="bilinear")
     chosen = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seeds[1]) < probability
     return tf.where(chosen, blurred, images)
+
+
+# The side of an --occlusion rectangle, each way, as a fraction of the image side.
+OCCLUSION_SIDE = (0.15, 0.4)
+
+
+def occlude(images: tf.Tensor, seed: tf.Tensor, probability: float) -> tf.Tensor:
+    """Each image, with `probability`, under one rectangle of a random grey (sides drawn from
+    OCCLUSION_SIDE, centre anywhere in the image): what a hand or a microphone hides."""
+    if probability <= 0:
+        return images
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    half = tf.random.stateless_uniform([batch, 1, 1, 2], seeds[0], *OCCLUSION_SIDE) / 2.0  # (w, h) fractions
+    center = tf.random.stateless_uniform([batch, 1, 1, 2], seeds[1])
+    ys = (tf.range(height, dtype=tf.float32) + 0.5) / tf.cast(height, tf.float32)
+    xs = (tf.range(width, dtype=tf.float32) + 0.5) / tf.cast(width, tf.float32)
+    grid = tf.stack(tf.meshgrid(xs, ys), axis=-1)[None]  # (1, H, W, 2) pixel centres as fractions
+    inside = tf.reduce_all(tf.abs(grid - center) <= half, axis=-1, keepdims=True)  # (B, H, W, 1)
+    chosen = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2]) < probability
+    grey = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3])
+    return tf.where(inside & chosen, grey, images)
