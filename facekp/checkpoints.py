@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from facekp import config as config_lib, models
+from facekp.data.images import GRAY_WEIGHTS
 from facekp.errors import InputError, TrainingStopped, first_line
 from facekp.fileio import atomic_write_json, atomic_write_text
 
@@ -274,7 +275,9 @@ def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], o
     loaded, skipped = 0, []
     for v in model.variables:
         match = source_variables.get(v.path)
-        if match is not None and tuple(match.shape) == tuple(v.shape):
+        if match is not None and tuple(match.shape) != tuple(v.shape):
+            match = rgb_kernel_of_gray(match, tuple(v.shape))
+        if match is not None:
             v.assign(match)
             loaded += 1
         else:
@@ -288,6 +291,15 @@ def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], o
     return f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded" + (
         f"; skipped (no match by name and shape): {shown}" if skipped else ""
     )
+
+
+def rgb_kernel_of_gray(kernel: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """A grayscale model's first convolution (kh, kw, 1, n) as an RGB one of `shape` (kh, kw, 3, n)
+    that computes the same on any colour image (its gray value's weights spread by GRAY_WEIGHTS):
+    a gray run starts an RGB run (--init-from, --channels 3) where it stands. Else None."""
+    if kernel.ndim != 4 or kernel.shape[2] != 1 or shape != (*kernel.shape[:2], 3, kernel.shape[3]):
+        return None
+    return kernel * GRAY_WEIGHTS[0][None, None, :, None]
 
 
 def load_backbone_weights(model: keras.Model, path: str) -> str:

@@ -26,6 +26,7 @@ from mtcnn import MTCNN
 from mtcnn.stages import StageONet, StagePNet, StageRNet
 
 from facekp.data import geometry
+from facekp.data.images import GRAY_WEIGHTS
 from facekp.opencv import cv2
 
 DETECTORS = ("mtcnn", "haar")
@@ -157,9 +158,6 @@ def detector(name: str = DEFAULT_DETECTOR) -> Callable[[np.ndarray], list[Detect
     if name not in _DETECTORS:
         _DETECTORS[name] = Mtcnn() if name == "mtcnn" else lambda rgb: haar_faces(gray_of(rgb))
     return _DETECTORS[name]
-
-
-GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale
 
 
 def gray_of(rgb: np.ndarray) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Runs that survive: SIGTERM, determinism, --init-from and write failures (kill -9:
 tests/test_checkpoint_faults.py; export parity and tf.distribute: tests/test_export_distribute.py)."""
 
+import dataclasses
 import errno
 import os
 import signal
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 
 from facekp import export, fileio, models
-from facekp.checkpoints import RunCheckpoints
+from facekp.checkpoints import RunCheckpoints, init_from_run, load_run
+from facekp.data.images import GRAY_WEIGHTS
 from facekp.errors import InputError
 from facekp.train_loop import make_optimizer, train
 from tests.conftest import FAST, TINY_MODEL, flag_words, read_jsonl, tiny_config, write_youtube68
@@ -90,6 +92,17 @@ def test_init_from_loads_matching_weights_and_says_what_it_skipped(trained_copy,
     _, _, dst = _state(cfg, str(tmp_path / "dst"))
     np.testing.assert_allclose(dst["stem1_conv/kernel"], src["stem1_conv/kernel"], atol=1e-6)
     assert "heatmaps/kernel" in src and "heatmaps/kernel" not in dst
+
+
+def test_a_gray_run_starts_an_rgb_run_computing_the_same_keypoints(trained_run):
+    cfg, run = trained_run
+    _, gray_model = load_run(run)
+    rgb_model = models.build(dataclasses.replace(cfg, channels=3))
+    count = len(rgb_model.variables)  # every tensor loads, the first convolution's spread over the colours
+    assert init_from_run(rgb_model, run) == f"initialised from {run}: {count} of {count} tensors loaded"
+    colour = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(np.float32)
+    gray = colour @ GRAY_WEIGHTS[0][:, None]  # (2, 32, 32, 1), as images.decode makes it
+    np.testing.assert_allclose(rgb_model(colour, training=False), gray_model(gray, training=False), atol=1e-3)
 
 
 def test_init_from_a_model_of_another_width_is_refused_before_the_run_dir_is_written(trained_copy, tmp_path):

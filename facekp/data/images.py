@@ -23,6 +23,9 @@ from facekp.errors import InputError, first_line
 from facekp.opencv import cv2
 
 
+GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale: gray = RGB @ these
+
+
 def decode(path: str | tf.Tensor, channels: int) -> tf.Tensor:
     """One image file -> (H, W, channels) float32 pixel values 0..255."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
