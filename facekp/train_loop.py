@@ -62,8 +62,32 @@ def make_optimizer(cfg: TrainConfig) -> keras.optimizers.Optimizer:
     return keras.mixed_precision.LossScaleOptimizer(optimizer) if cfg.mixed_precision else optimizer
 
 
-def _sigterm_as_interrupt(*_):
-    raise KeyboardInterrupt
+class Interrupts:
+    """SIGTERM (and Ctrl-C) as KeyboardInterrupt, raised at once, except while `deferred` (the step
+    loop): then the first signal waits for the next step boundary (`check`), so that it never lands
+    inside TensorFlow's own Python code, where it once left native state corrupt (a heap abort
+    instead of a saved checkpoint); a second signal raises at once."""
+
+    def __init__(self):
+        self.deferred, self.pending = False, False
+
+    def handle(self, *_):
+        if self.deferred and not self.pending:
+            self.pending = True
+            return
+        raise KeyboardInterrupt
+
+    def check(self):
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def install(self) -> dict:
+        """Handle SIGTERM, and SIGINT unless it is ignored (a background job); returns the handlers
+        to put back."""
+        signals = [signal.SIGTERM] + (
+            [signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else []
+        )
+        return {sig: signal.signal(sig, self.handle) for sig in signals}
 
 
 def check_writable(run_dir: str) -> None:
@@ -175,11 +199,13 @@ def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
     # A multi-worker run's other workers restore the chief's checkpoints, and save and log into
     # a folder of their own (their part of each collective save), removed when they stop.
     log_dir = run_dir if is_chief(strategy) else tempfile.mkdtemp(prefix="facekp-worker-")
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    interrupts = Interrupts()
+    previous = interrupts.install()
     try:
-        return _train(cfg, run_dir, task, strategy, log_dir)
+        return _train(cfg, run_dir, task, strategy, log_dir, interrupts)
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if log_dir != run_dir:
             shutil.rmtree(log_dir, ignore_errors=True)
 
@@ -244,7 +270,7 @@ def summary(task: tasks.Task, run_dir: str, step: int, results: dict[str, float]
     return "\n".join(lines)
 
 
-def _train(cfg, run_dir, task, strategy, log_dir):
+def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
     began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
     chief = log_dir == run_dir
     if cfg.strategy != "default":
@@ -325,8 +351,10 @@ def _train(cfg, run_dir, task, strategy, log_dir):
         disable=not chief,
     )  # logs get a line every 30 s
     done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
+    interrupts.deferred = True  # from here a signal stops the loop at the next step boundary
     try:
         for step in range(start, cfg.steps):
+            interrupts.check()
             try:
                 batch = next(batches)
             except tf.errors.OpError as e:  # the data went away under the run (a deleted disk cache)
@@ -386,6 +414,7 @@ def _train(cfg, run_dir, task, strategy, log_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     finally:
+        interrupts.deferred = False
         bar.close()
         log.close()
     results = results or evaluate(done)  # a run already at --steps still reports its metrics

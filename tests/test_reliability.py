@@ -16,7 +16,7 @@ from facekp import export, fileio, models
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_run
 from facekp.data.images import GRAY_WEIGHTS
 from facekp.errors import InputError
-from facekp.train_loop import make_optimizer, train
+from facekp.train_loop import Interrupts, make_optimizer, train
 from tests.conftest import FAST, TINY_MODEL, flag_words, read_jsonl, tiny_config, write_youtube68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,6 +65,29 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert proc.returncode == 130 and "interrupted: checkpoint at step" in out, err
     assert "Traceback" not in err
     assert len(_checkpoints(run)) == 1
+
+
+def test_a_signal_in_the_step_loop_waits_for_the_step_boundary_and_a_second_one_does_not():
+    interrupts = Interrupts()
+    with pytest.raises(KeyboardInterrupt):  # reading data, saving at the end: at once
+        interrupts.handle(signal.SIGTERM, None)
+    interrupts.deferred = True
+    interrupts.handle(signal.SIGTERM, None)  # inside a step: noted, nothing raised
+    assert interrupts.pending
+    with pytest.raises(KeyboardInterrupt):  # the next step boundary
+        interrupts.check()
+    with pytest.raises(KeyboardInterrupt):  # a second signal: at once
+        interrupts.handle(signal.SIGINT, None)
+
+
+def test_a_background_job_that_ignores_ctrl_c_keeps_ignoring_it():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        installed = Interrupts().install()
+        assert list(installed) == [signal.SIGTERM] and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, installed[signal.SIGTERM])
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @pytest.mark.slow
