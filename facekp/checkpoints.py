@@ -264,14 +264,15 @@ def load_run(run_dir: str) -> tuple[config_lib.TrainConfig, keras.Model]:
 
 def init_from_run(model: keras.Model, run_dir: str) -> str:
     """Copy the weights of `run_dir`'s best (else latest) checkpoint whose layer path and shape
-    match `model`'s; returns a one-line report of what was loaded and skipped."""
+    match `model`'s (copy_matching); returns a one-line report of what was loaded and skipped."""
     _, source = load_run(run_dir)
     return copy_matching(model, {v.path: v.numpy() for v in source.variables}, run_dir)
 
 
 def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], origin: str) -> str:
     """Assign `source_variables` (path -> array) to `model`'s variables with the same path and
-    shape; returns a one-line report of what was loaded and skipped."""
+    shape (or a gray first convolution to an RGB one: rgb_kernel_of_gray); returns a one-line
+    report of what was loaded and skipped."""
     loaded, skipped = 0, []
     for v in model.variables:
         match = source_variables.get(v.path)

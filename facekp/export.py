@@ -79,12 +79,12 @@ def export_slim(model: keras.Model, folder: str, run_dir: str, cfg: TrainConfig 
     Recogniser loads, a third of the training checkpoint's size."""
 
     def write(tmp):
-        copied = RUN_EXTRAS if cfg else ("config.json", *RUN_EXTRAS)
+        copied = RUN_EXTRAS if cfg is not None else ("config.json", *RUN_EXTRAS)
         sources = [(run_dir, name) for name in copied] + [(folder, "README.md")]
         for source, name in sources:  # the model's own README, when re-exported over it, stays
             if os.path.isfile(os.path.join(source, name)):
                 shutil.copy(os.path.join(source, name), os.path.join(tmp, name))
-        if cfg:
+        if cfg is not None:
             write_config(tmp, cfg)
         save_weights(model, tmp)
 
@@ -92,23 +92,38 @@ def export_slim(model: keras.Model, folder: str, run_dir: str, cfg: TrainConfig 
     return folder
 
 
+# What a soup's members share besides the network: the data and validation split (else one member
+# trained on the soup's validation people) and the crop. Input size may differ (the network is
+# fully convolutional), and so may what else they trained on.
+SOUP_SHARED_FIELDS = ("data", "split_seed", "val_fraction", "channels", "margin")
+
+
 def average_runs(run_dirs: Sequence[str]) -> tuple[KeypointConfig, keras.Model]:
     """The mean of keypoint runs' weights (a weight soup: fine-tunes of one model lie in one basin,
-    and their mean errs less than each; README, "Weight soups"), with the first run's config, which
-    records the runs and drops the calibration measured for other weights."""
-    cfg, model = load_run(run_dirs[0])
-    if not isinstance(cfg, KeypointConfig):
-        raise InputError(f"{run_dirs[0]}: a {cfg.task} run; --average takes keypoint runs")
-    weights = [model.get_weights()]
-    for run in run_dirs[1:]:
-        other_cfg, other = load_run(run)
-        shapes = [w.shape for w in other.get_weights()]
-        if other_cfg.task != cfg.task or shapes != [w.shape for w in weights[0]]:
-            raise InputError(f"{run}: not the same network as {run_dirs[0]} (task, --model, --width or --head differ)")
-        weights.append(other.get_weights())
-    model.set_weights([np.mean(tensors, axis=0) for tensors in zip(*weights)])
+    and their mean can err less than each; README, "Weight soups"), with the first run's config,
+    which records the runs and drops the calibration measured for other weights."""
+    loaded = [load_run(run) for run in run_dirs]
+    (cfg, model), first = loaded[0], run_dirs[0]
+    for run, (member_cfg, member) in zip(run_dirs, loaded):
+        if not isinstance(member_cfg, KeypointConfig):
+            raise InputError(f"{run}: a {member_cfg.task} run; --average takes keypoint runs")
+        if member_cfg.task != cfg.task or [w.shape for w in member.weights] != [w.shape for w in model.weights]:
+            raise InputError(f"{run}: not the same network as {first} (task, --model, --width or --head differ)")
+        differing = [f for f in SOUP_SHARED_FIELDS if _comparable(member_cfg, f) != _comparable(cfg, f)]
+        if differing:
+            raise InputError(
+                f"{run}: {', '.join(differing)} differ from {first}'s (a soup's members share their data, "
+                "validation split and crop)"
+            )
+    model.set_weights([np.mean(tensors, axis=0) for tensors in zip(*(m.get_weights() for _, m in loaded))])
     cfg = dataclasses.replace(cfg, mirror_offsets=(), mirror_calibrated_for="", averaged_runs=tuple(run_dirs))
     return cfg, model
+
+
+def _comparable(cfg: KeypointConfig, name: str) -> Any:
+    """A config field's value, a data folder as the path it resolves to."""
+    value = getattr(cfg, name)
+    return os.path.realpath(value) if name == "data" else value
 
 
 def save_weights(model: keras.Model, run_dir: str) -> None:

@@ -67,12 +67,17 @@ def test_average_exports_the_mean_of_the_runs_weights_with_the_first_runs_config
     assert Predictor.from_run(str(tmp_path / "soup")).predict(np.zeros((1, 32, 32, 1))).shape == (1, 68, 2)
 
 
-def test_average_refuses_a_different_network(trained_run, tmp_path):
+def test_average_refuses_a_different_network_or_validation_split(trained_run, tmp_path):
     cfg, run = trained_run
     wider = dataclasses.replace(cfg, width=16)
     folder = export.export_slim(models.build(wider), str(tmp_path / "wider"), run, wider)
     with pytest.raises(InputError, match=re.escape(f"{folder}: not the same network as {run}")):
         export_main(["--run", run, "--average", folder, "--format", "slim", "--out", str(tmp_path / "soup")])
+    split = dataclasses.replace(cfg, split_seed=1, margin=1.5)  # it trained on some of run's validation people
+    _, model = load_run(run)
+    other = export.export_slim(model, str(tmp_path / "split"), run, split)
+    with pytest.raises(InputError, match=re.escape(f"{other}: split_seed, margin differ from {run}'s")):
+        export_main(["--run", run, "--average", other, "--format", "slim", "--out", str(tmp_path / "soup")])
     assert not os.path.exists(tmp_path / "soup")
 
 

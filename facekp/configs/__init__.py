@@ -7,7 +7,9 @@ a run that the README reports, and its docstring holds the command and what it m
 Every recipe has a `NAME_smoke` twin: the same settings for 20 steps, to check a set-up in a
 minute. Paths in recipes may use $FACEKP_DATA; they are expanded when the recipe is taken. The
 shipped keypoint model's chain reads what its earlier steps wrote, under runs/ of the working
-folder: teacher68, then label.py (runs/labels_lfw68), student68, then ship68 (its --init-from).
+folder: label.py with the model shipped before (runs/labels_lfw68s), student68_long, then ship68
+(its --init-from) twice and export.py --average; the model shipped before came from teacher68,
+label.py (runs/labels_lfw68), student68, then ship68 --init-from runs/stu16_lfw20k.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ import dataclasses
 import os
 from typing import Any
 
-from facekp.config import SHIPPED_ALIGNER, SHIPPED_KEYPOINTS, KeypointConfig, RecognitionConfig, TrainConfig
+from facekp.config import SHIPPED_ALIGNER, KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.errors import InputError
+
+# The keypoint model shipped before the current one (issue 18), whose LFW labels the current one
+# learnt: models/keypoints68 of commit 46f4684, checked out beside the repository by
+#     git worktree add ../facekp-46f4684 46f4684
+PREVIOUS_KEYPOINTS = "../facekp-46f4684/models/keypoints68"
 
 LFW_TEST_FOLDS = "$FACEKP_DATA/lfw/pairs.txt"
 
@@ -45,8 +52,8 @@ def teacher68() -> KeypointConfig:
 
 def student68() -> KeypointConfig:
     """plain68 on the labelled frames and teacher68's labels of 13,119 LFW photos (the validation
-    people's left out) for 20,000 steps, 28 min: NME 4.18% on true-box crops; the start of ship68
-    (10,000 steps: 4.37%). Those labels were made before the refinement change (the last of
+    people's left out) for 20,000 steps, 28 min: NME 4.18% on true-box crops; the start of the model
+    shipped before (10,000 steps: 4.37%). Those labels were made before the refinement change (the last of
     label.py's three passes, not their mean), so a new labelling differs a little.
 
         python train.py --config student68 --run runs/stu16_lfw20k --data ../shared/data/youtube-faces-68
@@ -59,7 +66,7 @@ def student68_long() -> KeypointConfig:
     (commit 46f4684: label.py's three passes, one mirrored) for 40,000 steps, 47 min: NME 4.16%
     on true-box crops (best 4.15% at step 32,000; student68's 20,000 steps: 4.18%). The start of ship68.
 
-        git worktree add ../facekp-46f4684 46f4684
+        git worktree add ../facekp-46f4684 46f4684   # PREVIOUS_KEYPOINTS
         python label.py ../shared/data/lfw --run ../facekp-46f4684/models/keypoints68 --out runs/labels_lfw68s
         python train.py --config student68_long --run runs/stu16_40k --data ../shared/data/youtube-faces-68
     """
@@ -83,16 +90,16 @@ def ship68() -> KeypointConfig:
 
 
 def selftrain68() -> KeypointConfig:
-    """The shipped model trained on for 8000 steps on the labelled frames and its own labels of
-    LFW (label.py --run models/keypoints68 --out runs/labels_lfw68s, 5 min), 12 min: NME 4.17% on
-    true-box crops (the shipped model's 4.15%): no gain. The 96 px control of selftrain68_128.
-    Measured with the model shipped before (commit 46f4684), whose labels student68_long learns.
+    """The model shipped before (PREVIOUS_KEYPOINTS) trained on for 8000 steps on the labelled
+    frames and its own labels of LFW (the labels student68_long learns), 12 min: NME 4.17% on
+    true-box crops (its own 4.15%): no gain. The 96 px control of selftrain68_128.
 
+        python label.py ../shared/data/lfw --run ../facekp-46f4684/models/keypoints68 --out runs/labels_lfw68s
         python train.py --config selftrain68 --run runs/e96 --data ../shared/data/youtube-faces-68
     """
     return dataclasses.replace(
         plain68(),
-        init_from=SHIPPED_KEYPOINTS,
+        init_from=PREVIOUS_KEYPOINTS,
         extra_data="runs/labels_lfw68s",
         steps=8000,
         lr=1e-3,
