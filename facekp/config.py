@@ -31,6 +31,7 @@ NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
 FRACTION = ("a number in [0, 1]", lambda v: 0 <= v <= 1)
 OPEN_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
 BELOW_ONE = ("a number in [0, 1)", lambda v: 0 <= v < 1)
+TEXTS = ("a list of text", lambda v: all(isinstance(x, str) for x in v))
 FINITE_NUMBERS = (
     "a list of finite numbers",
     lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v),
@@ -168,7 +169,7 @@ class KeypointConfig(TrainConfig):
         "", "what mirror_offsets were measured with (weights digest, refine margin, input size)"
     )
     averaged_runs: tuple = _from_data(
-        (), "export --average: the runs whose weights this model's are the mean of (a weight soup)"
+        (), "export --average: the runs whose weights this model's are the mean of (a weight soup)", check=TEXTS
     )
     flip_bias: float = _f(
         0.0,

@@ -95,7 +95,7 @@ def export_slim(model: keras.Model, folder: str, run_dir: str, cfg: TrainConfig 
 # What a soup's members share besides the network: the data and validation split (else one member
 # trained on the soup's validation people) and the crop. Input size may differ (the network is
 # fully convolutional), and so may what else they trained on.
-SOUP_SHARED_FIELDS = ("data", "split_seed", "val_fraction", "channels", "margin")
+SOUP_SHARED_FIELDS = ("data", "split_seed", "val_fraction", "margin")
 
 
 def average_runs(run_dirs: Sequence[str]) -> tuple[KeypointConfig, keras.Model]:
@@ -108,7 +108,9 @@ def average_runs(run_dirs: Sequence[str]) -> tuple[KeypointConfig, keras.Model]:
         if not isinstance(member_cfg, KeypointConfig):
             raise InputError(f"{run}: a {member_cfg.task} run; --average takes keypoint runs")
         if member_cfg.task != cfg.task or [w.shape for w in member.weights] != [w.shape for w in model.weights]:
-            raise InputError(f"{run}: not the same network as {first} (task, --model, --width or --head differ)")
+            raise InputError(
+                f"{run}: not the same network as {first} (task, --model, --width, --head or --channels differ)"
+            )
         differing = [f for f in SOUP_SHARED_FIELDS if _comparable(member_cfg, f) != _comparable(cfg, f)]
         if differing:
             raise InputError(

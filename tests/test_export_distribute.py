@@ -65,6 +65,10 @@ def test_average_exports_the_mean_of_the_runs_weights_with_the_first_runs_config
     assert soup_cfg.mirror_offsets == () and soup_cfg.mirror_calibrated_for == ""  # measured for other weights
     assert dataclasses.replace(soup_cfg, averaged_runs=(), mirror_offsets=(), mirror_calibrated_for="") == cfg
     assert Predictor.from_run(str(tmp_path / "soup")).predict(np.zeros((1, 32, 32, 1))).shape == (1, 68, 2)
+    saved = json.loads((tmp_path / "soup" / "config.json").read_text())
+    (tmp_path / "soup" / "config.json").write_text(json.dumps({**saved, "averaged_runs": [1, None]}))
+    with pytest.raises(InputError, match='config.json: "averaged_runs": must be a list of text'):
+        load_run(str(tmp_path / "soup"))
 
 
 def test_average_refuses_a_different_network_or_validation_split(trained_run, tmp_path):
