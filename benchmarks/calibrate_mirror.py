@@ -23,10 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
 from facekp.checkpoints import write_config  # noqa: E402
-from facekp.data import images as image_ops, youtube68  # noqa: E402
-from facekp.data.geometry import face_boxes  # noqa: E402
+from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
-from facekp.inference import Predictor, mirror_calibration  # noqa: E402
+from facekp.inference import Predictor, mirror_calibration, mirrored_pass_error  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -42,13 +41,13 @@ def frames(ann, indices, channels):
 
 def mirrored_errors(predictor, ann, indices):
     """(N, K, 2) truth minus the mirrored refinement pass's points, in refinement-crop pixels."""
-    cfg, errors = predictor.cfg, []
-    for (image, start), true in zip(frames(ann, indices, cfg.channels), ann.keypoints[indices]):
-        center, side = face_boxes(predictor.predict_faces(image, start, refine=0))
-        crop, (A, t) = image_ops.crop_with_map_fast(image, center[0], side[0] * cfg.refinement_margin, cfg.input_size)
-        mirrored = predictor.predict_mirrored(crop[None] / 255.0)[0]
-        errors.append(np.linalg.solve(A[0], (true - t[0]).T).T - mirrored)
-    return np.array(errors)
+    read = frames(ann, indices, predictor.cfg.channels)
+    return np.array(
+        [
+            mirrored_pass_error(predictor, image, start, true)
+            for (image, start), true in zip(read, ann.keypoints[indices])
+        ]
+    )
 
 
 def nme_refine1(predictor, read_frames, true):

@@ -45,6 +45,16 @@ def mirror_calibration(cfg, model: keras.Model) -> str:
     return f"weights {weights_digest(model)}, refine margin {cfg.refinement_margin:g}, {cfg.input_size} px"
 
 
+def mirrored_pass_error(predictor: Predictor, image: np.ndarray, box: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """The truth (K, 2) minus the points of a face's mirrored refinement pass (from the box (3,)),
+    in refinement-crop pixels: what calibrate_mirror averages into mirror_offsets, which
+    Predictor adds back to that pass's points."""
+    cfg = predictor.cfg
+    center, side = face_boxes(predictor.predict_faces(image, box, refine=0))
+    crop, (A, t) = image_ops.crop_with_map_fast(image, center[0], side[0] * cfg.refinement_margin, cfg.input_size)
+    return np.linalg.solve(A[0], (true - t[0]).T).T - predictor.predict_mirrored(crop[None] / 255.0)[0]
+
+
 def compiled_predict(model: keras.Model) -> Callable:
     """The model in inference mode as a tf.function that any batch size reuses."""
     return tf.function(lambda images: model(images, training=False), reduce_retracing=True)

@@ -17,7 +17,7 @@ from facekp import config, export, photos
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
-from facekp.inference import Predictor, mirror_calibration
+from facekp.inference import Predictor, mirror_calibration, mirrored_pass_error
 from tests.conftest import run_script, synthetic_face
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,6 +198,23 @@ def test_a_calibrated_model_runs_every_other_refinement_pass_mirrored_and_moved_
     np.testing.assert_allclose(calibrated.predict_each([photo], start, refine=2, plain_refinement=True), plain)
     with pytest.raises(InputError, match="mirror_offsets: 4 values, expected 136"):
         Predictor(dataclasses.replace(cfg, mirror_offsets=(1.0, 2.0, 3.0, 4.0)), trained.model)
+
+
+def test_offsets_measured_by_calibration_move_the_mirrored_pass_onto_the_truth(tiny_run):
+    """calibrate_mirror's sign convention: the mean of mirrored_pass_error over faces is what
+    Predictor adds back, so a face's own error puts its mirrored pass exactly on its truth."""
+    trained = Predictor.from_run(tiny_run)
+    photo = np.random.default_rng(8).random((120, 160, 1), np.float32) * 255
+    start, truth = np.array([[70.0, 60.0, 50.0]]), np.random.default_rng(9).uniform(40, 100, (68, 2))
+    error = mirrored_pass_error(trained, photo, start, truth)
+    cfg = dataclasses.replace(
+        trained.cfg,
+        mirror_offsets=tuple(error.ravel()),
+        mirror_calibrated_for=mirror_calibration(trained.cfg, trained.model),
+    )
+    first_pass = trained.predict_faces(photo, start, refine=0)[0]
+    both = Predictor(cfg, trained.model).predict_faces(photo, start, refine=1)[0]  # the mean of the two passes
+    np.testing.assert_allclose(2 * both - first_pass, truth, atol=1e-2)
 
 
 def test_mirror_offsets_measured_for_other_weights_or_crops_are_not_used_and_said_so(tiny_run, tmp_path, capsys):
