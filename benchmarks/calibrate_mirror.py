@@ -22,7 +22,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
-from facekp.checkpoints import write_config  # noqa: E402
+from facekp.checkpoints import load_run, write_config  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.inference import Predictor, mirror_calibration, mirrored_pass_error  # noqa: E402
@@ -64,10 +64,10 @@ def main():
     parser.add_argument("--run", required=True, help="a 68-point run (or exported model) to calibrate")
     parser.add_argument("--write", action="store_true", help="write the offsets into RUN/config.json")
     args = parser.parse_args()
-    cfg = dataclasses.replace(config_lib.load(args.run), mirror_offsets=())
+    cfg = dataclasses.replace(config_lib.load(args.run), mirror_offsets=())  # offsets it may hold: not used
     if cfg.task != "keypoints68":
         parser.error(f"{args.run}: a {cfg.task} run; the mirrored pass is calibrated on the 68-point frames")
-    plain = Predictor(cfg, Predictor.from_run(args.run).model)
+    plain = Predictor(cfg, load_run(args.run)[1])
     ann = youtube68.load(args.data)
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     train = np.sort(np.random.default_rng(0).choice(train, min(len(train), len(val)), replace=False))

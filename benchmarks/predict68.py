@@ -32,7 +32,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks.common import inference_ms  # noqa: E402
-from facekp import config as config_lib, detect, metrics, photos, plots  # noqa: E402
+from facekp import detect, metrics, photos, plots  # noqa: E402
+from facekp.checkpoints import load_run  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
@@ -69,10 +70,11 @@ def main():
     args = parser.parse_args()
     if args.people == "training" and (args.worst or args.dlib):
         parser.error("--worst and --dlib measure the validation people")
-    cfg = config_lib.load(args.run)
+    cfg, model = load_run(args.run)  # one model: each Predictor below converts it for its engine
+    if cfg.task != "keypoints68":
+        parser.error(f"{args.run}: a {cfg.task} run; this measures 68-point runs")
     if args.no_mirror:
         cfg = dataclasses.replace(cfg, mirror_offsets=())
-    model = Predictor.from_run(args.run).model
     predictors = {"all_cores": Predictor(cfg, model), "1_thread": Predictor(cfg, model, threads=1)}
     try:
         margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
@@ -124,11 +126,10 @@ def main():
         }
     for margin, points in margin_preds.items():
         figures[f"refine1_margin{margin}"] = nme_figures(points, true)
-    plain = Predictor.from_run(args.run, engine="tf")
     for name, predictor in [
         ("tflite", predictors["all_cores"]),
         ("tflite_1_thread", predictors["1_thread"]),
-        ("tf", plain),
+        ("tf", Predictor(cfg, model, engine="tf")),
     ]:
         for batch in (1, 32):
             figures[f"network_ms_per_face_{name}_batch{batch}"] = round(
