@@ -6,9 +6,11 @@ its five landmarks' fit, or its calibrated box), then 0 and 1 refinement passes.
 
 Prints one JSON line: for each refinement setting, NME mean / median / share above 10% against
 the true keypoints and ms per face for Predictor.predict_faces (crops, network passes, map back to
-the frame) on all cores and on one thread; the bare network's ms per face at batch 1 and 32 for
-both engines (TFLite/XNNPACK, TensorFlow); how many frames had no detection (the image centre then
-starts the search) and the detector's ms per image.
+the frame) on all cores and on one thread, each call right after its frame's detection as
+predict.py runs them, and (`_back_to_back`) all frames' calls in a row on all cores, as for a
+folder of face crops (no detector between calls to cool the caches); the bare network's ms per
+face at batch 1 and 32 for both engines (TFLite/XNNPACK, TensorFlow); how many frames had no
+detection (the image centre then starts the search) and the detector's ms per image.
 
 With --refine-margins 1.1,1.2,..., the NME with one refinement pass at each of these refinement
 margins too (the shipped model's 1.2 was chosen so, on --people training).
@@ -87,6 +89,7 @@ def main():
         val = np.sort(np.random.default_rng(0).choice(train, len(val), replace=False))
     preds, seconds, missed, detect_s, boxes = {0: [], 1: []}, {}, 0, 0.0, []
     margin_preds = {m: [] for m in margins}
+    calls = []  # (image, starts) of every frame, timed again back to back
     for i in val:
         rgb = photos.read_image(ann.paths[i])
         image = detect.as_channels(rgb, cfg.channels)
@@ -96,6 +99,7 @@ def main():
         missed += not detections
         boxes.append(max(detections, key=lambda d: d.box[2] * d.box[3]).box if detections else None)
         _, _, starts = photos.face_starts(detections, rgb.shape, find_all=False, start=args.start)
+        calls.append((image, starts))
         for refine in preds:
             for threads, predictor in predictors.items():
                 start = time.perf_counter()
@@ -124,6 +128,11 @@ def main():
                 f"ms_per_face_{threads}": round(1000 * seconds[refine, threads] / len(val), 2) for threads in predictors
             },
         }
+        start = time.perf_counter()
+        for image, starts in calls:
+            predictors["all_cores"].predict_faces(image, starts, refine)
+        back_to_back_ms = 1000 * (time.perf_counter() - start) / len(val)
+        figures[f"refine{refine}"]["ms_per_face_back_to_back"] = round(back_to_back_ms, 2)
     for margin, points in margin_preds.items():
         figures[f"refine1_margin{margin}"] = nme_figures(points, true)
     for name, predictor in [

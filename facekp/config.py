@@ -150,7 +150,9 @@ class KeypointConfig(TrainConfig):
     loss: str = _f("wing", "keypoint loss (in input pixels, masked)", choices=("wing", "l1", "mse"))
     width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
     head: str = _f(
-        "integral", "resnet head: integral (heatmaps + soft-argmax) or regression", choices=("integral", "regression")
+        "integral",
+        "resnet head: integral (heatmaps + soft-argmax), heatmap (the best cell + its offset) or regression",
+        choices=("integral", "heatmap", "regression"),
     )
     margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
     refine_margin: float = _f(

@@ -10,6 +10,8 @@ import math
 
 import tensorflow as tf
 
+from facekp.models.keypoints import cell_grid
+
 
 def _masked_mean(per_coord, mask):
     """Mean of (B,K,2) values over the labelled points."""
@@ -38,6 +40,29 @@ def wing(pred: tf.Tensor, true: tf.Tensor, mask: tf.Tensor, w: float = 10.0, eps
 
 
 KEYPOINT_LOSSES = {"wing": wing, "l1": l1, "mse": mse}
+
+
+def heatmap_offsets(
+    maps: tf.Tensor, true: tf.Tensor, mask: tf.Tensor, input_size: int, sigma: float = 1.0
+) -> tf.Tensor:
+    """The heatmap + offset head's loss on its maps (B, h, w, 3K) (models.keypoints.HeatmapOffsets):
+    cross-entropy of each point's cell scores against a Gaussian of `sigma` cells around the truth,
+    plus the L1 error in pixels of the offsets of the cells within 1.5 cells of it (the argmax may
+    land on a neighbour of the true cell: its offset must reach the point too)."""
+    h, w, k = maps.shape[1], maps.shape[2], maps.shape[3] // 3
+    stride = input_size / w
+    scores = tf.reshape(maps[..., :k], [-1, h * w, k])
+    offsets = tf.reshape(maps[..., k:], [-1, h * w, k, 2]) * stride
+    grid = cell_grid(input_size, h, w, maps.dtype)
+    true = tf.where(mask[..., None] > 0, true, 0.0)  # unlabelled points: finite, then weighed out
+    to_point = true[:, None] - grid[None, :, None]  # (B, h*w, K, 2) pixels from each cell centre to the point
+    target = tf.nn.softmax(-tf.reduce_sum(tf.square(to_point / stride), -1) / (2.0 * sigma**2), axis=1)
+    cross_entropy = -tf.reduce_sum(target * tf.nn.log_softmax(scores, axis=1), axis=1)  # (B, K)
+    near = tf.cast(tf.reduce_max(tf.abs(to_point), -1) <= 1.5 * stride, maps.dtype)  # (B, h*w, K)
+    offset_error = tf.reduce_sum(tf.abs(offsets - to_point), -1)
+    offset_loss = tf.reduce_sum(near * offset_error, 1) / tf.maximum(tf.reduce_sum(near, 1), 1.0)
+    weights = tf.cast(mask, maps.dtype)
+    return tf.reduce_sum((cross_entropy + offset_loss) * weights) / tf.maximum(tf.reduce_sum(weights), 1.0)
 
 
 # ---- Recognition losses. labels: (B,) int person ids.

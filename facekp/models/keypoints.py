@@ -61,6 +61,14 @@ def _residual_block(x, filters, stride, name, sync):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([x, shortcut]))
 
 
+def cell_grid(input_size: int, h: int, w: int, dtype=tf.float32) -> tf.Tensor:
+    """(h*w, 2) centres (x, y) of an h x w heatmap's cells in input pixels, row by row (cell j
+    covers [j, j+1) * input_size/w)."""
+    xs = (tf.range(w, dtype=dtype) + 0.5) * (input_size / w) - 0.5
+    ys = (tf.range(h, dtype=dtype) + 0.5) * (input_size / h) - 0.5
+    return tf.reshape(tf.stack(tf.meshgrid(xs, ys), axis=-1), [h * w, 2])
+
+
 class SoftArgmax(layers.Layer):
     """Heatmaps (B, h, w, K) -> expected (x, y) per channel in input pixels (integral regression)."""
 
@@ -71,11 +79,32 @@ class SoftArgmax(layers.Layer):
     def call(self, heatmaps: tf.Tensor) -> tf.Tensor:
         h, w, k = heatmaps.shape[1], heatmaps.shape[2], heatmaps.shape[3]
         prob = tf.nn.softmax(tf.reshape(heatmaps, [-1, h * w, k]), axis=1)  # (B, h*w, K)
-        # Heatmap cell centres in input pixels: cell j covers [j, j+1) * S/w.
-        xs = (tf.range(w, dtype=prob.dtype) + 0.5) * (self.input_size / w) - 0.5
-        ys = (tf.range(h, dtype=prob.dtype) + 0.5) * (self.input_size / h) - 0.5
-        grid = tf.reshape(tf.stack(tf.meshgrid(xs, ys), axis=-1), [h * w, 2])  # (h*w, 2)
-        return tf.einsum("bnk,nc->bkc", prob, grid)
+        return tf.einsum("bnk,nc->bkc", prob, cell_grid(self.input_size, h, w, prob.dtype))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_size": self.input_size}
+
+
+class HeatmapOffsets(layers.Layer):
+    """Maps (B, h, w, 3K): K cell scores, then an (x, y) offset per point in cells -> the points
+    (B, K, 2) in input pixels: the best cell's centre plus its offset (heatmap + local offset).
+
+    In training it returns the maps themselves: losses.heatmap_offsets scores them against the
+    true points (the argmax has no gradient)."""
+
+    def __init__(self, input_size, **kwargs):
+        super().__init__(**kwargs)
+        self.input_size = input_size
+
+    def call(self, maps: tf.Tensor, training=None) -> tf.Tensor:
+        if training:
+            return maps
+        h, w, k = maps.shape[1], maps.shape[2], maps.shape[3] // 3
+        scores = tf.reshape(maps[..., :k], [-1, h * w, k])
+        offsets = tf.transpose(tf.reshape(maps[..., k:], [-1, h * w, k, 2]), [0, 2, 1, 3])  # (B, K, h*w, 2)
+        best = tf.argmax(scores, axis=1, output_type=tf.int32)  # (B, K): each point's cell
+        cell = tf.gather(cell_grid(self.input_size, h, w, maps.dtype), best)
+        return cell + tf.gather(offsets, best[..., None], batch_dims=2)[:, :, 0] * (self.input_size / w)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "input_size": self.input_size}
@@ -98,10 +127,11 @@ def resnet_trunk(inputs: keras.KerasTensor, cfg: KeypointConfig | RecognitionCon
 
 
 def resnet(cfg: KeypointConfig, num_points: int) -> keras.Model:
-    """Small residual net at strides 4-32, with an integral (heatmap soft-argmax) or dense head.
+    """Small residual net at strides 4-32, with an integral (heatmap soft-argmax), a heatmap +
+    offset, or a dense head.
 
-    The integral head merges all stages top-down (FPN-style) into stride-4 heatmaps, keeping
-    spatial layout; the regression head flattens the last stage into a dense layer.
+    The integral and heatmap heads merge all stages top-down (FPN-style) into stride-4 heatmaps,
+    keeping spatial layout; the regression head flattens the last stage into a dense layer.
     """
     w, sync = cfg.width, cfg.strategy != "default"
     inputs = keras.Input((cfg.input_size, cfg.input_size, cfg.channels), name="image")
@@ -123,5 +153,10 @@ def resnet(cfg: KeypointConfig, num_points: int) -> keras.Model:
         )
     x = _conv_bn(top, 2 * w, 3, 1, "head", sync)
     heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
+    if cfg.head == "heatmap":  # the score maps keep the integral head's layer name: --init-from one fills them
+        offsets = layers.Conv2D(2 * num_points, 1, kernel_initializer="zeros", name="offsets")(x)
+        maps = layers.Concatenate(name="maps")([heatmaps, offsets])
+        points = HeatmapOffsets(cfg.input_size, name="keypoints", dtype="float32")(maps)
+        return keras.Model(inputs, points, name="resnet_heatmap")
     points = SoftArgmax(cfg.input_size, name="keypoints", dtype="float32")(heatmaps)  # float32 under mixed precision
     return keras.Model(inputs, points, name="resnet_integral")

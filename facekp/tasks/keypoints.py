@@ -117,6 +117,9 @@ class KeypointTask:
         return pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step)
 
     def loss_fn(self, cfg: KeypointConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
+        """--loss on the points; the heatmap head trains on its maps instead (losses.heatmap_offsets)."""
+        if cfg.head == "heatmap":
+            return lambda maps, batch: losses.heatmap_offsets(maps, batch["keypoints"], batch["mask"], cfg.input_size)
         loss = losses.KEYPOINT_LOSSES[cfg.loss]
         return lambda outputs, batch: loss(outputs, batch["keypoints"], batch["mask"])
 
