@@ -147,7 +147,9 @@ class KeypointConfig(TrainConfig):
     FAMILY: ClassVar[str] = "keypoint"
     TASKS: ClassVar[tuple[str, ...]] = ("keypoints68", "kaggle15")
 
-    loss: str = _f("wing", "keypoint loss (in input pixels, masked)", choices=("wing", "l1", "mse"))
+    loss: str = _f(
+        "wing", "keypoint loss (in input pixels, masked; --head heatmap has its own)", choices=("wing", "l1", "mse")
+    )
     width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
     head: str = _f(
         "integral",
@@ -339,6 +341,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(f"--init-from: {cfg.init_from}: not a run directory (no config.json)")
     if cfg.init_from and getattr(load(cfg.init_from), "members", ()):
         raise InputError(f"--init-from: {cfg.init_from}: an ensemble (its members' weights share names); give a member")
+    if isinstance(cfg, KeypointConfig) and cfg.head == "heatmap" and cfg.model != "resnet":
+        raise InputError(f"--head heatmap: a resnet head (--model {cfg.model} has its own)")
     if cfg.task == "kaggle15" and cfg.extra_data:
         raise InputError("--extra-data: kaggle15 trains on --data alone")
     if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":

@@ -77,14 +77,15 @@ def save_feature_maps(path: str, model: keras.Model, crop: np.ndarray, channels:
     """What the first and the last convolution layers see for one crop ((S,S,C) in [0, 1]):
     the input, then `channels` activation maps of each layer, saved atomically as PNG."""
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
-    probe = keras.Model(model.input, [convs[0].output, convs[-1].output])
+    last = next((layer for layer in convs if layer.name == "heatmaps"), convs[-1])  # not the heatmap head's offsets
+    probe = keras.Model(model.input, [convs[0].output, last.output])
     maps = [m[0] for m in probe(crop[None], training=False)]
     fig, axes = plt.subplots(3, channels, figsize=(channels * 0.9, 3 * 1.0), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     axes[0, 0].imshow(crop[..., 0] if crop.shape[-1] == 1 else crop, cmap="gray")
     axes[0, 0].set_title("input", fontsize=6)
-    for row, (layer, fmap) in enumerate(zip((convs[0], convs[-1]), maps), start=1):
+    for row, (layer, fmap) in enumerate(zip((convs[0], last), maps), start=1):
         fmap = np.asarray(fmap)
         for c in range(min(channels, fmap.shape[-1])):
             axes[row, c].imshow(fmap[..., c], cmap="viridis")

@@ -59,6 +59,7 @@ def test_a_run_dir_that_cannot_be_written_is_an_error_before_step_0(tmp_path, mo
         (["--model", "vgg"], "--model: invalid choice: 'vgg'"),
         (["--loss", "huber"], "--loss: invalid choice: 'huber'"),
         (["--head", "dense"], "--head: invalid choice: 'dense'"),
+        (["--model", "seednet", "--head", "heatmap"], "--head heatmap: a resnet head (--model seednet has its own)"),
         (["--task", "identity", "--model", "seednet"], "--model: unknown value 'seednet' (choose from resnet)"),
     ],
 )

@@ -19,12 +19,15 @@ from tests.conftest import read_jsonl, tiny_config, write_youtube68
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_the_model_computes_in_float16_with_float32_weights_and_outputs():
-    model = models.build(tiny_config("", mixed_precision=True))
+@pytest.mark.parametrize("head", ["integral", "heatmap"])
+def test_the_model_computes_in_float16_with_float32_weights_and_outputs(head):
+    model = models.build(tiny_config("", mixed_precision=True, head=head))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert {layer.compute_dtype for layer in convs} == {"float16"}
     assert {v.dtype for v in model.trainable_variables} == {"float32"}
-    assert model(np.zeros((2, 32, 32, 1), np.float32)).dtype == tf.float32
+    images = np.zeros((2, 32, 32, 1), np.float32)
+    assert model(images).dtype == tf.float32
+    assert model(images, training=True).dtype == tf.float32  # the heatmap head's maps, for its loss
     assert keras.mixed_precision.global_policy().name == "float32"  # the next model is float32 again
 
 

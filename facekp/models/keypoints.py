@@ -86,25 +86,27 @@ class SoftArgmax(layers.Layer):
 
 
 class HeatmapOffsets(layers.Layer):
-    """Maps (B, h, w, 3K): K cell scores, then an (x, y) offset per point in cells -> the points
-    (B, K, 2) in input pixels: the best cell's centre plus its offset (heatmap + local offset).
+    """[scores (B, h, w, K), offsets (B, h, w, 2K): each cell's (x, y) offset to each point, in
+    cells] -> the points (B, K, 2) in input pixels: the best cell's centre plus its offset
+    (heatmap + local offset).
 
-    In training it returns the maps themselves: losses.heatmap_offsets scores them against the
-    true points (the argmax has no gradient)."""
+    In training it returns the maps, concatenated (B, h, w, 3K): losses.heatmap_offsets scores them
+    against the true points (the argmax has no gradient)."""
 
     def __init__(self, input_size, **kwargs):
         super().__init__(**kwargs)
         self.input_size = input_size
 
-    def call(self, maps: tf.Tensor, training=None) -> tf.Tensor:
+    def call(self, maps: list[tf.Tensor], training=None) -> tf.Tensor:
+        scores, offsets = maps
         if training:
-            return maps
-        h, w, k = maps.shape[1], maps.shape[2], maps.shape[3] // 3
-        scores = tf.reshape(maps[..., :k], [-1, h * w, k])
-        offsets = tf.transpose(tf.reshape(maps[..., k:], [-1, h * w, k, 2]), [0, 2, 1, 3])  # (B, K, h*w, 2)
-        best = tf.argmax(scores, axis=1, output_type=tf.int32)  # (B, K): each point's cell
-        cell = tf.gather(cell_grid(self.input_size, h, w, maps.dtype), best)
-        return cell + tf.gather(offsets, best[..., None], batch_dims=2)[:, :, 0] * (self.input_size / w)
+            return tf.concat([scores, offsets], axis=-1)
+        h, w, k = scores.shape[1], scores.shape[2], scores.shape[3]
+        best = tf.argmax(tf.reshape(scores, [-1, h * w, k]), axis=1, output_type=tf.int32)  # (B, K): each point's cell
+        cell = tf.gather(cell_grid(self.input_size, h, w, scores.dtype), best)
+        # offsets as (B, h*w*K, 2): point k's offset from cell n is row n*K + k
+        offset = tf.gather(tf.reshape(offsets, [-1, h * w * k, 2]), best * k + tf.range(k), batch_dims=1)
+        return cell + offset * (self.input_size / w)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "input_size": self.input_size}
@@ -155,8 +157,7 @@ def resnet(cfg: KeypointConfig, num_points: int) -> keras.Model:
     heatmaps = layers.Conv2D(num_points, 1, name="heatmaps")(x)
     if cfg.head == "heatmap":  # the score maps keep the integral head's layer name: --init-from one fills them
         offsets = layers.Conv2D(2 * num_points, 1, kernel_initializer="zeros", name="offsets")(x)
-        maps = layers.Concatenate(name="maps")([heatmaps, offsets])
-        points = HeatmapOffsets(cfg.input_size, name="keypoints", dtype="float32")(maps)
+        points = HeatmapOffsets(cfg.input_size, name="keypoints", dtype="float32")([heatmaps, offsets])
         return keras.Model(inputs, points, name="resnet_heatmap")
     points = SoftArgmax(cfg.input_size, name="keypoints", dtype="float32")(heatmaps)  # float32 under mixed precision
     return keras.Model(inputs, points, name="resnet_integral")
