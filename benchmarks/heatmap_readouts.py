@@ -27,12 +27,14 @@ from facekp.checkpoints import load_run  # noqa: E402
 from facekp.models.keypoints import cell_grid  # noqa: E402
 
 
-def readouts(scores, offsets, input_size):
-    """(name -> (B, K, 2) points) of scores (B, h, w, K) and offsets (B, h, w, 2K) in cells."""
+def readouts(scores, offsets, decode):
+    """(name -> (B, K, 2) points) of scores (B, h, w, K) and offsets (B, h, w, 2K) in cells;
+    `decode`: the model's own HeatmapOffsets layer, for the head's output."""
     b, h, w, k = scores.shape
-    stride = input_size / w
+    grid = cell_grid(decode.input_size, h, w).numpy()
+    head = np.asarray(decode([scores, offsets], training=False))
     scores = scores.reshape(b, h * w, k)
-    votes = cell_grid(input_size, h, w).numpy()[None, :, None] + offsets.reshape(b, h * w, k, 2) * stride
+    votes = grid[None, :, None] + offsets.reshape(b, h * w, k, 2) * (decode.input_size / w)
     best = scores.argmax(1)  # (B, K)
     prob = np.exp(scores - scores.max(1, keepdims=True))
     prob /= prob.sum(1, keepdims=True)
@@ -42,8 +44,8 @@ def readouts(scores, offsets, input_size):
     )
     local = prob * near / (prob * near).sum(1, keepdims=True)
     return {
-        "argmax_offset": np.take_along_axis(votes, best[:, None, :, None], 1)[:, 0],
-        "softargmax": np.einsum("bnk,nc->bkc", prob, cell_grid(input_size, h, w).numpy()),
+        "argmax_offset": head,
+        "softargmax": np.einsum("bnk,nc->bkc", prob, grid),
         "vote": np.einsum("bnk,bnkc->bkc", prob, votes),
         "local_vote": np.einsum("bnk,bnkc->bkc", local, votes),
     }
@@ -63,7 +65,7 @@ def main():
     maps = [probe(arrays["image"][i : i + 64], training=False) for i in range(0, len(arrays["image"]), 64)]
     scores, offsets = (np.concatenate([np.asarray(m[j]) for m in maps]) for j in (0, 1))
     figures = {"benchmark": "heatmap_readouts", "run": args.run, "faces": len(scores)}
-    for name, points in readouts(scores, offsets, cfg.input_size).items():
+    for name, points in readouts(scores, offsets, model.get_layer("keypoints")).items():
         result = metrics.keypoint_metrics(points, arrays["keypoints"], arrays["mask"], task.scheme.norm_points)
         figures[name] = {key: round(result[key], 4) for key in ("nme", "nme_median", "failure_rate")}
     print(json.dumps(figures))
