@@ -10,7 +10,7 @@ import math
 
 import tensorflow as tf
 
-from facekp.models.keypoints import cell_grid
+from facekp.models.keypoints import HeatmapOffsets, cell_grid
 
 
 def _masked_mean(per_coord, mask):
@@ -50,10 +50,10 @@ def heatmap_offsets(
     plus the L1 error in pixels of the offsets of the cells within 1.5 cells of it (the argmax may
     land on a neighbour of the true cell: its offset must reach the point too). The two terms are
     summed as they are (nats and pixels), as tuned at 96 px."""
-    h, w, k = maps.shape[1], maps.shape[2], maps.shape[3] // 3
+    h, w = maps.shape[1], maps.shape[2]
     stride = input_size / w
-    scores = tf.reshape(maps[..., :k], [-1, h * w, k])
-    offsets = tf.reshape(maps[..., k:], [-1, h * w, k, 2]) * stride
+    scores, offsets = HeatmapOffsets.split(maps)
+    offsets = offsets * stride
     grid = cell_grid(input_size, h, w, maps.dtype)
     true = tf.where(mask[..., None] > 0, true, 0.0)  # unlabelled points: finite, then weighed out
     to_point = true[:, None] - grid[None, :, None]  # (B, h*w, K, 2) pixels from each cell centre to the point

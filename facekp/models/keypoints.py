@@ -108,6 +108,13 @@ class HeatmapOffsets(layers.Layer):
         offset = tf.gather(tf.reshape(offsets, [-1, h * w * k, 2]), best * k + tf.range(k), batch_dims=1)
         return cell + offset * (self.input_size / w)
 
+    @staticmethod
+    def split(maps: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """Its training output (B, h, w, 3K) -> the cell scores (B, h*w, K) and each cell's offsets
+        to each point (B, h*w, K, 2), in cells."""
+        h, w, k = maps.shape[1], maps.shape[2], maps.shape[3] // 3
+        return tf.reshape(maps[..., :k], [-1, h * w, k]), tf.reshape(maps[..., k:], [-1, h * w, k, 2])
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "input_size": self.input_size}
 
