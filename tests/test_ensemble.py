@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from facekp import models
+from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, load_run, write_config
 from facekp.config import RecognitionConfig, from_json, load
 from facekp.ensemble import MEMBERS_FILE, make_ensemble
@@ -141,3 +141,16 @@ def test_the_ensemble_command_makes_a_new_run_that_is_not_trained(members, tmp_p
     args = ["--run", str(tmp_path / "new"), "--task", "embedding", "--data", data, "--init-from", out]
     code, _, err = run_script("train", args, capsys)
     assert code == 2 and "--init-from: " in err and "an ensemble (its members' weights share names)" in err
+
+
+def test_an_ensemble_reads_only_its_members_validation_faces(members, tmp_path):
+    task = tasks.get("embedding")
+    cfg = load(members[0])
+    faces = task.all_faces(cfg)
+    train_idx, val_idx = task.split_indices(cfg, faces)
+    for i in train_idx:  # unreadable now: reading any would stop the ensemble
+        with open(faces.images.paths[i], "wb") as f:
+            f.write(b"not an image")
+    summary = make_ensemble(members, str(tmp_path / "ens"))
+    assert 0 <= summary["threshold"] <= 2
+    assert len(val_idx) == 9 and len(train_idx) == 9

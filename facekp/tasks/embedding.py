@@ -56,7 +56,7 @@ class EmbeddingTask(FaceTask):
             )
         return dataclasses.replace(cfg, margin_classes=people, margin_people=names)
 
-    def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
+    def split_indices(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[np.ndarray, np.ndarray]:
         """Validation people apart; triplet training keeps the people with a positive pair (two faces)."""
         train_idx, val_idx = split_by_group(samples.groups, cfg.val_fraction, cfg.split_seed)
         if cfg.embedding_loss == "triplet":
@@ -65,7 +65,7 @@ class EmbeddingTask(FaceTask):
         if not len(train_idx):
             needs = "a person with two or more images" if cfg.embedding_loss == "triplet" else "any face"
             raise InputError(f"{cfg.data}: no training faces left (the training people need {needs})")
-        return self.cached_split(cfg, samples, train_idx, val_idx)
+        return train_idx, val_idx
 
     def needs_faces_at_hand(self, cfg: RecognitionConfig) -> bool:
         return cfg.embedding_loss == "triplet"

@@ -35,6 +35,15 @@ class FaceTask:
                 recognise.classifier_folds(identities.load_faces(cfg.classify_data, cfg).labels, cfg.classify_data)
             except InputError as e:
                 raise InputError(f"--classify-data: {e}")
+        faces = self.all_faces(cfg)
+        size = cfg.input_size**2 * cfg.channels
+        if self.needs_faces_at_hand(cfg) or shards.choose(cfg, len(faces), size) == "memory":
+            return faces.read()
+        return faces  # read a chunk at a time into the disk cache (split)
+
+    def all_faces(self, cfg: RecognitionConfig) -> identities.Faces:
+        """The faces of --data and --extra-data, --exclude-people's left out; those of image files
+        not read yet."""
         exclude = identities.read_exclusions(cfg.exclude_people)
         align = aligner.for_config(cfg)
         faces = identities.load_faces(cfg.data, cfg, exclude, align)
@@ -47,10 +56,20 @@ class FaceTask:
             faces = identities.merged(faces, more)
         if exclude:
             print(f"excluded people: {len(exclude)} names (--exclude-people)")
-        size = cfg.input_size**2 * cfg.channels
-        if self.needs_faces_at_hand(cfg) or shards.choose(cfg, len(faces), size) == "memory":
-            return faces.read()
-        return faces  # read a chunk at a time into the disk cache (split)
+        return faces
+
+    def validation_faces(self, cfg: RecognitionConfig) -> identities.Faces:
+        """The validation faces of cfg's split, read; the training faces are not."""
+        faces = self.all_faces(cfg)
+        _, val_idx = self.split_indices(cfg, faces)
+        return faces.subset(val_idx).read()
+
+    def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
+        return self.cached_split(cfg, samples, *self.split_indices(cfg, samples))
+
+    def split_indices(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[np.ndarray, np.ndarray]:
+        """(training, validation) indices of `samples`."""
+        raise NotImplementedError
 
     def needs_faces_at_hand(self, cfg: RecognitionConfig) -> bool:
         """Whether training draws faces in an order the disk cache cannot stream (triplet's P x K)."""

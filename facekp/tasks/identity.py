@@ -37,9 +37,8 @@ class IdentityTask(FaceTask):
             )
         return dataclasses.replace(super().prepare(cfg, samples), class_names=names)
 
-    def split(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[identities.Faces, identities.Faces]:
-        train_idx, val_idx = stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
-        return self.cached_split(cfg, samples, train_idx, val_idx)
+    def split_indices(self, cfg: RecognitionConfig, samples: identities.Faces) -> tuple[np.ndarray, np.ndarray]:
+        return stratified_split(samples.labels, cfg.val_fraction, cfg.split_seed)
 
     def train_batches(self, cfg: RecognitionConfig, samples: identities.Faces, start_step: int) -> tf.data.Dataset:
         """Shuffled batches; each face weighted by its class's inverse frequency (--class-weighting)."""
