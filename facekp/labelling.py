@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -22,11 +23,24 @@ from facekp.opencv import utf8_name
 from facekp.inference import Predictor
 
 
+def mean_keypoints(
+    rgb: np.ndarray, detections: list[detect.Detection], predictors: Sequence[Predictor], refine: int
+) -> np.ndarray:
+    """The keypoints (K, 2) of an image's largest detected face (no detection: the whole image) as
+    predict.py finds them (`refine` re-crops), the mean of the predictors' (several teachers)."""
+    faces = [photos.keypoint_faces(rgb, detections, p, find_all=False, refine=refine)[0] for p in predictors]
+    return np.mean([points for _, _, points in faces], axis=0)
+
+
 def label_folder(
-    photos_dir: str, predictor: Predictor, out_dir: str, refine: int = 2, detector: str = detect.DEFAULT_DETECTOR
+    photos_dir: str,
+    predictors: Sequence[Predictor],
+    out_dir: str,
+    refine: int = 2,
+    detector: str = detect.DEFAULT_DETECTOR,
 ) -> dict[str, int]:
     """Label every photo under `photos_dir` (recursively) that training can decode: its largest
-    detected face's keypoints as predict.py finds them (`refine` re-crops). Photos that cannot be
+    detected face's keypoints (mean_keypoints of the predictors). Photos that cannot be
     read, without a face, or whose keypoints run off the photo (youtube68.outside_image) are named
     on stderr and left out. Writes `out_dir` whole or not at all; returns the counts."""
     paths = photos.find_images([photos_dir])
@@ -52,7 +66,7 @@ def label_folder(
             print(f"{path}: no face found, skipped", file=sys.stderr)
             counts["no_face"] += 1
             continue
-        [(_, _, points)] = photos.keypoint_faces(rgb, detections, predictor, find_all=False, refine=refine)
+        points = mean_keypoints(rgb, detections, predictors, refine)
         if not np.all(np.isfinite(points)) or youtube68.outside_image(points[None], [rgb.shape[1::-1]]).any():
             print(f"{path}: keypoints off the photo, skipped", file=sys.stderr)
             counts["off_photo"] += 1

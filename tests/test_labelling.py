@@ -14,7 +14,7 @@ from PIL import Image
 from tests.conftest import run_script, tiny_config, write_youtube68
 from facekp import photos, tasks
 from facekp.checkpoints import write_config
-from facekp.config import SHIPPED_KEYPOINTS, KeypointConfig, validate
+from facekp.config import SHIPPED_ALIGNER, SHIPPED_KEYPOINTS, KeypointConfig, validate
 from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.inference import Predictor
@@ -67,6 +67,19 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
     np.testing.assert_allclose(np.array(rows[1][1:], np.float32).reshape(68, 2), faces[0][2], atol=0.01)
     ann = youtube68.load(str(out))  # train.py --extra-data reads it as it reads the frames
     assert ann.groups == ["Barack_Obama", "Mona_Lisa"] and ann.keypoints.shape == (2, 68, 2)
+
+
+def test_label_with_several_runs_writes_the_mean_of_their_keypoints(photo_folder, tmp_path, capsys):
+    out = tmp_path / "labels"
+    runs = [SHIPPED_KEYPOINTS, SHIPPED_ALIGNER]
+    code, stdout, err = run_script("label", ["--run", *runs, "--out", out, photo_folder], capsys)
+    assert code == 0 and '"labelled": 2' in stdout, err
+    with open(out / youtube68.CSV_NAME) as f:
+        labelled = np.array(list(csv.reader(f))[1][1:], np.float32).reshape(68, 2)
+    photo = str(photo_folder / "Barack_Obama" / "Barack_Obama_0001.jpg")
+    each = [photos.faces_in(photo, Predictor.from_run(run), find_all=False, refine=2)[0][0][2] for run in runs]
+    assert np.abs(each[0] - each[1]).max() > 0.1  # two models that differ: the labels are their mean
+    np.testing.assert_allclose(labelled, np.mean(each, axis=0), atol=0.01)
 
 
 @pytest.mark.parametrize(

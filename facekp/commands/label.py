@@ -3,6 +3,7 @@ another model trains on them (`train.py --extra-data OUT`): a bigger teacher's k
 smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
 
     facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
+    facekp-label --run runs/teacher32 models/keypoints68 --out labels/lfw2 ../shared/data/lfw  # their mean
 
 Each photo (searched recursively) gives its largest detected face, keypoints as predict.py
 finds them with --refine re-crops; photos without a face, or whose keypoints run off the photo,
@@ -64,7 +65,12 @@ def check_run(run: str) -> None:
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", help="folder of face photos (searched recursively)")
-    parser.add_argument("--run", required=True, help="the 68-point keypoint run (or exported model) that labels")
+    parser.add_argument(
+        "--run",
+        required=True,
+        nargs="+",
+        help="the 68-point keypoint run (or exported model) that labels; several: the mean of their keypoints",
+    )
     parser.add_argument("--out", required=True, help="folder to write (new, or an earlier label.py output)")
     parser.add_argument("--refine", type=int, default=2, help="re-crop each face around its keypoints this many times")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector")
@@ -74,9 +80,11 @@ def main():
     if args.refine < 0:
         raise InputError(f"--refine: must be >= 0, got {args.refine}")
     check_out(args.out, args.photos)
-    check_run(args.run)
+    for run in args.run:
+        check_run(run)
+    predictors = [Predictor.from_run(run) for run in args.run]
     try:
-        counts = label_folder(args.photos, Predictor.from_run(args.run), args.out, args.refine, args.detector)
+        counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)
         raise SystemExit(130)
