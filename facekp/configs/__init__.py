@@ -110,6 +110,27 @@ def student68_round4() -> KeypointConfig:
     return dataclasses.replace(student68_round3(), init_from="runs/stu_r3", extra_data="runs/labels_lfw68u")
 
 
+def teacher68_round5() -> KeypointConfig:
+    """teacher68 (width 32) on the labelled frames and student68_round4's LFW labels (runs/soup_r3's,
+    runs/labels_lfw68u) for 24,000 steps: a teacher that learns from the self-training rounds'
+    labels, to label LFW for the width-16 student once more.
+
+        python train.py --config teacher68_round5 --run runs/teacher_r5 --data ../shared/data/youtube-faces-68
+    """
+    return dataclasses.replace(teacher68(), extra_data="runs/labels_lfw68u", steps=24000, refine_margin=1.2)
+
+
+def student68_round5() -> KeypointConfig:
+    """student68_round4 (runs/stu_r4) trained on once more the same way, on LFW labelled by the
+    width-32 teacher68_round5 (runs/labels_lfw68v).
+
+        python benchmarks/calibrate_mirror.py --run runs/teacher_r5 --write
+        python label.py ../shared/data/lfw --run runs/teacher_r5 --out runs/labels_lfw68v
+        python train.py --config student68_round5 --run runs/stu_r5 --data ../shared/data/youtube-faces-68
+    """
+    return dataclasses.replace(student68_round3(), init_from="runs/stu_r4", extra_data="runs/labels_lfw68v")
+
+
 def ship68() -> KeypointConfig:
     """A member of the shipped 68-point model, models/keypoints68: student68_round4 fine-tuned on
     the labelled frames alone, 4000 steps at half the peak rate, 5 min: NME 4.10% on true-box
@@ -293,6 +314,8 @@ RECIPES = {
     fn.__name__: fn
     for fn in (
         ship68,
+        teacher68_round5,
+        student68_round5,
         student68_round4,
         student68_round3,
         student68_long,
