@@ -82,6 +82,7 @@ def make_ensemble(run_dirs: Sequence[str], out_dir: str, classify_data: str | No
         for target, source in zip(model.get_layer(f"member{i}").weights, member.weights, strict=True):
             target.assign(source)
     task = tasks.get("embedding")
+    task.check_classify_data(cfg)
     val = task.val_arrays(cfg, task.validation_faces(cfg))  # the members' own validation people
     people = "".join(f"{name}\n" for name in sorted(trained_people(run_dirs, configs)))
     summary = {}

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from facekp import detect, photos
+from facekp.config import load
 from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.export import replace_atomically
@@ -23,13 +24,29 @@ from facekp.opencv import utf8_name
 from facekp.inference import Predictor
 
 
-def mean_keypoints(
+def check_labelling_run(run: str) -> None:
+    """A labelling run must be a 68-point keypoint run (or its export); config.load names a folder
+    that is not a run."""
+    task = load(run).task
+    if task != "keypoints68":
+        raise InputError(f"--run {run}: a {task} run; labels come from a keypoints68 run")
+
+
+def keypoints_by_run(
     rgb: np.ndarray, detections: list[detect.Detection], predictors: Sequence[Predictor], refine: int
 ) -> np.ndarray:
-    """The keypoints (K, 2) of an image's largest detected face (no detection: the whole image) as
-    predict.py finds them (`refine` re-crops), the mean of the predictors' (several teachers)."""
-    faces = [photos.keypoint_faces(rgb, detections, p, find_all=False, refine=refine)[0] for p in predictors]
-    return np.mean([points for _, _, points in faces], axis=0)
+    """(R, K, 2): each predictor's keypoints of an image's largest detected face, as predict.py
+    finds them (`refine` re-crops)."""
+    return np.stack(
+        [photos.keypoint_faces(rgb, detections, p, find_all=False, refine=refine)[0][2] for p in predictors]
+    )
+
+
+def on_photo(points: np.ndarray, shape: tuple) -> bool:
+    """Whether all keypoints (..., K, 2) are finite and on the image of `shape` (h, w, ...)."""
+    points = np.reshape(points, (-1, points.shape[-2], 2))
+    inside = ~youtube68.outside_image(points, [shape[1::-1]] * len(points))
+    return bool(np.all(np.isfinite(points)) and inside.all())
 
 
 def label_folder(
@@ -40,8 +57,8 @@ def label_folder(
     detector: str = detect.DEFAULT_DETECTOR,
 ) -> dict[str, int]:
     """Label every photo under `photos_dir` (recursively) that training can decode: its largest
-    detected face's keypoints (mean_keypoints of the predictors). Photos that cannot be
-    read, without a face, or whose keypoints run off the photo (youtube68.outside_image) are named
+    detected face's keypoints, the mean of the predictors' (several teachers). Photos that cannot be
+    read, without a face, or whose keypoints (any predictor's) run off the photo are named
     on stderr and left out. Writes `out_dir` whole or not at all; returns the counts."""
     paths = photos.find_images([photos_dir])
     usable = [p for p in paths if p.lower().endswith(youtube68.TRAINABLE_EXTENSIONS)]
@@ -66,12 +83,12 @@ def label_folder(
             print(f"{path}: no face found, skipped", file=sys.stderr)
             counts["no_face"] += 1
             continue
-        points = mean_keypoints(rgb, detections, predictors, refine)
-        if not np.all(np.isfinite(points)) or youtube68.outside_image(points[None], [rgb.shape[1::-1]]).any():
+        points = keypoints_by_run(rgb, detections, predictors, refine)
+        if not on_photo(points, rgb.shape):  # any run's
             print(f"{path}: keypoints off the photo, skipped", file=sys.stderr)
             counts["off_photo"] += 1
             continue
-        rows.append((os.path.relpath(path, photos_dir), points))
+        rows.append((os.path.relpath(path, photos_dir), points.mean(axis=0)))
     if not rows:
         raise InputError(f"{photos_dir}: no face labelled in its {len(usable)} images")
     counts["labelled"] = len(rows)

@@ -148,9 +148,16 @@ def test_an_ensemble_reads_only_its_members_validation_faces(members, tmp_path):
     cfg = load(members[0])
     faces = task.all_faces(cfg)
     train_idx, val_idx = task.split_indices(cfg, faces)
+    assert len(val_idx) == 9 and len(train_idx) == 9
     for i in train_idx:  # unreadable now: reading any would stop the ensemble
         with open(faces.images.paths[i], "wb") as f:
             f.write(b"not an image")
     summary = make_ensemble(members, str(tmp_path / "ens"))
     assert 0 <= summary["threshold"] <= 2
-    assert len(val_idx) == 9 and len(train_idx) == 9
+
+
+def test_a_missing_classify_data_stops_the_ensemble_before_any_face_is_read(members, tmp_path, monkeypatch):
+    monkeypatch.setattr(tasks.get("embedding"), "validation_faces", None)  # calling it would fail otherwise
+    with pytest.raises(InputError, match=r"^--classify-data: .*nowhere"):
+        make_ensemble(members, str(tmp_path / "ens"), classify_data=str(tmp_path / "nowhere"))
+    assert not os.path.exists(tmp_path / "ens")

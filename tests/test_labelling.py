@@ -18,6 +18,7 @@ from facekp.config import SHIPPED_ALIGNER, SHIPPED_KEYPOINTS, KeypointConfig, va
 from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.inference import Predictor
+from facekp.labelling import on_photo
 from facekp.tasks.keypoints import load_youtube68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -72,7 +73,7 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
 def test_label_with_several_runs_writes_the_mean_of_their_keypoints(photo_folder, tmp_path, capsys):
     out = tmp_path / "labels"
     runs = [SHIPPED_KEYPOINTS, SHIPPED_ALIGNER]
-    code, stdout, err = run_script("label", ["--run", *runs, "--out", out, photo_folder], capsys)
+    code, stdout, err = run_script("label", ["--run", runs[0], "--run", runs[1], "--out", out, photo_folder], capsys)
     assert code == 0 and '"labelled": 2' in stdout, err
     with open(out / youtube68.CSV_NAME) as f:
         labelled = np.array(list(csv.reader(f))[1][1:], np.float32).reshape(68, 2)
@@ -161,3 +162,12 @@ def test_extra_data_refusals_name_the_flag(tmp_path):
             load_youtube68(KeypointConfig(**{**cfg.__dict__, "extra_data": extra}))
     with pytest.raises(InputError, match="--extra-data: kaggle15 trains on --data alone"):
         validate(KeypointConfig(task="kaggle15", data=str(tmp_path), extra_data=str(tmp_path)))
+
+
+def test_a_label_needs_every_runs_keypoints_finite_and_on_the_photo():
+    points = np.full((2, 68, 2), 50.0)
+    assert on_photo(points, (100, 120, 3)) and on_photo(points[0], (100, 120))
+    points[1, 3] = (50.0, 140.0)  # one run's point below the photo: its mean with the other run's is on it
+    assert not on_photo(points, (100, 120, 3)) and on_photo(points.mean(axis=0), (100, 120, 3))
+    points[1, 3] = np.nan
+    assert not on_photo(points, (100, 120, 3))

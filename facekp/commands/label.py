@@ -3,7 +3,7 @@ another model trains on them (`train.py --extra-data OUT`): a bigger teacher's k
 smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
 
     facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
-    facekp-label --run runs/teacher32 models/keypoints68 --out labels/lfw2 ../shared/data/lfw  # their mean
+    facekp-label --run runs/teacher32 --run models/keypoints68 --out labels/lfw2 ../shared/data/lfw  # their mean
 
 Each photo (searched recursively) gives its largest detected face, keypoints as predict.py
 finds them with --refine re-crops; photos without a face, or whose keypoints run off the photo,
@@ -24,12 +24,11 @@ import os
 import sys
 
 from facekp.cli import ArgumentParser, run_main
-from facekp.config import load
 from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
 from facekp.inference import Predictor
-from facekp.labelling import label_folder
+from facekp.labelling import check_labelling_run, label_folder
 
 
 def check_out(out: str, photos_dir: str) -> None:
@@ -54,22 +53,14 @@ def check_out(out: str, photos_dir: str) -> None:
             raise InputError(f"--out {out}: exists and is not a label.py folder; give a new folder")
 
 
-def check_run(run: str) -> None:
-    """The labelling run must be a 68-point keypoint run (or its export); config.load names a
-    folder that is not a run."""
-    task = load(run).task
-    if task != "keypoints68":
-        raise InputError(f"--run {run}: a {task} run; labels come from a keypoints68 run")
-
-
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("photos", help="folder of face photos (searched recursively)")
     parser.add_argument(
         "--run",
         required=True,
-        nargs="+",
-        help="the 68-point keypoint run (or exported model) that labels; several: the mean of their keypoints",
+        action="append",
+        help="the 68-point keypoint run (or exported model) that labels; repeated: the mean of their keypoints",
     )
     parser.add_argument("--out", required=True, help="folder to write (new, or an earlier label.py output)")
     parser.add_argument("--refine", type=int, default=2, help="re-crop each face around its keypoints this many times")
@@ -81,9 +72,9 @@ def main():
         raise InputError(f"--refine: must be >= 0, got {args.refine}")
     check_out(args.out, args.photos)
     for run in args.run:
-        check_run(run)
-    predictors = [Predictor.from_run(run) for run in args.run]
+        check_labelling_run(run)
     try:
+        predictors = [Predictor.from_run(run) for run in args.run]
         counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)

@@ -30,16 +30,21 @@ class FaceTask:
     higher_is_better: bool = True
 
     def load_samples(self, cfg: RecognitionConfig) -> identities.Faces:
-        if cfg.classify_data:
-            try:  # used after training: found missing, or without a person of two faces, now, not after a whole run
-                recognise.classifier_folds(identities.load_faces(cfg.classify_data, cfg).labels, cfg.classify_data)
-            except InputError as e:
-                raise InputError(f"--classify-data: {e}")
+        self.check_classify_data(cfg)
         faces = self.all_faces(cfg)
         size = cfg.input_size**2 * cfg.channels
         if self.needs_faces_at_hand(cfg) or shards.choose(cfg, len(faces), size) == "memory":
             return faces.read()
         return faces  # read a chunk at a time into the disk cache (split)
+
+    def check_classify_data(self, cfg: RecognitionConfig) -> None:
+        """--classify-data is used after training (or by an ensemble after its validation faces):
+        found missing, or without a person of two faces, now, not after the work."""
+        if cfg.classify_data:
+            try:
+                recognise.classifier_folds(identities.load_faces(cfg.classify_data, cfg).labels, cfg.classify_data)
+            except InputError as e:
+                raise InputError(f"--classify-data: {e}")
 
     def all_faces(self, cfg: RecognitionConfig) -> identities.Faces:
         """The faces of --data and --extra-data, --exclude-people's left out; those of image files
