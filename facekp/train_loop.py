@@ -418,6 +418,7 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
         bar.close()
         log.close()
     results = results or evaluate(done)  # a run already at --steps still reports its metrics
+    agreed(strategy, 0.0)  # a barrier: no worker reads the best checkpoint before the chief has saved it
     ckpts.restore_weights()  # the best weights serve the task's after-training fits (threshold, SVM)
     if chief:
         task.after_training(cfg, run_dir, predict_step, val)
