@@ -6,9 +6,10 @@ its five landmarks' fit, or its calibrated box), then 0 and 1 refinement passes.
 
 Prints one JSON line: for each refinement setting, NME mean / median / share above 10% against
 the true keypoints and ms per face for Predictor.predict_faces (crops, network passes, map back to
-the frame) on all cores and on one thread, each call right after its frame's detection as
-predict.py runs them, and (`_back_to_back`) all frames' calls in a row on all cores, as for a
-folder of face crops (no detector between calls to cool the caches); the bare network's ms per
+the frame) on all cores and on one thread, each call right after a detection of its frame as
+predict.py runs them (the detector runs again before each timed call), and (`_back_to_back`)
+all frames' calls in a row on all cores, as for a folder of face crops (no detector between
+calls to cool the caches); the bare network's ms per
 face at batch 1 and 32 for both engines (TFLite/XNNPACK, TensorFlow); how many frames had no
 detection (the image centre then starts the search) and the detector's ms per image.
 
@@ -26,6 +27,7 @@ HOG detector, then the predictor on the largest detection), and on the same dete
 
 import argparse
 import dataclasses
+import itertools
 import json
 import os
 import sys
@@ -100,12 +102,14 @@ def main():
         boxes.append(max(detections, key=lambda d: d.box[2] * d.box[3]).box if detections else None)
         _, _, starts = photos.face_starts(detections, rgb.shape, find_all=False, start=args.start)
         calls.append((image, starts))
-        for refine in preds:
-            for threads, predictor in predictors.items():
-                start = time.perf_counter()
-                points = predictor.predict_faces(image, starts, refine)[0]
-                seconds[refine, threads] = seconds.get((refine, threads), 0.0) + time.perf_counter() - start
-            preds[refine].append(points)
+        for k, (refine, (threads, predictor)) in enumerate(itertools.product(preds, predictors.items())):
+            if k:  # each timed call right after a detection of its frame, as predict.py calls it
+                photos.detect_in(rgb, args.detector)
+            start = time.perf_counter()
+            points = predictor.predict_faces(image, starts, refine)[0]
+            seconds[refine, threads] = seconds.get((refine, threads), 0.0) + time.perf_counter() - start
+            if threads == "all_cores":
+                preds[refine].append(points)
         for margin, predictor in at_margin.items():
             margin_preds[margin].append(predictor.predict_faces(image, starts, 1)[0])
     true = ann.keypoints[val]
