@@ -31,3 +31,23 @@ def test_every_test_the_readme_names_exists():
 def test_every_test_file_the_readme_names_exists():
     cited = set(re.findall(r"tests/(test_\w+\.py)", _readme()))
     assert cited and sorted(f for f in cited if not os.path.exists(os.path.join(REPO, "tests", f))) == []
+
+
+def _anchors(text):
+    """GitHub's anchors of a markdown text: its headings' slugs (outside code blocks) and <a name>s."""
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    headings = re.findall(r"^#{1,6} (.+)$", prose, re.MULTILINE)
+    slugs = {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    return slugs | set(re.findall(r'<a name="([^"]+)"', text))
+
+
+def test_every_section_link_of_the_readme_leads_somewhere():
+    text = _readme()
+    links = set(re.findall(r"\]\(#([^)]+)\)", text))
+    assert links and sorted(links - _anchors(text)) == []
+
+
+def test_section_anchors_follow_githubs_slugs():
+    text = '# The heatmap + offset head\n```\n# not a heading\n```\n## `--refine` 2\n<a name="flips"></a>'
+    anchors = _anchors(text)
+    assert anchors == {"the-heatmap--offset-head", "--refine-2", "flips"}
