@@ -5,6 +5,8 @@ import glob
 import os
 import re
 
+from facekp import configs
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -51,3 +53,9 @@ def test_section_anchors_follow_githubs_slugs():
     text = '# The heatmap + offset head\n```\n# not a heading\n```\n## `--refine` 2\n<a name="flips"></a>'
     anchors = _anchors(text)
     assert anchors == {"the-heatmap--offset-head", "--refine-2", "flips"}
+
+
+def test_the_readme_names_every_recipe_where_it_lists_them():
+    listed = next(line for line in _readme().splitlines() if line.startswith("| `python train.py --config NAME"))
+    missing = [n for n in configs.names() if not n.endswith("_smoke") and f"`{n}`" not in listed]
+    assert missing == []
