@@ -135,6 +135,32 @@ def save_weights(model: keras.Model, run_dir: str) -> None:
     manager.save(checkpoint_number=0)
 
 
+# What an export folder holds: an existing --out is replaced only when it holds nothing else.
+EXPORT_CONTENTS = {
+    "slim": {"config.json", "best", "README.md", *RUN_EXTRAS},
+    "savedmodel": {"saved_model.pb", "fingerprint.pb", "variables", "assets"},
+}
+
+
+def check_export_folder(folder: str, kind: str, run_dirs: Sequence[str]) -> None:
+    """Refuse an --out that replacing would lose work: a file, a folder holding one of the runs
+    exported (a run itself, or runs/), or one holding anything an earlier `kind` export does not."""
+    if not os.path.lexists(folder):
+        return
+    if not os.path.isdir(folder):
+        raise InputError(f"{folder}: exists and is not a folder (--out names the export's folder)")
+    real = os.path.realpath(folder)
+    for run in run_dirs:
+        if os.path.realpath(run) == real or os.path.realpath(run).startswith(real.rstrip(os.sep) + os.sep):
+            raise InputError(f"{folder}: holds the run {run}, which an export never replaces: choose another --out")
+    others = sorted(set(os.listdir(folder)) - EXPORT_CONTENTS[kind])
+    if others:
+        raise InputError(
+            f"{folder}: exists and is not an earlier {kind} export (it holds {others[0]}): "
+            "choose another --out, or remove it first"
+        )
+
+
 def replace_atomically(folder: str, write: Callable[[str], Any]) -> None:
     """Write a folder under a temporary name beside it (write(temporary folder)), then swap it in;
     an earlier `folder` is moved aside first and deleted only once the new one is in place."""

@@ -9,6 +9,8 @@ import os
 import tempfile
 from typing import Any
 
+from facekp.errors import InputError
+
 # The image files facekp reads from folders (what OpenCV decodes): predict.py, galleries, LFW folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".pgm", ".ppm", ".tif", ".tiff")
 
@@ -27,16 +29,20 @@ def public_mode(path: str | os.PathLike, directory: bool = False) -> None:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` so that readers see either the old file or the whole new one.
 
-    Any OSError names `path`, never the temporary file."""
+    Any OSError names `path`, never the temporary file. A link is written through (the file it
+    names is replaced); a folder, device or pipe at `path` is refused, never replaced."""
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise InputError(f"{path}: exists and is not a regular file (a folder, device or pipe): write to another name")
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(target))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         public_mode(tmp)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         if tmp:
             with contextlib.suppress(OSError):

@@ -4,6 +4,7 @@ paths out of the data folder, Kaggle cells and zips, submission RowIds, atomic w
 import errno
 import os
 import shutil
+import stat
 import subprocess
 import zipfile
 
@@ -172,7 +173,6 @@ def _fail_fsync(fd):
     "target, patch, message",
     [
         ("missing/sub.csv", None, "No such file or directory"),  # mkstemp in a folder that is not there
-        ("folder", None, "Is a directory"),  # os.replace onto a directory
         ("sub.csv", ("replace", _fail_replace), "Invalid cross-device link"),  # an error naming the temporary file
         ("sub.csv", ("fsync", _fail_fsync), "No space left on device"),  # an error naming no file
     ],
@@ -188,6 +188,26 @@ def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch, capsys, 
     with pytest.raises(SystemExit) as code:
         cli.run_main(lambda: fileio.atomic_write_text(path, "RowId,Location\n"), quiet=False)
     assert code.value.code == 2 and capsys.readouterr().err == f"error: {path}: {message}\n"
+    assert [p.name for p in tmp_path.rglob(".tmp-*")] == []
+
+
+def test_an_atomic_write_refuses_a_folder_or_device_and_writes_through_a_link(tmp_path, capsys):
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe")
+    for name in ("folder", "pipe"):
+        path = str(tmp_path / name)
+        with pytest.raises(SystemExit) as code:
+            cli.run_main(lambda: fileio.atomic_write_text(path, "RowId,Location\n"), quiet=False)
+        assert code.value.code == 2
+        assert (
+            capsys.readouterr().err
+            == f"error: {path}: exists and is not a regular file (a folder, device or pipe): write to another name\n"
+        )
+    assert (tmp_path / "folder").is_dir() and stat.S_ISFIFO(os.lstat(tmp_path / "pipe").st_mode)
+    (tmp_path / "target.csv").write_text("old\n")
+    os.symlink("target.csv", tmp_path / "link.csv")
+    fileio.atomic_write_text(str(tmp_path / "link.csv"), "new\n")
+    assert os.path.islink(tmp_path / "link.csv") and (tmp_path / "target.csv").read_text() == "new\n"
     assert [p.name for p in tmp_path.rglob(".tmp-*")] == []
 
 

@@ -85,6 +85,35 @@ def test_average_refuses_a_different_network_or_validation_split(trained_run, tm
     assert not os.path.exists(tmp_path / "soup")
 
 
+def test_an_export_replaces_only_an_earlier_export_of_its_kind(trained_copy, tmp_path):
+    _, run = trained_copy
+    kept = sorted(os.listdir(run))
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "notes.txt").write_text("mine")
+    (tmp_path / "afile").write_text("mine")
+    refusals = [
+        ("slim", run, f"{run}: holds the run {run}, which an export never replaces"),
+        ("slim", os.path.dirname(run), f"{os.path.dirname(run)}: holds the run {run}"),
+        ("savedmodel", os.path.join(run, "ckpt"), "ckpt: exists and is not an earlier savedmodel export (it holds "),
+        (
+            "savedmodel",
+            str(tmp_path / "notes"),
+            "notes: exists and is not an earlier savedmodel export (it holds notes.txt)",
+        ),
+        ("slim", str(tmp_path / "afile"), "afile: exists and is not a folder"),
+    ]
+    for kind, out, message in refusals:
+        with pytest.raises(InputError, match=re.escape(message)):
+            export_main(["--run", run, "--format", kind, "--out", out])
+    assert sorted(os.listdir(run)) == kept and os.listdir(os.path.join(run, "ckpt"))
+    assert (tmp_path / "notes" / "notes.txt").read_text() == "mine" and (tmp_path / "afile").read_text() == "mine"
+    for _ in range(2):  # a new folder, then the earlier export replaced, its README kept
+        export_main(["--run", run, "--format", "slim", "--out", str(tmp_path / "slim")])
+        (tmp_path / "slim" / "README.md").write_text("the model's own")
+    assert (tmp_path / "slim" / "README.md").read_text() == "the model's own"
+    assert sorted(os.listdir(tmp_path / "slim")) == ["README.md", "best", "config.json"]
+
+
 MIRRORED_SCRIPT = textwrap.dedent("""
     import dataclasses, json, os, sys
     import tensorflow as tf

@@ -19,7 +19,7 @@ import os
 
 from facekp.checkpoints import load_run
 from facekp.cli import ArgumentParser, run_main
-from facekp.export import average_runs, export_savedmodel, export_slim, export_tflite
+from facekp.export import average_runs, check_export_folder, export_savedmodel, export_slim, export_tflite
 from facekp.inference import Predictor
 
 
@@ -38,15 +38,18 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.average and args.format != "slim":
         parser.error("--average: only with --format slim")
+    default = {"savedmodel": "savedmodel", "tflite": "model.tflite", "slim": "slim"}[args.format]
+    out = args.out or os.path.join(args.run, "export", default)
+    if args.format != "tflite":  # checked before any model is read
+        check_export_folder(out, args.format, [args.run, *(args.average or [])])
     if args.format == "slim":
         cfg, model = average_runs([args.run, *args.average]) if args.average else (None, load_run(args.run)[1])
-        print(f"wrote {export_slim(model, args.out or os.path.join(args.run, 'export', 'slim'), args.run, cfg)}")
+        print(f"wrote {export_slim(model, out, args.run, cfg)}")
         return
     predictor = Predictor.from_run(args.run)
     if args.format == "savedmodel":
-        out = export_savedmodel(predictor, args.out or os.path.join(args.run, "export", "savedmodel"))
+        export_savedmodel(predictor, out)
     else:
-        out = args.out or os.path.join(args.run, "export", "model.tflite")
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
         export_tflite(predictor, out)
     print(f"wrote {out}")
