@@ -286,6 +286,11 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
         print("interrupted while reading the data; nothing was written")
         raise SystemExit(130)
     del samples  # the two parts are what training keeps (with the disk cache, not the images)
+    if not len(train_samples) or not len(val_samples):
+        raise InputError(
+            f"{cfg.data}: {len(train_samples)} training / {len(val_samples)} validation images after the split "
+            f"(--val-fraction {cfg.val_fraction:g}, by person where the data names people): both need some"
+        )
     val = task.val_arrays(cfg, val_samples)
     print(
         f"data: {len(train_samples)} training / {len(val_samples)} validation images "

@@ -3,6 +3,7 @@ paths out of the data folder, Kaggle cells and zips, submission RowIds, atomic w
 
 import errno
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -108,10 +109,45 @@ def test_kaggle_files_in_latin1_are_read_not_a_unicode_error(tmp_path, zipped):
         name = "training.zip"
     with pytest.raises(InputError, match=f"{name}: line 3: left_eye_center_x is not a number: 'é'"):
         kaggle_fkd.read_training(folder)
-    with pytest.raises(InputError, match="test.csv: line 2: ImageId is not a number"):
+    with pytest.raises(InputError, match="test.csv: line 2: ImageId 'é' is not a whole number"):
         kaggle_fkd.read_test(folder)
     with pytest.raises(InputError, match="IdLookupTable.csv: line 2: unknown FeatureName 'léft_eye_center_x'"):
         kaggle_fkd.read_lookup(folder)
+
+
+@pytest.mark.parametrize(
+    "name, line, edit, message",
+    [
+        (
+            "IdLookupTable.csv",
+            2,
+            lambda l: "99999999999999999999999" + l[l.index(",") :],
+            "RowId '99999999999999999999999'",
+        ),
+        ("IdLookupTable.csv", 2, lambda l: "-1" + l[l.index(",") :], "RowId '-1' is not a whole number"),
+        ("IdLookupTable.csv", 3, lambda l: "1" + l[l.index(",") :], "line 3: RowId 1 repeats an earlier line's"),
+        ("IdLookupTable.csv", 2, lambda l: l.replace(",1,", ",1.5,", 1), "line 2: ImageId '1.5' is not a whole number"),
+        ("test.csv", 3, lambda l: "1" + l[l.index(",") :], "test.csv: line 3: ImageId 1 repeats an earlier line's"),
+    ],
+)
+def test_kaggle_ids_are_whole_numbers_and_row_ids_unique(tmp_path, name, line, edit, message):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    edit_line(os.path.join(folder, name), line, edit)
+    read = kaggle_fkd.read_test if name == "test.csv" else kaggle_fkd.read_lookup
+    with pytest.raises(InputError, match=re.escape(message)):
+        read(folder)
+
+
+def test_kaggle_training_rows_without_any_keypoint_are_refused(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    path = os.path.join(folder, "training.csv")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    header, rows = lines[0], [",," * 15 + line.rsplit(",", 1)[1] for line in lines[1:]]
+    with open(path, "w") as f:
+        f.write("\n".join([header, *rows]) + "\n")
+    with pytest.raises(InputError, match="training.csv: no labelled keypoints"):
+        kaggle_fkd.read_training(folder)
 
 
 def test_kaggle_empty_image_cell(tmp_path):
@@ -264,3 +300,13 @@ def test_clear_ckpts_refuses_what_is_not_a_run(tmp_path):
         assert done.returncode == 2 and done.stderr.startswith(f"error: {arg}: {message}"), (arg, done.stderr)
         assert len(done.stderr.splitlines()) == 1
     assert caller.exists() and home.exists() and repo.exists() and plain.exists()
+
+
+def test_data_of_one_person_is_refused_before_a_run_dir_exists(tmp_path, capsys):
+    from facekp.train_loop import train
+    from tests.conftest import tiny_config
+
+    data = write_youtube68(str(tmp_path / "data"), people=1)
+    with pytest.raises(InputError, match=re.escape(f"{data}: 0 training / 4 validation images after the split")):
+        train(tiny_config(data), str(tmp_path / "run"))
+    assert not os.path.exists(tmp_path / "run")

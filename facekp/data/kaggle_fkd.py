@@ -125,6 +125,8 @@ def read_training(data_dir: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     path = find(data_dir, "training")
     frame = _read_csv(path, KEYPOINT_COLUMNS + ["Image"])
     points, mask = parse_keypoints(frame, path)
+    if not mask.any():
+        raise InputError(f"{path}: no labelled keypoints (every keypoint cell is empty)")
     return parse_images(frame["Image"], path), points, mask
 
 
@@ -132,10 +134,21 @@ def read_test(data_dir: str) -> tuple[np.ndarray, np.ndarray]:
     """ImageIds (N,) and images (N,96,96,1) uint8."""
     path = find(data_dir, "test")
     frame = _read_csv(path, ["ImageId", "Image"])
-    ids = pd.to_numeric(frame["ImageId"], errors="coerce")
-    if ids.isna().any():
-        raise InputError(f"{path}: line {int(np.flatnonzero(ids.isna())[0]) + 2}: ImageId is not a number")
-    return ids.to_numpy(np.int64), parse_images(frame["Image"], path)
+    return whole_numbers(frame, "ImageId", path, unique=True), parse_images(frame["Image"], path)
+
+
+def whole_numbers(frame: pd.DataFrame, column: str, path: str, unique: bool) -> np.ndarray:
+    """A column of ids as int64: whole numbers from 0 to 2**31 - 1, each once when `unique`."""
+    numbers = pd.to_numeric(frame[column], errors="coerce")
+    bad = numbers.isna() | (numbers != numbers.round()) | (numbers < 0) | (numbers >= 2**31)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: line {row + 2}: {column} {frame[column].iloc[row]!r} is not a whole number")
+    repeated = numbers.duplicated() if unique else bad
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise InputError(f"{path}: line {row + 2}: {column} {int(numbers.iloc[row])} repeats an earlier line's")
+    return numbers.to_numpy(np.int64)
 
 
 def read_lookup(data_dir: str) -> pd.DataFrame:
@@ -146,9 +159,6 @@ def read_lookup(data_dir: str) -> pd.DataFrame:
     if unknown.any():
         row = int(np.flatnonzero(unknown)[0])
         raise InputError(f"{path}: line {row + 2}: unknown FeatureName {frame['FeatureName'].iloc[row]!r}")
-    for column in ("RowId", "ImageId"):
-        numbers = pd.to_numeric(frame[column], errors="coerce")
-        if numbers.isna().any():
-            raise InputError(f"{path}: line {int(np.flatnonzero(numbers.isna())[0]) + 2}: {column} is not a number")
-        frame[column] = numbers.astype(np.int64)
+    for column, unique in (("RowId", True), ("ImageId", False)):
+        frame[column] = whole_numbers(frame, column, path, unique)
     return frame[["RowId", "ImageId", "FeatureName"]]
