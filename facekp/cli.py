@@ -22,6 +22,16 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
+# The most refinement passes and inference threads a command takes (more only wastes time).
+MAX_REFINE, MAX_THREADS = 8, 256
+
+
+def check_range(flag: str, value: int | None, least: int, most: int) -> None:
+    """Refuse a given flag value outside [least, most] with one line."""
+    if value is not None and not least <= value <= most:
+        raise InputError(f"{flag}: must be from {least} to {most}, got {value}")
+
+
 def add_config_flags(parser: argparse.ArgumentParser, *config_classes: type[TrainConfig]) -> None:
     """One --flag per field of the config classes (default None = not given), typed and documented
     from the field; in --help, the flags of every class come first, then each class's own, in a

@@ -31,6 +31,12 @@ NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
 FRACTION = ("a number in [0, 1]", lambda v: 0 <= v <= 1)
 OPEN_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
 BELOW_ONE = ("a number in [0, 1)", lambda v: 0 <= v < 1)
+COUNT = ("a whole number from 1 to 2**31 - 1", lambda v: 0 < v < 2**31)
+SEED = ("a whole number from 0 to 2**32 - 1", lambda v: 0 <= v < 2**32)
+IMAGE_SIDE = ("a number of pixels from 1 to 1024", lambda v: 0 < v <= 1024)
+CROP_MARGIN = ("a number in (0, 10]", lambda v: 0 < v <= 10)
+MARGIN_OR_ZERO = ("a number in [0, 10]", lambda v: 0 <= v <= 10)
+ANGLE = ("a number of degrees in [0, 180]", lambda v: 0 <= v <= 180)
 TEXTS = ("a list of text", lambda v: all(isinstance(x, str) for x in v))
 FINITE_NUMBERS = (
     "a list of finite numbers",
@@ -69,22 +75,22 @@ class TrainConfig:
     task: str = _f("keypoints68", "what to train", choices=("keypoints68", "kaggle15", "identity", "embedding"))
     data: str = _f("", "data folder (default: $FACEKP_DATA/<the task's folder>)")
     model: str = _f("resnet", "model function, see facekp/models", choices=("resnet", "seednet"))
-    input_size: int = _f(96, "model input side in pixels (square)", check=POSITIVE)
+    input_size: int = _f(96, "model input side in pixels (square)", check=IMAGE_SIDE)
     channels: int = _f(1, "1 = grayscale, 3 = RGB input", choices=(1, 3))
-    batch_size: int = _f(32, "images per training step", check=POSITIVE)
-    steps: int = _f(3000, "total training steps of the run (resuming continues up to this)", check=POSITIVE)
+    batch_size: int = _f(32, "images per training step", check=COUNT)
+    steps: int = _f(3000, "total training steps of the run (resuming continues up to this)", check=COUNT)
     lr: float = _f(2e-3, "peak learning rate (AdamW)", check=POSITIVE)
     schedule: str = _f("cosine", "learning-rate schedule", choices=("cosine", "constant", "step"))
     warmup_steps: int = _f(100, "linear warm-up steps before the schedule", check=NON_NEGATIVE)
     weight_decay: float = _f(1e-4, "AdamW decoupled weight decay", check=NON_NEGATIVE)
     grad_clip: float = _f(5.0, "clip gradients at this global norm, 0 disables", check=NON_NEGATIVE)
-    eval_every: int = _f(250, "validate every N steps (and at the last step)", check=POSITIVE)
-    ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)", check=POSITIVE)
-    log_every: int = _f(25, "write training scalars every N steps", check=POSITIVE)
-    keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)", check=POSITIVE)
-    seed: int = _f(0, "seed for shuffling, augmentation and initialisation")
+    eval_every: int = _f(250, "validate every N steps (and at the last step)", check=COUNT)
+    ckpt_every: int = _f(250, "save a checkpoint every N steps (and at the last step)", check=COUNT)
+    log_every: int = _f(25, "write training scalars every N steps", check=COUNT)
+    keep_checkpoints: int = _f(3, "how many recent checkpoints to keep (the best is kept apart)", check=COUNT)
+    seed: int = _f(0, "seed for shuffling, augmentation and initialisation", check=SEED)
     val_fraction: float = _f(0.15, "fraction of people (groups) held out for validation", check=OPEN_FRACTION)
-    split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)")
+    split_seed: int = _f(0, "seed of the train/validation split (kept apart from --seed, so runs compare)", check=SEED)
     source: str = _f(
         "tfdata",
         "training input: tfdata (augmented tf.data) or dataset (DataSet.next_batch)",
@@ -118,7 +124,7 @@ class TrainConfig:
         "same exclusions",
     )
     # Augmentation (facekp/data/augment.py reads these for every task; defaults: keypoints').
-    rotation: float = _f(30.0, "max random rotation in degrees", check=NON_NEGATIVE)
+    rotation: float = _f(30.0, "max random rotation in degrees", check=ANGLE)
     # Off by default: the shared labels sit ~1 px (at 96 px) right of the features they mark, and
     # a mirror turns that into a 2 px disagreement between twin images (README, measured figures).
     flip: float = _f(0.0, "probability of a horizontal flip (left/right points swapped)", check=FRACTION)
@@ -150,18 +156,18 @@ class KeypointConfig(TrainConfig):
     loss: str = _f(
         "wing", "keypoint loss (in input pixels, masked; --head heatmap has its own)", choices=("wing", "l1", "mse")
     )
-    width: int = _f(32, "model width: channels of the first stage", check=POSITIVE)
+    width: int = _f(32, "model width: channels of the first stage", check=COUNT)
     head: str = _f(
         "integral",
         "resnet head: integral (heatmaps + soft-argmax), heatmap (the best cell + its offset) or regression",
         choices=("integral", "heatmap", "regression"),
     )
-    margin: float = _f(1.35, "crop side / keypoint-box side", check=POSITIVE)
+    margin: float = _f(1.35, "crop side / keypoint-box side", check=CROP_MARGIN)
     refine_margin: float = _f(
         0.0,
         "refinement passes (predict.py, label.py, the API): crop side / side of the box of the model's "
         "own keypoints (tighter than a detector's box; 0: --margin)",
-        check=NON_NEGATIVE,
+        check=MARGIN_OR_ZERO,
     )
     mirror_offsets: tuple = _from_data(
         (),
@@ -209,15 +215,15 @@ class RecognitionConfig(TrainConfig):
         choices=("identity", "embedding"),
     )
     model: str = _f("resnet", "model function: the keypoint resnet's trunk", choices=("resnet",))
-    input_size: int = _f(64, "model input side in pixels (faces are resized to a square)", check=POSITIVE)
-    batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)", check=POSITIVE)
-    steps: int = _f(2000, "total training steps of the run (resuming continues up to this)", check=POSITIVE)
+    input_size: int = _f(64, "model input side in pixels (faces are resized to a square)", check=IMAGE_SIDE)
+    batch_size: int = _f(64, "images per step (embedding: people_per_batch x images_per_person)", check=COUNT)
+    steps: int = _f(2000, "total training steps of the run (resuming continues up to this)", check=COUNT)
     val_fraction: float = _f(
         0.2,
         "identity: fraction of each person's images held out; embedding: fraction of people held out",
         check=OPEN_FRACTION,
     )
-    width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)", check=POSITIVE)
+    width: int = _f(32, "channels of the first residual stage (the keypoint resnet's trunk)", check=COUNT)
     dropout: float = _f(0.3, "dropout before the head", check=BELOW_ONE)
     face_crop: str = _f(
         "aligned",
@@ -242,14 +248,14 @@ class RecognitionConfig(TrainConfig):
     )
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
-    embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=POSITIVE)
+    embedding_dim: int = _f(128, "embedding: size of the L2-normalised embedding", check=COUNT)
     embedding_head: str = _f(
         "pool",
         "embedding: pool (global average of the last features, then dense) or flatten (every position's "
         "features into the dense layer, ArcFace's 'E' output: aligned faces keep their parts in place)",
         choices=("pool", "flatten"),
     )
-    images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=POSITIVE)
+    images_per_person: int = _f(4, "embedding: K images of each of batch_size/K people per batch", check=COUNT)
     embedding_loss: str = _f(
         "arcface",
         "embedding: arcface (additive angular margin softmax over the training people), cosface "
@@ -275,7 +281,7 @@ class RecognitionConfig(TrainConfig):
     )
     backbone_weights: str = _f("", "start the trunk from this local .weights.h5 file (matching layers)")
     # Gentler geometry than keypoints' (faces are already aligned crops); mirroring keeps identity.
-    rotation: float = _f(10.0, "max random rotation in degrees", check=NON_NEGATIVE)
+    rotation: float = _f(10.0, "max random rotation in degrees", check=ANGLE)
     flip: float = _f(0.5, "probability of a horizontal flip", check=FRACTION)
     scale_jitter: float = _f(0.1, "max random scale change, as a fraction", check=BELOW_ONE)
     shift_jitter: float = _f(0.06, "max random shift, as a fraction of the image side", check=NON_NEGATIVE)

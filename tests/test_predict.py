@@ -302,3 +302,10 @@ def test_shipped_model_loads_and_predicts_inside_the_crop():
         for f in files
     )
     assert weights < 10 * 2**20  # the shipped model stays small
+
+
+def test_a_box_of_points_collapsed_onto_one_spot_still_gives_a_crop():
+    """An untrained model can put every point on one pixel: the next pass's box has side 0."""
+    image = np.full((40, 50, 1), 7.0, np.float32)
+    crop, (A, t) = image_ops.crop_with_map_fast(image, np.array([20.0, 10.0]), 0.0, 16)
+    assert crop.shape[:2] == (16, 16) and np.all(crop == 7.0) and np.all(np.isfinite(A)) and np.all(np.isfinite(t))

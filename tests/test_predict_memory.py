@@ -70,8 +70,9 @@ def _predict_cli(*args):
 
 @pytest.mark.slow
 def test_bad_flags_and_a_damaged_file_are_one_line_each_with_no_opencv_noise(tmp_path, capsys):
-    code, _, err = run_script("predict", ["--refine", "-1", SAMPLE], capsys)
-    assert code == 2 and err.splitlines() == ["error: --refine: must be >= 0, got -1"]
+    for flag, value, limits in [("--refine", "-1", "from 0 to 8"), ("--threads", "100000", "from 1 to 256")]:
+        code, _, err = run_script("predict", [flag, value, SAMPLE], capsys)
+        assert code == 2 and err.splitlines() == [f"error: {flag}: must be {limits}, got {value}"]
     with open(SAMPLE, "rb") as f:
         head = f.read(600)
     (tmp_path / "cut.jpg").write_bytes(head)  # a JPEG header and nothing after it

@@ -111,8 +111,8 @@ def test_cli_bad_inputs_exit_2_with_one_line_and_no_run_dir(tmp_path, capsys):
     cases = [
         (["--data", str(tmp_path / "missing")], "missing: data folder not found"),
         (["--data", data, "--task", "nope"], "--task: invalid choice: 'nope'"),
-        (["--data", data, "--batch-size", "0"], "--batch-size: must be a positive number, got 0"),
-        (["--data", data, "--steps", "-5"], "--steps: must be a positive number, got -5"),
+        (["--data", data, "--batch-size", "0"], "--batch-size: must be a whole number from 1 to 2**31 - 1, got 0"),
+        (["--data", data, "--steps", "-5"], "--steps: must be a whole number from 1 to 2**31 - 1, got -5"),
     ]
     for args, message in cases:
         code, err = _cli(["--run", run] + args, capsys)

@@ -23,7 +23,7 @@ import json
 import os
 import sys
 
-from facekp.cli import ArgumentParser, run_main
+from facekp.cli import MAX_REFINE, ArgumentParser, check_range, run_main
 from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
@@ -68,8 +68,7 @@ def main():
     args = parser.parse_args()
     if not os.path.isdir(args.photos):
         raise InputError(f"{args.photos}: {'not a folder' if os.path.exists(args.photos) else 'no such folder'}")
-    if args.refine < 0:
-        raise InputError(f"--refine: must be >= 0, got {args.refine}")
+    check_range("--refine", args.refine, 0, MAX_REFINE)
     check_out(args.out, args.photos)
     for run in args.run:
         check_labelling_run(run)

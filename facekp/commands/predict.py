@@ -27,7 +27,7 @@ import os
 import sys
 
 from facekp import overlay as overlays, photos
-from facekp.cli import run_main
+from facekp.cli import MAX_REFINE, MAX_THREADS, check_range, run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
@@ -93,9 +93,8 @@ def main():
         "--threshold", type=float, help="--identify: largest distance still called a match (default: the run's own)"
     )
     args = parser.parse_args()
-    for flag, value, least in (("--refine", args.refine, 0), ("--threads", args.threads, 1)):
-        if value is not None and value < least:
-            raise InputError(f"{flag}: must be >= {least}, got {value}")
+    check_range("--refine", args.refine, 0, MAX_REFINE)
+    check_range("--threads", args.threads, 1, MAX_THREADS)
 
     overlay = None
     if args.overlay:

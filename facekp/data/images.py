@@ -103,7 +103,8 @@ def crop_with_map_fast(
     than out_size) and warped, so memory does not grow with the photo.
     """
     h, w = image.shape[:2]
-    shrink = min(1.0, out_size / float(side))
+    side = max(float(side), 1e-3)  # a box of points collapsed onto one spot (an untrained model): still a crop
+    shrink = min(1.0, out_size / side)
     size = np.maximum(np.round(np.array([h, w]) * shrink), 1.0)  # (h, w), as crop_with_map
     factor = (size / np.array([h, w]))[::-1]  # (fx, fy)
     small_side = float(side) * factor[0]  # the map on the shrunk image, then back to the image's pixels
