@@ -2,6 +2,7 @@
 submission byte for byte, exclusions and pairs, verification, and gallery identification."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -189,8 +190,36 @@ def test_arrays_folder_loads_and_bad_arrays_are_named(tmp_path):
     faces = identities.load_arrays(folder, 32, 1)
     assert faces.images.shape == (60, 32, 32, 1) and faces.class_names == ["Ann A", "Bob B", "Cid C"]
     np.save(os.path.join(folder, "y_train.npy"), np.arange(60) % 5)
-    with pytest.raises(InputError, match="y_train.npy: labels must be 0..2"):
+    with pytest.raises(InputError, match="y_train.npy: labels must be whole numbers 0..2"):
         identities.load_arrays(folder, 32, 1)
+
+
+@pytest.mark.parametrize(
+    "name, write, message",
+    [
+        ("X_test.npy", lambda path: open(path, "wb").close(), "X_test.npy: cannot read (No data left in file)"),
+        ("X_test.npy", lambda path: np.savez(open(path, "wb"), a=np.zeros(3)), "an .npz archive of arrays"),
+        (
+            "X_test.npy",
+            lambda path: np.save(path, np.array(["a", "b"])),
+            "X_test.npy: holds <U1 values, expected numbers",
+        ),
+        ("X_test.npy", lambda path: np.save(path, np.zeros((0, 1850))), "X_test.npy: no faces to predict"),
+        (
+            "X_test.npy",
+            lambda path: np.save(path, np.full((2, 1850), 300.0)),
+            "pixel values from 300 to 300, expected 0..255",
+        ),
+        ("X_train.npy", lambda path: open(path, "wb").write(b"PK\x03\x04 cut"), "X_train.npy: cannot read ("),
+        ("y_train.npy", lambda path: np.save(path, np.arange(60) % 3 + 0.5), "labels must be whole numbers 0..2"),
+    ],
+)
+def test_broken_arrays_are_one_line_naming_the_file(tmp_path, name, write, message):
+    folder = write_lfw2017(str(tmp_path / "lfw2017"))
+    write(os.path.join(folder, name))
+    with pytest.raises(InputError, match=re.escape(message)):
+        read = identities.load_test_arrays if name == "X_test.npy" else identities.load_arrays
+        read(folder, 32, 1)
 
 
 # ---- training through the one loop, submission, verification, identification

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 import dataclasses
@@ -22,7 +23,7 @@ from facekp.config import RecognitionConfig
 from facekp.data import youtube68
 from facekp.data.geometry import face_boxes
 from facekp.data.images import pixels
-from facekp.errors import InputError
+from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 from facekp import opencv
 
@@ -133,10 +134,17 @@ def square_face(image: np.ndarray, size: int, face_crop: str = "auto") -> np.nda
 
 
 def _load_npy(path):
+    """One numeric array from a .npy file, or an InputError naming the file and what is wrong."""
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InputError(f"{path}: cannot read ({e})")
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise InputError(f"{path}: cannot read ({first_line(e)})")
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise InputError(f"{path}: an .npz archive of arrays, expected one .npy array")
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise InputError(f"{path}: holds {array.dtype} values, expected numbers")
+    return array
 
 
 def read_target_names(folder: str) -> list[str]:
@@ -156,6 +164,8 @@ def arrays_to_faces(x: np.ndarray, path: str, size: int, channels: int, aligner:
         raise InputError(f"{path}: expected an (N, {rows * cols}) array of {rows}x{cols} faces, got {x.shape}")
     if not np.isfinite(x).all():
         raise InputError(f"{path}: holds NaN or infinite pixel values")
+    if len(x) and (x.min() < -0.5 or x.max() > 255.5):
+        raise InputError(f"{path}: pixel values from {x.min():g} to {x.max():g}, expected 0..255")
     faces = np.clip(np.rint(x), 0, 255).astype(np.uint8).reshape(-1, rows, cols, 1)
     if not len(faces):
         return np.zeros((0, size, size, channels), np.uint8)
@@ -172,15 +182,18 @@ def load_arrays(folder: str, size: int, channels: int, aligner: AlignFn | None =
     class_names = read_target_names(folder)
     if y.shape != (len(x),):
         raise InputError(f"{y_path}: {y.shape} labels for {len(x)} faces in X_train.npy")
-    if len(y) and (y.min() < 0 or y.max() >= len(class_names)):
-        raise InputError(f"{y_path}: labels must be 0..{len(class_names) - 1} (target_names.txt)")
+    if len(y) and (y.min() < 0 or y.max() >= len(class_names) or np.any(y != np.round(y))):
+        raise InputError(f"{y_path}: labels must be whole numbers 0..{len(class_names) - 1} (target_names.txt)")
     faces = arrays_to_faces(x, x_path, size, channels, aligner)
     return Faces(faces, y.astype(np.int32), class_names, [f"X_train row {i}" for i in range(len(x))])
 
 
 def load_test_arrays(folder: str, size: int, channels: int, aligner: AlignFn | None = None) -> np.ndarray:
     path = os.path.join(folder, "X_test.npy")
-    return arrays_to_faces(_load_npy(path), path, size, channels, aligner)
+    x = _load_npy(path)
+    if not len(x):
+        raise InputError(f"{path}: no faces to predict")
+    return arrays_to_faces(x, path, size, channels, aligner)
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
