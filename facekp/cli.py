@@ -127,3 +127,6 @@ def run_main(main: Callable[[], Any], quiet: bool = True) -> Any:
     except TrainingStopped as e:
         print(f"stopped: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # where a command has nothing of its own to say (its outputs are written whole)
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

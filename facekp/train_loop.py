@@ -343,9 +343,6 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
     train_writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
     val_writer = tf.summary.create_file_writer(os.path.join(log_dir, "val"))
     log = open(os.path.join(log_dir, "metrics.jsonl"), "a")
-    batches = iter(
-        strategy.experimental_distribute_dataset(distributable(task.train_batches(cfg, train_samples, start)))
-    )
     bar = tqdm(
         total=cfg.steps,
         initial=start,
@@ -358,6 +355,9 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
     done, results, tick, losses, status = start, {}, time.perf_counter(), [], {}
     interrupts.deferred = True  # from here a signal stops the loop at the next step boundary
     try:
+        batches = iter(
+            strategy.experimental_distribute_dataset(distributable(task.train_batches(cfg, train_samples, start)))
+        )
         for step in range(start, cfg.steps):
             interrupts.check()
             try:

@@ -222,6 +222,25 @@ def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path,
     assert capsys.readouterr().out.strip() == "interrupted while reading the data; nothing was written"
 
 
+def test_sigterm_while_the_input_pipeline_is_built_stops_at_once_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    real = type(tasks.TASKS["keypoints68"]).train_batches
+
+    def terminated(*args):
+        monkeypatch.setattr(type(tasks.TASKS["keypoints68"]), "train_batches", real)  # once
+        os.kill(os.getpid(), signal.SIGTERM)  # the pipeline's Python code: the signal waits for step 1
+        return real(*args)
+
+    monkeypatch.setattr(type(tasks.TASKS["keypoints68"]), "train_batches", terminated)
+    with pytest.raises(SystemExit) as stopped:
+        train(fast_config(data), run)
+    assert stopped.value.code == 130
+    assert f"interrupted before step 1; {run} holds no checkpoint" in capsys.readouterr().out
+    train(fast_config(data), run)  # the same command again: the run trains
+    assert os.listdir(os.path.join(run, "ckpt"))
+
+
 def test_config_json_values_are_checked_when_a_run_is_loaded(trained):
     _, run = trained
     path = os.path.join(run, "config.json")

@@ -10,7 +10,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from facekp import train_loop
+from facekp import cli, train_loop
 from facekp.data import images
 from facekp.errors import InputError, first_line
 from tests.conftest import tiny_config, write_youtube68
@@ -89,3 +89,12 @@ def test_tensorflow_internals_never_reach_our_messages(tmp_path):
     message = str(error.value)
     assert message.startswith(f"{tmp_path / 'bad.jpg'}: unreadable image (") and "{{" not in message
     assert "[Op:" not in message and len(message.splitlines()) == 1
+
+
+def test_an_interrupt_a_command_does_not_handle_is_one_line_and_exit_130(capsys):
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(SystemExit) as stopped:
+        cli.run_main(interrupted, quiet=False)
+    assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
