@@ -256,7 +256,10 @@ def load_run(run_dir: str) -> tuple[config_lib.TrainConfig, keras.Model]:
     what inference, export, recognition and --init-from all load; the model is the inference one
     (cfg.for_inference(): float32, no training-only head)."""
     cfg = config_lib.load(run_dir)
-    model = models.build(cfg.for_inference())
+    try:
+        model = models.build(cfg.for_inference())
+    except InputError as e:  # a config.json that no flag checked: say which file
+        raise InputError(f"{os.path.join(run_dir, 'config.json')}: {e}") from None
     if not RunCheckpoints(run_dir, model).restore_weights():
         raise InputError(f"{run_dir}: no checkpoint to load (train it first)")
     return cfg, model

@@ -351,6 +351,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(f"--head heatmap: a resnet head (--model {cfg.model} has its own)")
     if cfg.task == "kaggle15" and cfg.extra_data:
         raise InputError("--extra-data: kaggle15 trains on --data alone")
+    if isinstance(cfg, KeypointConfig) and cfg.groups and cfg.task != "kaggle15":
+        raise InputError(f"--groups: kaggle15 only ({cfg.task} reads each image's person from its file name)")
     if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":
         raise InputError("--cache disk: --source dataset holds its arrays in memory (use --source tfdata)")
     triplet = isinstance(cfg, RecognitionConfig) and cfg.task == "embedding" and cfg.embedding_loss == "triplet"

@@ -28,5 +28,6 @@ def quiet_tensorflow() -> None:
     with muted_stderr():
         import tensorflow as tf
 
+        tf.get_logger().setLevel("ERROR")  # e.g. unrestored-values warnings after a checkpoint we refused
         tf.config.list_physical_devices()
         tf.constant(0.0) + 1.0  # first op: device set-up messages happen here

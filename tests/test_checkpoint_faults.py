@@ -4,9 +4,11 @@ saves, kills at random moments during saves, signals while reading data."""
 import dataclasses
 import os
 import random
+import re
 import resource
 import signal
 import subprocess
+import sys
 import time
 
 import numpy as np
@@ -14,13 +16,17 @@ import pytest
 import tensorflow as tf
 
 from facekp import config as config_lib, models, tasks
-from facekp.checkpoints import RunCheckpoints, checkpoints_on_disk
+from facekp.checkpoints import RunCheckpoints, checkpoints_on_disk, write_config
 from facekp.errors import InputError, TrainingStopped
 from facekp.checkpoints import load_run
 from facekp.train_loop import train
 from facekp.tasks.keypoints import KeypointTask
 from tests.conftest import FAST, copy_of, run_script, tiny_config, train_generated, write_youtube68
 from tests.test_reliability import TINY, _state, _wait_for, train_command
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE = os.path.join(REPO, "data", "samples", "obamas.jpg")
 
 
 def fast_config(data, **overrides):
@@ -296,3 +302,19 @@ def test_kill_9_mid_run_mid_save_and_at_random_moments_always_resumes(tmp_path):
 def _newest_step(run):
     found = checkpoints_on_disk(os.path.join(run, "ckpt"))
     return int(found[0].rsplit("-", 1)[1]) if found else 0
+
+
+@pytest.mark.slow
+def test_a_checkpoint_of_another_network_is_one_line_on_stderr_with_no_tensorflow_warnings(trained, tmp_path):
+    cfg, run = trained
+    write_config(run, dataclasses.replace(cfg, channels=3))  # its first convolution: 3 input channels, not 1
+    done = subprocess.run(
+        [sys.executable, os.path.join(REPO, "predict.py"), "--run", run, "--out", str(tmp_path), SAMPLE],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "checkpoint does not match this run's model" in done.stderr
+    write_config(run, dataclasses.replace(cfg, model="resnet"))  # its input size is no multiple of 32
+    with pytest.raises(InputError, match=re.escape(f"{run}/config.json: --input-size: resnet needs a multiple of 32")):
+        load_run(run)

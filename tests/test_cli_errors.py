@@ -66,6 +66,7 @@ def test_a_run_dir_that_cannot_be_written_is_an_error_before_step_0(tmp_path, mo
         (["--head", "dense"], "--head: invalid choice: 'dense'"),
         (["--model", "seednet", "--head", "heatmap"], "--head heatmap: a resnet head (--model seednet has its own)"),
         (["--task", "identity", "--model", "seednet"], "--model: unknown value 'seednet' (choose from resnet)"),
+        (["--groups", "people.txt"], "--groups: kaggle15 only (keypoints68 reads each image's person"),
     ],
 )
 def test_bad_values_are_refused_before_any_data_is_read(tmp_path, capsys, flags, message):
