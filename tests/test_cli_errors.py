@@ -13,7 +13,7 @@ import tensorflow as tf
 from facekp import cli, train_loop
 from facekp.data import images
 from facekp.errors import InputError, first_line
-from tests.conftest import tiny_config, write_youtube68
+from tests.conftest import run_script, tiny_config, write_youtube68
 from tests.test_train import _cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -99,3 +99,11 @@ def test_an_interrupt_a_command_does_not_handle_is_one_line_and_exit_130(capsys)
     with pytest.raises(SystemExit) as stopped:
         cli.run_main(interrupted, quiet=False)
     assert stopped.value.code == 130 and capsys.readouterr().err == "interrupted\n"
+
+
+@pytest.mark.parametrize("script", ["predict", "verify", "infer_and_submit", "label", "export", "ensemble"])
+def test_a_bad_command_line_is_one_line_for_every_command(script, capsys):
+    code, _, err = run_script(script, ["--no-such-flag"], capsys)
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and err.endswith("(see --help)\n"), (
+        err
+    )

@@ -27,7 +27,7 @@ import os
 import sys
 
 from facekp import overlay as overlays, photos
-from facekp.cli import MAX_REFINE, MAX_THREADS, check_range, run_main
+from facekp.cli import MAX_REFINE, MAX_THREADS, ArgumentParser, check_range, run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
@@ -37,7 +37,7 @@ from facekp.recognise import Recogniser
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
     parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
     parser.add_argument("--detect", action="store_true", help="find every face in each photo")

@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from facekp import plots, submission
-from facekp.cli import run_main
+from facekp.cli import ArgumentParser, run_main
 from facekp.data import identities, kaggle_fkd
 from facekp.errors import InputError
 from facekp.inference import Predictor
@@ -28,7 +28,7 @@ TASKS = ("kaggle15", "lfw2017")
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", required=True, help=f"which competition: {' | '.join(TASKS)}")
     parser.add_argument("--run", help="trained run directory (its best checkpoint is used)")
     parser.add_argument(

@@ -19,12 +19,12 @@ import os
 import time
 
 from facekp import verification
-from facekp.cli import run_main
+from facekp.cli import ArgumentParser, run_main
 from facekp.errors import InputError
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", required=True, help="LFW pairs file (pairs.txt, or View 1's pairsDevTest.txt)")
     parser.add_argument("--run", action="append", required=True, help="embedding run dir (repeat, one per --folds)")
     parser.add_argument("--folds", action="append", required=True, help="folds this run judges, e.g. 1-5")
