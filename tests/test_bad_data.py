@@ -310,3 +310,11 @@ def test_data_of_one_person_is_refused_before_a_run_dir_exists(tmp_path, capsys)
     with pytest.raises(InputError, match=re.escape(f"{data}: 0 training / 4 validation images after the split")):
         train(tiny_config(data), str(tmp_path / "run"))
     assert not os.path.exists(tmp_path / "run")
+
+
+def test_a_kaggle_header_with_a_wrong_name_says_which_column(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    edit_line(os.path.join(folder, "test.csv"), 1, lambda line: "Id,Image")
+    with pytest.raises(InputError, match=re.escape("test.csv: line 1: header must be ImageId,Image")) as raised:
+        kaggle_fkd.read_test(folder)
+    assert str(raised.value).endswith("got column 1 is 'Id', not 'ImageId'")

@@ -62,9 +62,18 @@ def _read_csv(path, columns):
     except Exception as e:  # pandas raises many types for a bad CSV
         raise InputError(f"{path}: unreadable CSV ({str(e).splitlines()[0][:200]})")
     if list(frame.columns) != columns:
+        wrong = next(
+            (
+                f"column {i + 1} is {got!r}, not {want!r}"
+                for i, (got, want) in enumerate(zip(frame.columns, columns))
+                if got != want
+            ),
+            "",
+        )
+        header = ",".join(columns) if len(columns) <= 4 else f"{','.join(columns[:3])},...,{columns[-1]}"
         raise InputError(
-            f"{path}: line 1: header must be {','.join(columns[:3])},...,{columns[-1]} "
-            f"({len(columns)} columns), got {len(frame.columns)} columns"
+            f"{path}: line 1: header must be {header} ({len(columns)} columns), "
+            f"got {wrong or f'{len(frame.columns)} columns'}"
         )
     if len(frame) == 0:
         raise InputError(f"{path}: no data rows")
