@@ -22,5 +22,6 @@ def first_line(error: BaseException) -> str:
     text = getattr(error, "message", None) or str(error)
     text = re.sub(r"\{\{[^}]*\}\}", "", text)
     text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    text = re.sub(r"Error in user-defined function passed to \S+ transformation with iterator: \S+: ", "", text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__

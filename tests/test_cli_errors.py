@@ -84,6 +84,13 @@ def test_tensorflow_internals_never_reach_our_messages(tmp_path):
         "Input is empty.\n\t [[{{node DecodeImage}}]] [Op:IteratorGetNext] name: ",
     )
     assert first_line(raw) == "Input is empty."
+    mapped = tf.errors.InvalidArgumentError(
+        None,
+        None,
+        "Error in user-defined function passed to ParallelMapDatasetV2:1 transformation with iterator: "
+        "Iterator::Root::ParallelMapV2: Integer division by zero",
+    )
+    assert first_line(mapped) == "Integer division by zero"
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(InputError) as error:
         images.decode_crops([str(tmp_path / "bad.jpg")], [[10.0, 10.0]], [20.0], 16, 1)
