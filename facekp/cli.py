@@ -21,6 +21,13 @@ class ArgumentParser(argparse.ArgumentParser):
         print(f"error: {message} (see --help)", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
 
+    def parse_args(self, *args, **kwargs) -> argparse.Namespace:
+        """argparse's, with an empty --out refused (it would read as not given: the default place)."""
+        parsed = super().parse_args(*args, **kwargs)
+        if getattr(parsed, "out", None) == "":
+            self.error("--out: empty (name the file or folder to write)")
+        return parsed
+
 
 # The most refinement passes and inference threads a command takes (more only wastes time).
 MAX_REFINE, MAX_THREADS = 8, 256

@@ -114,3 +114,17 @@ def test_a_bad_command_line_is_one_line_for_every_command(script, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and err.endswith("(see --help)\n"), (
         err
     )
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("predict", ["photo.jpg"]),
+        ("infer_and_submit", ["--task", "kaggle15"]),
+        ("export", ["--run", "r", "--format", "slim"]),
+        ("label", ["photos", "--run", "r"]),
+    ],
+)
+def test_an_empty_out_is_refused_not_taken_as_the_default(script, args, capsys):
+    code, _, err = run_script(script, ["--out", "", *args], capsys)
+    assert code == 2 and err == "error: --out: empty (name the file or folder to write) (see --help)\n"
