@@ -102,6 +102,15 @@ def check_writable(run_dir: str) -> None:
         raise InputError(f"{folder}: cannot write the run there ({e.strerror})")
 
 
+def out_of_memory(step: int, error: tf.errors.OpError, cfg: TrainConfig, ckpts: RunCheckpoints) -> TrainingStopped:
+    """What stops a run that ran out of memory: the step, the batch, and what is kept (a new run
+    without a checkpoint leaves no run dir, so a smaller --batch-size can start it again)."""
+    return TrainingStopped(
+        f"out of memory at step {step + 1} with --batch-size {cfg.batch_size} ({first_line(error)[:120]}); "
+        f"{ckpts.kept()}"
+    )
+
+
 def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
@@ -362,6 +371,8 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
             interrupts.check()
             try:
                 batch = next(batches)
+            except tf.errors.ResourceExhaustedError as e:
+                raise out_of_memory(step, e, cfg, ckpts)
             except tf.errors.OpError as e:  # the data went away under the run (a deleted disk cache)
                 if done > (ckpts.saved_step or 0):
                     ckpts.save(done)
@@ -369,7 +380,10 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
                     f"training data unreadable at step {step + 1} ({first_line(e)}); {ckpts.kept()} in "
                     f"{run_dir}: run the same command to resume"
                 )
-            out = train_step(batch)
+            try:
+                out = train_step(batch)
+            except tf.errors.ResourceExhaustedError as e:
+                raise out_of_memory(step, e, cfg, ckpts)
             losses.append(float(out["loss"]))
             if not math.isfinite(losses[-1]):
                 raise TrainingStopped(f"loss became {losses[-1]} at step {step + 1}; {ckpts.kept()}")

@@ -19,6 +19,7 @@ from facekp import config as config_lib, models, tasks
 from facekp.checkpoints import RunCheckpoints, checkpoints_on_disk, write_config
 from facekp.errors import InputError, TrainingStopped
 from facekp.checkpoints import load_run
+from facekp import train_loop
 from facekp.train_loop import train
 from facekp.tasks.keypoints import KeypointTask
 from tests.conftest import FAST, copy_of, run_script, tiny_config, train_generated, write_youtube68
@@ -178,6 +179,32 @@ def test_a_run_stopped_before_any_checkpoint_says_so_and_leaves_no_run_dir(tmp_p
     run = str(tmp_path / "run")
     _poison_from(1, monkeypatch, "gradients")
     with pytest.raises(TrainingStopped, match=r"at step 2; no checkpoint was saved"):
+        train(fast_config(data, steps=10, ckpt_every=5, eval_every=100), run)
+    assert not os.path.exists(run)
+
+
+def test_running_out_of_memory_names_the_batch_and_a_new_run_leaves_no_run_dir(tmp_path, monkeypatch):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    real = train_loop.make_train_step
+
+    def out_of_memory_at_step_2(*args):
+        step = real(*args)
+        calls = []
+
+        def train_step(batch):
+            calls.append(1)
+            if len(calls) == 2:
+                raise tf.errors.ResourceExhaustedError(
+                    None, None, "OOM when allocating tensor with shape[100000,104,104,1]"
+                )
+            return step(batch)
+
+        return train_step
+
+    monkeypatch.setattr(train_loop, "make_train_step", out_of_memory_at_step_2)
+    message = "out of memory at step 2 with --batch-size 8 (OOM when allocating tensor"
+    with pytest.raises(TrainingStopped, match=re.escape(message) + r".*; no checkpoint was saved"):
         train(fast_config(data, steps=10, ckpt_every=5, eval_every=100), run)
     assert not os.path.exists(run)
 
