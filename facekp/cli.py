@@ -22,10 +22,12 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
     def parse_args(self, *args, **kwargs) -> argparse.Namespace:
-        """argparse's, with an empty --out refused (it would read as not given: the default place)."""
+        """argparse's, with an empty --out or --run refused (it would read as not given: the
+        default place, the shipped model)."""
         parsed = super().parse_args(*args, **kwargs)
-        if getattr(parsed, "out", None) == "":
-            self.error("--out: empty (name the file or folder to write)")
+        for name in ("out", "run"):
+            if getattr(parsed, name, None) == "":
+                self.error(f"--{name}: empty (name the file or folder)")
         return parsed
 
 

@@ -25,13 +25,19 @@ SHIPPED_KEYPOINTS = os.path.join(MODELS, "keypoints68")
 SHIPPED_ALIGNER = os.path.join(MODELS, "aligner68")
 SHIPPED_EMBEDDING = os.path.join(MODELS, "face_embedding")
 
+
 # Value checks a field may carry: (what the value must be, test).
-POSITIVE = ("a positive number", lambda v: math.isfinite(v) and v > 0)
-NON_NEGATIVE = ("a number >= 0", lambda v: math.isfinite(v) and v >= 0)
+def _finite(v) -> bool:
+    return isinstance(v, int) or math.isfinite(v)  # a Python int is finite however large (isfinite overflows)
+
+
+POSITIVE = ("a positive number", lambda v: _finite(v) and v > 0)
+NON_NEGATIVE = ("a number >= 0", lambda v: _finite(v) and v >= 0)
 FRACTION = ("a number in [0, 1]", lambda v: 0 <= v <= 1)
 OPEN_FRACTION = ("a number in (0, 1)", lambda v: 0 < v < 1)
 BELOW_ONE = ("a number in [0, 1)", lambda v: 0 <= v < 1)
 COUNT = ("a whole number from 1 to 2**31 - 1", lambda v: 0 < v < 2**31)
+COUNT_OR_ZERO = ("a whole number from 0 to 2**31 - 1", lambda v: 0 <= v < 2**31)
 SEED = ("a whole number from 0 to 2**32 - 1", lambda v: 0 <= v < 2**32)
 IMAGE_SIDE = ("a number of pixels from 1 to 1024", lambda v: 0 < v <= 1024)
 CROP_MARGIN = ("a number in (0, 10]", lambda v: 0 < v <= 10)
@@ -81,7 +87,7 @@ class TrainConfig:
     steps: int = _f(3000, "total training steps of the run (resuming continues up to this)", check=COUNT)
     lr: float = _f(2e-3, "peak learning rate (AdamW)", check=POSITIVE)
     schedule: str = _f("cosine", "learning-rate schedule", choices=("cosine", "constant", "step"))
-    warmup_steps: int = _f(100, "linear warm-up steps before the schedule", check=NON_NEGATIVE)
+    warmup_steps: int = _f(100, "linear warm-up steps before the schedule", check=COUNT_OR_ZERO)
     weight_decay: float = _f(1e-4, "AdamW decoupled weight decay", check=NON_NEGATIVE)
     grad_clip: float = _f(5.0, "clip gradients at this global norm, 0 disables", check=NON_NEGATIVE)
     eval_every: int = _f(250, "validate every N steps (and at the last step)", check=COUNT)
@@ -244,7 +250,7 @@ class RecognitionConfig(TrainConfig):
         "PAIRS.txt:FOLDS (e.g. pairs.txt:1-5) or lfw2017 (its 7 people)",
     )
     min_images: int = _f(
-        1, "people with fewer images are left out (triplet embedding: at least 2 in training)", check=POSITIVE
+        1, "people with fewer images are left out (triplet embedding: at least 2 in training)", check=COUNT
     )
     class_weighting: bool = _f(True, "identity: weight the loss by inverse class frequency")
     label_smoothing: float = _f(0.1, "identity: cross-entropy label smoothing", check=BELOW_ONE)
@@ -266,7 +272,7 @@ class RecognitionConfig(TrainConfig):
     softmax_margin: float = _f(
         0.4, "embedding (arcface: radians added to the angle; cosface: subtracted from the cosine)", check=NON_NEGATIVE
     )
-    margin_classes: int = _from_data(0, "embedding (arcface, cosface): how many training people")
+    margin_classes: int = _from_data(0, "embedding (arcface, cosface): how many training people", check=COUNT_OR_ZERO)
     margin_people: str = _from_data("", "embedding (arcface, cosface): a digest of the training people's names")
     triplet_margin: float = _f(0.2, "embedding: triplet loss margin (squared distances, unit sphere)", check=POSITIVE)
     classify_data: str = _f(

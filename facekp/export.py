@@ -163,7 +163,9 @@ def check_export_folder(folder: str, kind: str, run_dirs: Sequence[str]) -> None
 
 def replace_atomically(folder: str, write: Callable[[str], Any]) -> None:
     """Write a folder under a temporary name beside it (write(temporary folder)), then swap it in;
-    an earlier `folder` is moved aside first and deleted only once the new one is in place."""
+    an earlier `folder` is moved aside first and deleted only once the new one is in place (through
+    a link, the folder it names)."""
+    folder = os.path.realpath(folder) if os.path.islink(folder) else folder  # a link: what it names is replaced
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)

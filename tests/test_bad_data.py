@@ -124,7 +124,12 @@ def test_kaggle_files_in_latin1_are_read_not_a_unicode_error(tmp_path, zipped):
             lambda l: "99999999999999999999999" + l[l.index(",") :],
             "RowId '99999999999999999999999'",
         ),
-        ("IdLookupTable.csv", 2, lambda l: "-1" + l[l.index(",") :], "RowId '-1' is not a whole number"),
+        (
+            "IdLookupTable.csv",
+            2,
+            lambda l: "-1" + l[l.index(",") :],
+            "RowId '-1' is not a whole number from 0 to 2**31 - 1",
+        ),
         ("IdLookupTable.csv", 3, lambda l: "1" + l[l.index(",") :], "line 3: RowId 1 repeats an earlier line's"),
         ("IdLookupTable.csv", 2, lambda l: l.replace(",1,", ",1.5,", 1), "line 2: ImageId '1.5' is not a whole number"),
         ("test.csv", 3, lambda l: "1" + l[l.index(",") :], "test.csv: line 3: ImageId 1 repeats an earlier line's"),
@@ -230,8 +235,7 @@ def test_atomic_write_errors_name_the_users_path(tmp_path, monkeypatch, capsys, 
 def test_an_atomic_write_refuses_a_folder_or_device_and_writes_through_a_link(tmp_path, capsys):
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "pipe")
-    for name in ("folder", "pipe"):
-        path = str(tmp_path / name)
+    for path in (str(tmp_path / "folder"), str(tmp_path / "pipe"), os.devnull):  # os.devnull: a device
         with pytest.raises(SystemExit) as code:
             cli.run_main(lambda: fileio.atomic_write_text(path, "RowId,Location\n"), quiet=False)
         assert code.value.code == 2

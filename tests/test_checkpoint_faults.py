@@ -255,7 +255,7 @@ def test_sigterm_while_reading_the_data_is_one_line_and_writes_nothing(tmp_path,
     assert capsys.readouterr().out.strip() == "interrupted while reading the data; nothing was written"
 
 
-def test_sigterm_while_the_input_pipeline_is_built_stops_at_once_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+def test_sigterm_while_the_input_pipeline_is_built_waits_for_step_1_and_the_run_resumes(tmp_path, monkeypatch, capsys):
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
     real = type(tasks.TASKS["keypoints68"]).train_batches

@@ -53,7 +53,8 @@ def test_a_run_dir_that_cannot_be_written_is_an_error_before_step_0(tmp_path, mo
         (["--lr", "0"], "--lr: must be a positive number, got 0.0"),
         (["--lr", "nan"], "--lr: must be a positive number, got nan"),
         (["--lr", "inf"], "--lr: must be a positive number, got inf"),
-        (["--warmup-steps", "-1"], "--warmup-steps: must be a number >= 0, got -1"),
+        (["--warmup-steps", "-1"], "--warmup-steps: must be a whole number from 0 to 2**31 - 1, got -1"),
+        (["--warmup-steps", "9" * 400], "--warmup-steps: must be a whole number from 0 to 2**31 - 1"),
         (["--margin", "0"], "--margin: must be a number in (0, 10], got 0.0"),
         (["--margin", "1e9"], "--margin: must be a number in (0, 10], got 1000000000.0"),
         (["--rotation", "1e9"], "--rotation: must be a number of degrees in [0, 180], got 1000000000.0"),
@@ -125,6 +126,9 @@ def test_a_bad_command_line_is_one_line_for_every_command(script, capsys):
         ("label", ["photos", "--run", "r"]),
     ],
 )
-def test_an_empty_out_is_refused_not_taken_as_the_default(script, args, capsys):
+def test_an_empty_out_or_run_is_refused_not_taken_as_the_default(script, args, capsys):
     code, _, err = run_script(script, ["--out", "", *args], capsys)
-    assert code == 2 and err == "error: --out: empty (name the file or folder to write) (see --help)\n"
+    assert code == 2 and err == "error: --out: empty (name the file or folder) (see --help)\n"
+    if "--run" not in args:
+        code, _, err = run_script(script, [*args, "--run", ""], capsys)
+        assert code == 2 and err == "error: --run: empty (name the file or folder) (see --help)\n"

@@ -101,6 +101,7 @@ def test_an_export_replaces_only_an_earlier_export_of_its_kind(trained_copy, tmp
             "notes: exists and is not an earlier savedmodel export (it holds notes.txt)",
         ),
         ("slim", str(tmp_path / "afile"), "afile: exists and is not a folder"),
+        ("tflite", str(tmp_path / "notes"), "notes: a folder; --out names the .tflite file to write"),
     ]
     for kind, out, message in refusals:
         with pytest.raises(InputError, match=re.escape(message)):
@@ -112,6 +113,12 @@ def test_an_export_replaces_only_an_earlier_export_of_its_kind(trained_copy, tmp
         (tmp_path / "slim" / "README.md").write_text("the model's own")
     assert (tmp_path / "slim" / "README.md").read_text() == "the model's own"
     assert sorted(os.listdir(tmp_path / "slim")) == ["README.md", "best", "config.json"]
+    os.symlink(tmp_path / "slim", tmp_path / "link")  # an --out that links to an earlier export: written through
+    before = os.stat(tmp_path / "slim").st_ino
+    export_main(["--run", run, "--format", "slim", "--out", str(tmp_path / "link")])
+    assert os.path.islink(tmp_path / "link") and os.stat(tmp_path / "slim").st_ino != before  # a new folder there
+    assert (tmp_path / "slim" / "README.md").read_text() == "the model's own"
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".tmp-")]
 
 
 MIRRORED_SCRIPT = textwrap.dedent("""

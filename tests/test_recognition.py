@@ -205,6 +205,8 @@ def test_arrays_folder_loads_and_bad_arrays_are_named(tmp_path):
             "X_test.npy: holds <U1 values, expected numbers",
         ),
         ("X_test.npy", lambda path: np.save(path, np.zeros((0, 1850))), "X_test.npy: no faces to predict"),
+        ("X_test.npy", lambda path: np.save(path, np.float32(5)), "X_test.npy: a single number, expected an array"),
+        ("X_train.npy", lambda path: np.save(path, np.float32(5)), "X_train.npy: a single number, expected an array"),
         (
             "X_test.npy",
             lambda path: np.save(path, np.full((2, 1850), 300.0)),

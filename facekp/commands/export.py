@@ -19,6 +19,7 @@ import os
 
 from facekp.checkpoints import load_run
 from facekp.cli import ArgumentParser, run_main
+from facekp.errors import InputError
 from facekp.export import average_runs, check_export_folder, export_savedmodel, export_slim, export_tflite
 from facekp.inference import Predictor
 
@@ -42,6 +43,8 @@ def main(argv=None):
     out = args.out or os.path.join(args.run, "export", default)
     if args.format != "tflite":  # checked before any model is read
         check_export_folder(out, args.format, [args.run, *(args.average or [])])
+    elif os.path.isdir(out):
+        raise InputError(f"{out}: a folder; --out names the .tflite file to write")
     if args.format == "slim":
         cfg, model = average_runs([args.run, *args.average]) if args.average else (None, load_run(args.run)[1])
         print(f"wrote {export_slim(model, out, args.run, cfg)}")

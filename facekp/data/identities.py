@@ -142,6 +142,8 @@ def _load_npy(path):
     if not isinstance(array, np.ndarray):
         array.close()
         raise InputError(f"{path}: an .npz archive of arrays, expected one .npy array")
+    if array.ndim == 0:
+        raise InputError(f"{path}: a single number, expected an array")
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
         raise InputError(f"{path}: holds {array.dtype} values, expected numbers")
     return array

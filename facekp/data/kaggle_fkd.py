@@ -152,10 +152,11 @@ def whole_numbers(frame: pd.DataFrame, column: str, path: str, unique: bool) -> 
     bad = numbers.isna() | (numbers != numbers.round()) | (numbers < 0) | (numbers >= 2**31)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{path}: line {row + 2}: {column} {frame[column].iloc[row]!r} is not a whole number")
-    repeated = numbers.duplicated() if unique else bad
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
+        raise InputError(
+            f"{path}: line {row + 2}: {column} {frame[column].iloc[row]!r} is not a whole number from 0 to 2**31 - 1"
+        )
+    if unique and numbers.duplicated().any():
+        row = int(np.flatnonzero(numbers.duplicated())[0])
         raise InputError(f"{path}: line {row + 2}: {column} {int(numbers.iloc[row])} repeats an earlier line's")
     return numbers.to_numpy(np.int64)
 
