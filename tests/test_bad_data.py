@@ -16,7 +16,8 @@ from facekp import cli, fileio, submission
 from facekp.data import identities, kaggle_fkd, youtube68
 from facekp.errors import InputError
 from facekp.tasks.kaggle15 import read_groups
-from tests.conftest import run_script, write_youtube68
+from facekp.train_loop import train
+from tests.conftest import run_script, tiny_config, write_youtube68
 from tests.test_kaggle15 import write_kaggle
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -307,9 +308,6 @@ def test_clear_ckpts_refuses_what_is_not_a_run(tmp_path):
 
 
 def test_data_of_one_person_is_refused_before_a_run_dir_exists(tmp_path, capsys):
-    from facekp.train_loop import train
-    from tests.conftest import tiny_config
-
     data = write_youtube68(str(tmp_path / "data"), people=1)
     with pytest.raises(InputError, match=re.escape(f"{data}: 0 training / 4 validation images after the split")):
         train(tiny_config(data), str(tmp_path / "run"))
