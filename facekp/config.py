@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from dataclasses import dataclass, field
 
 from facekp.errors import InputError
+from facekp.schemes import scheme_of
 
 # The models that ship with the repository (run directories: config.json + best/): the 68-point
 # model of predict.py, and the 68-point model that aligns recognition faces (the shipped keypoint
@@ -451,6 +452,12 @@ def from_json(obj: dict[str, Any], path: str = "config.json") -> TrainConfig:
     except TypeError as e:
         raise InputError(f"{path}: {e}")
     _ensemble_members(cfg, path)
+    offsets = getattr(cfg, "mirror_offsets", ())
+    if offsets and len(offsets) != 2 * scheme_of(cfg.task).num_points:
+        raise InputError(
+            f'{path}: "mirror_offsets": {len(offsets)} values, expected {2 * scheme_of(cfg.task).num_points} '
+            "(x and y of each point)"
+        )
     return cfg
 
 

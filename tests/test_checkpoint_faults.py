@@ -283,6 +283,10 @@ def test_config_json_values_are_checked_when_a_run_is_loaded(trained):
         f.write(text.replace('"width": 8', '"width": "abc"'))
     with pytest.raises(InputError, match=r'config.json: "width": must be an integer, got \'abc\''):
         config_lib.load(run)
+    with open(path, "w") as f:
+        f.write(text.replace('"mirror_offsets": []', '"mirror_offsets": [1.0, 2.0]'))
+    with pytest.raises(InputError, match=re.escape(f'{path}: "mirror_offsets": 2 values, expected 136')):
+        config_lib.load(run)
 
 
 @pytest.mark.slow
