@@ -314,6 +314,14 @@ def test_data_of_one_person_is_refused_before_a_run_dir_exists(tmp_path, capsys)
     assert not os.path.exists(tmp_path / "run")
 
 
+def test_a_folder_in_place_of_a_kaggle_file_is_named_as_such(tmp_path):
+    folder = write_kaggle(str(tmp_path / "k"), zipped=False)
+    os.remove(os.path.join(folder, "IdLookupTable.csv"))
+    os.mkdir(os.path.join(folder, "IdLookupTable.csv"))
+    with pytest.raises(InputError, match=re.escape("IdLookupTable.csv: not a regular file")):
+        kaggle_fkd.read_lookup(folder)
+
+
 def test_a_kaggle_header_with_a_wrong_name_says_which_column(tmp_path):
     folder = write_kaggle(str(tmp_path / "k"), zipped=False)
     edit_line(os.path.join(folder, "test.csv"), 1, lambda line: "Id,Image")

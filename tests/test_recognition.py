@@ -158,6 +158,9 @@ def test_read_pairs_and_exclusions(tmp_path):
     (tmp_path / "bad.txt").write_text("10 300\nAnn_A 1\n")
     with pytest.raises(InputError, match="bad.txt: not an LFW pairs file"):
         identities.read_pairs(str(tmp_path / "bad.txt"))
+    (tmp_path / "empty.txt").write_text("\n")
+    with pytest.raises(InputError, match="empty.txt: empty pairs file"):
+        identities.read_pairs(str(tmp_path / "empty.txt"))
 
 
 def write_lfw2017(folder, seed=0, n_train=60, n_test=9):

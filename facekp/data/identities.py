@@ -398,6 +398,8 @@ def read_pairs(path: str) -> list[list[Pair]]:
             lines = [line.split() for line in f if line.strip()]
     except OSError as e:
         raise InputError(f"{path}: cannot read pairs file ({e.strerror})")
+    if not lines:
+        raise InputError(f"{path}: empty pairs file")
     try:
         header = [int(v) for v in lines[0]]
         folds, per_fold = header if len(header) == 2 else (1, header[0])

@@ -35,6 +35,8 @@ def find(data_dir: str, stem: str) -> str:
         path = os.path.join(data_dir, name)
         if os.path.isfile(path):
             return path
+        if os.path.exists(path):
+            raise InputError(f"{path}: not a regular file")
     raise InputError(f"{os.path.join(data_dir, stem)}.csv: not found (nor {stem}.zip)")
 
 
