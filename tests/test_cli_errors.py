@@ -132,3 +132,13 @@ def test_an_empty_out_or_run_is_refused_not_taken_as_the_default(script, args, c
     if "--run" not in args:
         code, _, err = run_script(script, [*args, "--run", ""], capsys)
         assert code == 2 and err == "error: --run: empty (name the file or folder) (see --help)\n"
+
+
+def test_predict_out_that_is_a_file_is_refused_first(tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    code, _, err = run_script("predict", ["--out", str(tmp_path / "afile"), "photo.jpg"], capsys)
+    assert (
+        code == 2
+        and err == f"error: {tmp_path / 'afile'}: not a folder (--out names the folder the CSV and plot go into)\n"
+    )
+    assert (tmp_path / "afile").read_text() == "mine"

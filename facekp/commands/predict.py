@@ -95,6 +95,8 @@ def main():
     args = parser.parse_args()
     check_range("--refine", args.refine, 0, MAX_REFINE)
     check_range("--threads", args.threads, 1, MAX_THREADS)
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"{args.out}: not a folder (--out names the folder the CSV and plot go into)")
 
     overlay = None
     if args.overlay:
