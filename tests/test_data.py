@@ -163,6 +163,10 @@ def test_directory_where_a_file_is_expected(yt_folder):
     os.makedirs(os.path.join(yt_folder, "training", "Person_00_00.jpg"))
     with pytest.raises(InputError, match="Person_00_00.jpg: a directory, not an image"):
         youtube68.load(yt_folder)
+    os.rmdir(os.path.join(yt_folder, "training", "Person_00_00.jpg"))
+    os.mkfifo(os.path.join(yt_folder, "training", "Person_00_00.jpg"))  # reading it would block
+    with pytest.raises(InputError, match=r"Person_00_00.jpg: not a regular file \(a pipe or device; line 2 of"):
+        youtube68.load(yt_folder)
 
 
 def test_missing_data_folder(tmp_path):

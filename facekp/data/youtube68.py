@@ -110,6 +110,8 @@ def load(data_dir: str) -> Annotations:
             path = os.path.join(folder, row[0])
             if os.path.isdir(path):
                 raise InputError(f"{path}: a directory, not an image (line {line} of {csv_path})")
+            if os.path.exists(path) and not os.path.isfile(path):
+                raise InputError(f"{path}: not a regular file (a pipe or device; line {line} of {csv_path})")
             if not os.path.isfile(path):
                 raise InputError(f"{path}: image named on line {line} of {csv_path} not found")
             if os.path.getsize(path) == 0:
