@@ -81,12 +81,15 @@ def check_keypoint_submission(path: str | os.PathLike, lookup: pd.DataFrame) -> 
 CLASS_HEADER = "ImageId,PredictedClass"
 
 
-def competition_classes(predicted: np.ndarray, run_classes: Sequence[str], target_names: Sequence[str]) -> np.ndarray:
-    """Map predicted indices into `run_classes` onto the competition's class ids (target_names order)."""
+def competition_classes(
+    predicted: np.ndarray, run_classes: Sequence[str], target_names: Sequence[str], source: str = "target_names.txt"
+) -> np.ndarray:
+    """Map predicted indices into `run_classes` onto the competition's class ids (target_names order,
+    read from `source`)."""
     ids = {canonical(name): i for i, name in enumerate(target_names)}
     unknown = [name for name in run_classes if canonical(name) not in ids]
     if unknown:
-        raise InputError(f"the model's people {unknown[:3]} are not in target_names.txt ({', '.join(target_names)})")
+        raise InputError(f"{source}: the model's people {unknown[:3]} are not among its {len(target_names)} names")
     mapping = np.array([ids[canonical(name)] for name in run_classes])
     return mapping[np.asarray(predicted, int)]
 

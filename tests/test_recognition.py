@@ -279,8 +279,10 @@ def test_class_submission_format_and_name_mapping(tmp_path):
     path = str(tmp_path / "s.csv")
     write_class_submission(path, competition_classes([1, 0, 1], ["Bob_B", "Ann_A"], ["Ann A", "Bob B"]))
     assert open(path, "rb").read() == b"ImageId,PredictedClass\n0,0\n1,1\n2,0\n"
-    with pytest.raises(InputError, match="not in target_names.txt"):
-        competition_classes([0], ["Zed"], ["Ann A"])
+    with pytest.raises(
+        InputError, match=re.escape("d/target_names.txt: the model's people ['Zed'] are not among its 1 names")
+    ):
+        competition_classes([0], ["Zed"], ["Ann A"], "d/target_names.txt")
 
 
 def test_best_threshold_and_fold_protocol():

@@ -85,7 +85,8 @@ def submit_lfw2017(args):
         raise InputError(f"{data}: not an LFW 2017 folder (no X_train.npy/X_test.npy); give --data")
     faces = identities.load_test_arrays(data, recogniser.cfg.input_size, recogniser.cfg.channels, recogniser.aligner)
     predicted, run_classes = recogniser.classify(faces)
-    classes = submission.competition_classes(predicted, run_classes, identities.read_target_names(data))
+    names = identities.read_target_names(data)
+    classes = submission.competition_classes(predicted, run_classes, names, os.path.join(data, "target_names.txt"))
     out = args.out or f"submission-{time.strftime('%Y%m%d-%H%M%S')}.csv"
     submission.write_class_submission(out, classes)
     counts = ", ".join(f"{c}: {n}" for c, n in zip(*np.unique(classes, return_counts=True)))
