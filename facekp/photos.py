@@ -11,6 +11,7 @@ from windows of it, the plot keeps a thumbnail, and files over MAX_PIXELS are re
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import sys
@@ -201,13 +202,15 @@ def csv_text(rows: list[tuple], num_points: int, identities: list[tuple[str, flo
     header = ["file", "face", "box_x", "box_y", "box_w", "box_h", "score"]
     header += [f"{axis}{i}" for i in range(num_points) for axis in ("x", "y")]
     header += ["identity", "distance"] if identities is not None else []
-    lines = [",".join(header)]
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")  # a name with a comma, quote or line break is quoted
+    writer.writerow(header)
     for n, (path, face, box, score, points) in enumerate(rows):
         values = [f"{v:.1f}" for v in box] + [f"{score:.3f}"] + [f"{v:.2f}" for v in np.ravel(points)]
         if identities is not None:
             values += [identities[n][0], f"{identities[n][1]:.4f}"]
-        lines.append(",".join([path, str(face)] + values))
-    return "\n".join(lines) + "\n"
+        writer.writerow([path, str(face)] + values)
+    return text.getvalue()
 
 
 def recognition_faces(rgb: np.ndarray, faces: list[Face], recogniser: Recogniser) -> np.ndarray:
@@ -318,7 +321,10 @@ def predict_files(
         labels = []
         if identify and faces:
             recogniser, gallery = identify
-            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
+            labels = [
+                (printable(name), distance)  # a person folder's name that is not UTF-8, as stderr shows it
+                for name, distance in gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
+            ]
             names += labels
         if len(shown) < PLOT_MAX_FILES:
             tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []
@@ -332,6 +338,6 @@ def predict_files(
         return None, None, 0
     csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
     plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
+    plots.save_predictions_plot(plot_path, shown)  # first: the CSV never stands without its plot
     atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points, names))
-    plots.save_predictions_plot(plot_path, shown)
     return csv_path, plot_path, read

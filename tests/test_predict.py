@@ -309,3 +309,17 @@ def test_a_box_of_points_collapsed_onto_one_spot_still_gives_a_crop():
     image = np.full((40, 50, 1), 7.0, np.float32)
     crop, (A, t) = image_ops.crop_with_map_fast(image, np.array([20.0, 10.0]), 0.0, 16)
     assert crop.shape[:2] == (16, 16) and np.all(crop == 7.0) and np.all(np.isfinite(A)) and np.all(np.isfinite(t))
+
+
+def test_the_predictions_csv_quotes_names_with_commas_quotes_or_line_breaks():
+    points = np.arange(136, dtype=np.float32).reshape(68, 2)
+    rows = [
+        ("photos/a,b.jpg", 0, (1.0, 2.0, 3.0, 4.0), 0.5, points),
+        ('say "hi".jpg', 1, (1.0, 2.0, 3.0, 4.0), 0.5, points),
+    ]
+    text = photos.csv_text(rows, 68, [("Obama, Barack", 0.1), ("Mich\nelle", 0.2)])
+    parsed = list(csv.reader(text.splitlines(keepends=True)))
+    assert [len(row) for row in parsed] == [145, 145, 145]
+    assert [row[0] for row in parsed[1:]] == ["photos/a,b.jpg", 'say "hi".jpg']
+    assert [row[-2] for row in parsed[1:]] == ["Obama, Barack", "Mich\nelle"]
+    assert text.startswith("file,face,box_x,") and parsed[1][2:7] == ["1.0", "2.0", "3.0", "4.0", "0.500"]
