@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+from typing import Any
 from dataclasses import dataclass
 
 from facekp.tfenv import quiet_tensorflow
@@ -117,10 +118,25 @@ def face_embeddings(
 def same_person(a: Face | np.ndarray, b: Face | np.ndarray, embedding_run: str | None = None) -> bool:
     """Whether two faces (or embeddings) are one person: their distance is within the embedding
     model's threshold (chosen on its validation people)."""
-    first, second = (face.embedding if isinstance(face, Face) else np.asarray(face) for face in (a, b))
+    first, second = (face.embedding if isinstance(face, Face) else face for face in (a, b))
     if first is None or second is None:
         raise ValueError("same_person: a Face without an embedding (take faces from face_embeddings)")
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
     if model.cfg.task != "embedding" or model.threshold() is None:
         raise InputError(f"{model.run_dir}: not an embedding run with a threshold (recognition.json)")
+    first, second = (_embedding(v, int(model.model.output_shape[-1])) for v in (first, second))
     return bool(np.linalg.norm(first - second) <= model.threshold())
+
+
+def _embedding(value: Any, dim: int) -> np.ndarray:
+    """One face's embedding as a vector of the model's size, finite and of unit length, else a ValueError."""
+    try:
+        vector = np.asarray(value, np.float64)
+    except (TypeError, ValueError):
+        vector = None
+    if vector is None or vector.shape != (dim,) or not np.all(np.isfinite(vector)):
+        shape = getattr(vector, "shape", type(value).__name__)
+        raise ValueError(f"same_person: an embedding is one face's {dim} finite numbers, got {shape}")
+    if abs(np.linalg.norm(vector) - 1.0) > 1e-3:
+        raise ValueError(f"same_person: an embedding has unit length, got {np.linalg.norm(vector):.3g}")
+    return vector

@@ -134,5 +134,16 @@ def test_the_shipped_embedding_embeds_the_sample_faces_and_tells_people_apart():
         twin = min(mirrored, key=lambda m: abs((m.box[0] + m.box[2]) - (759 - face.box[0])))
         assert facekp.same_person(face, twin)
     assert not facekp.same_person(faces[0], faces[1])
+    vector = faces[0].embedding
+    for wrong, message in [
+        (0.0, r"one face's 256 finite numbers, got \(\)"),
+        (faces[0].points, r"one face's 256 finite numbers, got \(68, 2\)"),
+        (np.stack([vector, vector]), r"got \(2, 256\)"),
+        ("a face", "got str"),
+        (faces, r"got list"),
+        (np.zeros(256), "unit length, got 0"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            facekp.same_person(wrong, faces[0])
     recogniser = api.recogniser()
     assert recogniser.cfg.face_crop == "aligned" and 0.0 < recogniser.threshold() < 2.0

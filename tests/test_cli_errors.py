@@ -142,3 +142,10 @@ def test_predict_out_that_is_a_file_is_refused_first(tmp_path, capsys):
         and err == f"error: {tmp_path / 'afile'}: not a folder (--out names the folder the CSV and plot go into)\n"
     )
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+@pytest.mark.parametrize("value, identify", [("nan", True), ("-1", True), ("0", True), ("inf", True), ("0.5", False)])
+def test_predict_threshold_is_a_distance_between_unit_embeddings_with_identify(value, identify, tmp_path, capsys):
+    args = ["--threshold", value, *(["--identify", str(tmp_path)] if identify else []), "photo.jpg"]
+    code, _, err = run_script("predict", args, capsys)
+    assert code == 2 and err.startswith(f"error: --threshold {float(value)}: a distance in (0, 2]"), err

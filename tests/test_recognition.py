@@ -340,7 +340,8 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
     assert header.endswith(",identity,distance") and header.count(",") == 7 + 136 + 1
     assert row.split(",")[-2] == "P5_X" and float(row.split(",")[-1]) < 1e-3  # its own enrolled image
     os.remove(os.path.join(out, csv))
-    args = ["--identify", gallery, "--embedding-run", run, "--threshold", "-1", "--out", out, probe]
+    other = os.path.join(data, "P5_X", "P5_X_0002.jpg")  # not enrolled: farther than any tiny threshold
+    args = ["--identify", gallery, "--embedding-run", run, "--threshold", "1e-9", "--out", out, other]
     code, _, err = run_script("predict", args, capsys)
     assert code == 0, err
     csv = [f for f in os.listdir(out) if f.startswith("prediction-")][0]

@@ -95,6 +95,8 @@ def main():
     args = parser.parse_args()
     check_range("--refine", args.refine, 0, MAX_REFINE)
     check_range("--threads", args.threads, 1, MAX_THREADS)
+    if args.threshold is not None and not (args.identify and 0 < args.threshold <= 2):
+        raise InputError(f"--threshold {args.threshold}: a distance in (0, 2] between unit embeddings, with --identify")
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"{args.out}: not a folder (--out names the folder the CSV and plot go into)")
 
