@@ -413,9 +413,15 @@ def read_pairs(path: str) -> list[list[Pair]]:
                 raise ValueError(f"line {number}: expected 3 or 4 fields, got {len(fields)}")
     except (ValueError, IndexError) as e:
         raise InputError(f"{path}: not an LFW pairs file ({e})")
+    if folds < 1 or per_fold < 1:
+        raise InputError(f"{path}: header promises {folds} folds of {2 * per_fold} pairs: none to judge")
     if len(pairs) != folds * 2 * per_fold:
         raise InputError(f"{path}: header promises {folds} folds of {2 * per_fold} pairs, found {len(pairs)} pairs")
-    return [pairs[i * 2 * per_fold : (i + 1) * 2 * per_fold] for i in range(folds)]
+    split = [pairs[i * 2 * per_fold : (i + 1) * 2 * per_fold] for i in range(folds)]
+    for number, fold in enumerate(split, start=1):
+        if len({pair.same for pair in fold}) < 2:
+            raise InputError(f"{path}: fold {number} holds only {'same' if fold[0].same else 'different'}-person pairs")
+    return split
 
 
 def parse_folds(spec: str, count: int, path: str) -> list[int]:
