@@ -5,7 +5,8 @@
 #   ./clear_ckpts.sh -y ...         without asking
 # Paths are relative to the current folder, wherever the script lives. A path is deleted only
 # when it is a run directory: a folder holding config.json, or any folder inside a runs/ folder;
-# never /, the home folder, this repository, the current folder or a folder containing them.
+# never /, the home folder, this repository, the current folder or a folder containing them, nor
+# a model the repository ships (models/). A link is removed itself, never the run it names.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")" && pwd -P)"
 here="$(pwd -P)"
@@ -21,12 +22,16 @@ if [[ $# -eq 0 ]]; then
   for d in runs/*/; do [[ -d "$d" ]] && targets+=("$here/${d%/}"); done
 else
   for arg in "$@"; do
+    if [[ -L "$arg" ]]; then targets+=("$(realpath -s -m -- "$arg")"); continue; fi
     real="$(realpath -m -- "$arg")"
     [[ -d "$real" ]] || { echo "error: $arg: no such run directory" >&2; exit 2; }
     keep "$arg" "$real" / "the root folder"
     keep "$arg" "$real" "$home" "the home folder"
     keep "$arg" "$real" "$repo" "the facekp repository"
     keep "$arg" "$real" "$here" "the current folder"
+    if [[ "$real" == "$repo/models" || "$real" == "$repo/models"/* ]]; then
+      refuse "$arg" "a model this repository ships ($real)"
+    fi
     if [[ ! -f "$real/config.json" && "$real" != */runs/* ]]; then
       refuse "$arg" "not a run directory (no config.json, not inside a runs/ folder)"
     fi
