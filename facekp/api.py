@@ -48,14 +48,16 @@ class Face:
 
 def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     """An (H, W, 3) uint8 RGB array from a file path, a PIL image, or a numpy array: (H, W, 3) RGB
-    or (H, W, 4) RGBA, (H, W) gray; uint8, or floats on the 0-255 scale."""
+    or (H, W, 4) RGBA, (H, W) gray; uint8 or uint16 (scaled), or numbers on the 0-255 scale."""
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         problem = file_problem(path)
         if problem:
             raise InputError(f"{path}: {problem}")
         return photos.read_image(path)
-    if isinstance(image, Image.Image):
+    if isinstance(image, Image.Image) and image.mode.startswith("I;16"):
+        image = np.asarray(image).astype(np.uint16)  # PIL's RGB conversion would saturate it
+    elif isinstance(image, Image.Image):
         return np.asarray(image.convert("RGB"))
     if not isinstance(image, np.ndarray):
         raise TypeError(f"image: a path, a numpy array or a PIL image, not {type(image).__name__}")
@@ -64,9 +66,25 @@ def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     if image.ndim != 3 or image.shape[-1] not in (3, 4) or not min(image.shape[:2]):
         raise ValueError(f"image: expected (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) gray, got shape {image.shape}")
     image = image[..., :3]
+    if image.dtype == np.uint16:
+        image = (image // 257).astype(np.uint8)  # 16-bit: 65535 -> 255
     if image.dtype != np.uint8:
-        image = np.clip(np.round(image), 0, 255).astype(np.uint8)
+        image = _on_the_0_255_scale(image)
     return np.ascontiguousarray(image)
+
+
+def _on_the_0_255_scale(image: np.ndarray) -> np.ndarray:
+    """An array of numbers on the 0-255 scale as uint8, or a ValueError saying what it holds instead."""
+    if image.dtype == bool or image.dtype.kind not in "iuf":
+        raise ValueError(f"image: numbers on the 0-255 scale, got {image.dtype} values")
+    if not np.all(np.isfinite(image)):
+        raise ValueError("image: holds NaN or infinite values")
+    low, high = float(image.min()), float(image.max())
+    if low < -0.5 or high > 255.5:
+        raise ValueError(f"image: values from {low:g} to {high:g}, expected the 0-255 scale")
+    if image.dtype.kind == "f" and 0 < high <= 1.0:
+        raise ValueError("image: floats from 0 to 1; multiply by 255 (the 0-255 scale is expected)")
+    return np.round(image).astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=4)

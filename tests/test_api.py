@@ -3,6 +3,7 @@ image; the model loaded once; bad images and runs of another task refused with o
 
 import json
 import os
+import re
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -63,6 +64,26 @@ def test_bad_images_are_refused_with_what_is_wrong(tmp_path):
         facekp.as_rgb(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(TypeError, match="not list"):
         facekp.as_rgb([[0, 0, 0]])
+    for array, message in [
+        (np.ones((4, 4, 3), bool), "got bool values"),
+        (np.full((4, 4, 3), "a"), "got <U1 values"),
+        (np.full((4, 4, 3), np.nan), "NaN or infinite"),
+        (np.full((4, 4, 3), 300), "values from 300 to 300, expected the 0-255 scale"),
+        (np.full((4, 4, 3), 0.5), "floats from 0 to 1; multiply by 255"),
+    ]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            facekp.as_rgb(array)
+
+
+def test_16_bit_photos_are_scaled_not_saturated(tmp_path):
+    rgb = facekp.as_rgb(OBAMAS)
+    wide = rgb.astype(np.uint16) * 257
+    np.testing.assert_array_equal(facekp.as_rgb(wide), rgb)
+    gray = np.asarray(Image.open(OBAMAS).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(gray).save(tmp_path / "g16.png")
+    sixteen = Image.open(tmp_path / "g16.png")
+    assert sixteen.mode.startswith("I;16")
+    np.testing.assert_array_equal(facekp.as_rgb(sixteen)[..., 0], gray // 257)
 
 
 def test_a_photo_without_faces_gives_an_empty_list():
