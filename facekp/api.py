@@ -30,7 +30,7 @@ from PIL import Image
 from facekp import detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.errors import InputError
-from facekp.inference import Predictor
+from facekp.inference import MAX_REFINE, Predictor
 from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
@@ -105,6 +105,10 @@ def face_landmarks(
 
 
 def _landmarks(rgb: np.ndarray, detector: str, run: str | None, refine: int = 1) -> list[Face]:
+    if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= MAX_REFINE:
+        raise ValueError(f"refine: a whole number from 0 to {MAX_REFINE}, got {refine!r}")
+    if run is not None and not isinstance(run, (str, os.PathLike)):
+        raise TypeError(f"run: a run directory's path, not {type(run).__name__}")
     model = predictor(run or SHIPPED_KEYPOINTS)
     faces = photos.keypoint_faces(rgb, photos.detect_in(rgb, detector), model, find_all=True, refine=refine)
     return [Face(tuple(float(v) for v in box), float(score), points) for box, score, points in faces]

@@ -31,10 +31,6 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed
 
 
-# The most refinement passes and inference threads a command takes (more only wastes time).
-MAX_REFINE, MAX_THREADS = 8, 256
-
-
 def check_range(flag: str, value: int | None, least: int, most: int) -> None:
     """Refuse a given flag value outside [least, most] with one line."""
     if value is not None and not least <= value <= most:

@@ -27,6 +27,7 @@ from facekp.schemes import scheme_of
 from facekp.tflite import TFLiteModel
 
 ENGINES = ("tflite", "tf")
+MAX_REFINE, MAX_THREADS = 8, 256  # the most refinement passes and inference threads taken (more only wastes time)
 
 
 def predict_in_batches(predict_fn: Callable, images: np.ndarray, batch_size: int = 128) -> np.ndarray:

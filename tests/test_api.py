@@ -75,6 +75,14 @@ def test_bad_images_are_refused_with_what_is_wrong(tmp_path):
             facekp.as_rgb(array)
 
 
+def test_bad_arguments_are_refused_with_what_is_wrong():
+    for refine in (-1, 1.5, None, "2", 100, True):
+        with pytest.raises(ValueError, match=re.escape(f"refine: a whole number from 0 to 8, got {refine!r}")):
+            facekp.face_landmarks(OBAMAS, refine=refine)
+    with pytest.raises(TypeError, match="run: a run directory's path, not int"):
+        facekp.face_landmarks(OBAMAS, run=5)
+
+
 def test_16_bit_photos_are_scaled_not_saturated(tmp_path):
     rgb = facekp.as_rgb(OBAMAS)
     wide = rgb.astype(np.uint16) * 257

@@ -23,11 +23,11 @@ import json
 import os
 import sys
 
-from facekp.cli import MAX_REFINE, ArgumentParser, check_range, run_main
+from facekp.cli import ArgumentParser, check_range, run_main
 from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
-from facekp.inference import Predictor
+from facekp.inference import MAX_REFINE, Predictor
 from facekp.labelling import check_labelling_run, label_folder
 
 

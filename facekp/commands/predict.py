@@ -27,11 +27,11 @@ import os
 import sys
 
 from facekp import overlay as overlays, photos
-from facekp.cli import MAX_REFINE, MAX_THREADS, ArgumentParser, check_range, run_main
+from facekp.cli import ArgumentParser, check_range, run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
-from facekp.inference import Predictor
+from facekp.inference import MAX_REFINE, MAX_THREADS, Predictor
 from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
