@@ -31,7 +31,7 @@ from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text, printable
 from facekp.inference import Predictor
 from facekp.opencv import cv2, file_problem, utf8_name
-from facekp.recognise import Gallery, Recogniser
+from facekp.recognise import UNKNOWN, Gallery, Recogniser
 
 Face = tuple[tuple[float, float, float, float], float, np.ndarray]  # box (x, y, w, h), score, points (K, 2)
 
@@ -227,8 +227,10 @@ def enrol(
     detector: str = detect.DEFAULT_DETECTOR,
 ) -> Gallery:
     """A Gallery of DIR/<person>/<image> (one face per image: the largest found, else the middle)."""
-    embeddings, people = [], []
-    for person, files in person_folders(gallery_dir).items():
+    embeddings, people, folders = [], [], person_folders(gallery_dir)
+    if UNKNOWN in folders:
+        raise InputError(f"{os.path.join(gallery_dir, UNKNOWN)}: '{UNKNOWN}' names faces of nobody enrolled: rename it")
+    for person, files in folders.items():
         for path in files:
             try:
                 faces, rgb = faces_in(path, predictor, find_all=False, detector=detector)

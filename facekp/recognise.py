@@ -37,6 +37,7 @@ from facekp.opencv import cv2
 
 RESULTS_FILE = "recognition.json"  # threshold and classifier figures of an embedding run
 CLASSIFIER_FILE = "classifier.pkl"  # scikit-learn pipeline + class names
+UNKNOWN = "unknown"  # a face's name when it is nobody enrolled
 CLASSIFIER_FOLDS = 5  # folds of the cross-validation that measures the classifier
 
 # Where the LFW 2017 face box sits around a face's 68 keypoints (measured with the shipped
@@ -184,6 +185,6 @@ class Gallery:
         for e in np.atleast_2d(embeddings):
             distances = np.linalg.norm(self.embeddings - e, axis=1)
             best = int(np.argmin(distances))
-            name = self.people[best] if distances[best] <= self.threshold else "unknown"
+            name = self.people[best] if distances[best] <= self.threshold else UNKNOWN
             out.append((name, float(distances[best])))
         return out

@@ -355,6 +355,21 @@ def test_embedding_run_verifies_only_unseen_people_and_identifies_a_gallery(tmp_
     assert row.split(",")[-2] == "unknown"
 
 
+def test_a_gallery_leaves_hidden_folders_out_and_refuses_a_person_named_unknown(tmp_path, capsys):
+    for person in (".ipynb_checkpoints", "Ann_A", "unknown"):
+        os.makedirs(tmp_path / "g" / person)
+        Image.new("L", (40, 40), 128).save(tmp_path / "g" / person / "a.jpg")
+    assert list(identities.person_folders(str(tmp_path / "g"))) == ["Ann_A", "unknown"]
+    code, _, err = run_script("predict", ["--identify", str(tmp_path / "g"), str(tmp_path / "g" / "Ann_A")], capsys)
+    assert (
+        code == 2
+        and err == f"error: {tmp_path / 'g' / 'unknown'}: 'unknown' names faces of nobody enrolled: rename it\n"
+    )
+    afile = tmp_path / "g" / "Ann_A" / "a.jpg"
+    code, _, err = run_script("verify", ["--pairs", "p.txt", "--run", "r", "--folds", "1", "--out", afile], capsys)
+    assert code == 2 and err == f"error: {afile}: not a folder (--out names the folder the ROC plot goes into)\n"
+
+
 def test_gallery_names_the_nearest_person_or_unknown():
     gallery = Gallery(np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 0.99]]), ["ann", "bob", "bob"], threshold=0.5)
     (name1, d1), (name2, _) = gallery.identify(np.array([[0.95, 0.05], [-1.0, 0.0]]))

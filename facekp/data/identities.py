@@ -247,12 +247,12 @@ def person_folders(folder: str) -> dict[str, list[str]]:
     people = {}
     for person in sorted(os.listdir(folder)):
         sub = os.path.join(folder, person)
-        if os.path.isdir(sub):
+        if os.path.isdir(sub) and not person.startswith("."):  # .ipynb_checkpoints, .git: nobody
             files = sorted(f for f in os.listdir(sub) if f.lower().endswith(IMAGE_EXTENSIONS))
             if files:
                 people[person] = [os.path.join(sub, f) for f in files]
     if not people:
-        raise InputError(f"{folder}: no DIR/<person>/<image> files (and no X_train.npy)")
+        raise InputError(f"{folder}: no <person>/<image> files in it")
     return people
 
 
