@@ -29,7 +29,7 @@ def check_labelling_run(run: str) -> None:
     that is not a run."""
     task = load(run).task
     if task != "keypoints68":
-        raise InputError(f"--run {run}: a {task} run; labels come from a keypoints68 run")
+        raise InputError(f"--run {run}: trained for {task}; labels come from a keypoints68 run")
 
 
 def keypoints_by_run(

@@ -106,7 +106,10 @@ def test_label_needs_a_68_point_run(photo_folder, tmp_path, capsys):
     kaggle = tmp_path / "k15"
     write_config(str(kaggle), KeypointConfig(task="kaggle15"))
     code, _, err = run_script("label", ["--run", kaggle, "--out", tmp_path / "o", photo_folder], capsys)
-    assert code == 2 and "a kaggle15 run; labels come from a keypoints68 run" in err
+    assert code == 2 and "trained for kaggle15; labels come from a keypoints68 run" in err
+    twice = ["--run", SHIPPED_KEYPOINTS, "--run", SHIPPED_KEYPOINTS + "/", "--out", tmp_path / "o", photo_folder]
+    code, _, err = run_script("label", twice, capsys)
+    assert code == 2 and "--run: a run given twice" in err and not (tmp_path / "o").exists()
 
 
 def test_the_person_of_a_photo_in_a_folder_is_the_folder():

@@ -72,6 +72,8 @@ def main():
     check_out(args.out, args.photos)
     for run in args.run:
         check_labelling_run(run)
+    if len({os.path.realpath(run) for run in args.run}) < len(args.run):
+        raise InputError(f"--run: a run given twice ({', '.join(args.run)}): the mean would count it twice")
     try:
         predictors = [Predictor.from_run(run) for run in args.run]
         counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
