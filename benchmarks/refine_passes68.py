@@ -26,7 +26,7 @@ from benchmarks.predict68 import nme_figures  # noqa: E402
 from facekp.checkpoints import load_run  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
-from facekp.data.geometry import face_boxes  # noqa: E402
+from facekp.data.geometry import face_boxes, image_to_crop  # noqa: E402
 from facekp.data.images import crop_with_map_fast  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.inference import Predictor  # noqa: E402
@@ -78,7 +78,7 @@ def in_image(passes, offsets=0.0):
 
 def mean_offsets(passes, true):
     """Each point's mean offset (K, 2) from a pass's points to the truth, in crop pixels."""
-    return np.mean([np.linalg.solve(A, (k - t).T).T - p for (p, (A, t)), k in zip(passes, true)], axis=0)
+    return np.mean([image_to_crop(k, A, t) - p for (p, (A, t)), k in zip(passes, true)], axis=0)
 
 
 def main():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from collections.abc import Callable
@@ -29,6 +30,12 @@ class ArgumentParser(argparse.ArgumentParser):
             if getattr(parsed, name, None) == "":
                 self.error(f"--{name}: empty (name the file or folder)")
         return parsed
+
+
+def check_out_folder(out: str | None, holds: str) -> None:
+    """Refuse an --out that exists and is not a folder, before any work: `holds` says what goes in it."""
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        raise InputError(f"{out}: not a folder (--out names the folder {holds})")
 
 
 def check_range(flag: str, value: int | None, least: int, most: int) -> None:

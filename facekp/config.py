@@ -452,13 +452,19 @@ def from_json(obj: dict[str, Any], path: str = "config.json") -> TrainConfig:
     except TypeError as e:
         raise InputError(f"{path}: {e}")
     _ensemble_members(cfg, path)
-    offsets = getattr(cfg, "mirror_offsets", ())
-    if offsets and len(offsets) != 2 * scheme_of(cfg.task).num_points:
-        raise InputError(
-            f'{path}: "mirror_offsets": {len(offsets)} values, expected {2 * scheme_of(cfg.task).num_points} '
-            "(x and y of each point)"
-        )
+    problem = mirror_offsets_problem(cfg)
+    if problem:
+        raise InputError(f'{path}: "mirror_offsets": {problem}')
     return cfg
+
+
+def mirror_offsets_problem(cfg: TrainConfig) -> str | None:
+    """How a keypoint config's mirror_offsets fail to fit its points (x and y of each), or None."""
+    offsets = getattr(cfg, "mirror_offsets", ())
+    if not offsets:
+        return None
+    expected = 2 * scheme_of(cfg.task).num_points
+    return None if len(offsets) == expected else f"{len(offsets)} values, expected {expected} (x and y of each point)"
 
 
 def load(run_dir: str | os.PathLike) -> TrainConfig:

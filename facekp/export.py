@@ -151,7 +151,8 @@ def check_export_folder(folder: str, kind: str, run_dirs: Sequence[str]) -> None
         raise InputError(f"{folder}: exists and is not a folder (--out names the export's folder)")
     real = os.path.realpath(folder)
     for run in run_dirs:
-        if os.path.realpath(run) == real or os.path.realpath(run).startswith(real.rstrip(os.sep) + os.sep):
+        run_real = os.path.realpath(run)
+        if run_real == real or run_real.startswith(real.rstrip(os.sep) + os.sep):
             raise InputError(f"{folder}: holds the run {run}, which an export never replaces: choose another --out")
     others = sorted(set(os.listdir(folder)) - EXPORT_CONTENTS[kind])
     if others:

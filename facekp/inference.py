@@ -20,7 +20,7 @@ import tensorflow as tf
 from facekp import config as config_lib
 from facekp.checkpoints import load_run
 from facekp.data import images as image_ops
-from facekp.data.geometry import face_boxes
+from facekp.data.geometry import face_boxes, image_to_crop
 from facekp.digest import weights_digest
 from facekp.errors import InputError
 from facekp.schemes import scheme_of
@@ -53,7 +53,7 @@ def mirrored_pass_error(predictor: Predictor, image: np.ndarray, box: np.ndarray
     cfg = predictor.cfg
     center, side = face_boxes(predictor.predict_faces(image, box, refine=0))
     crop, (A, t) = image_ops.crop_with_map_fast(image, center[0], side[0] * cfg.refinement_margin, cfg.input_size)
-    return np.linalg.solve(A[0], (true - t[0]).T).T - predictor.predict_mirrored(crop[None] / 255.0)[0]
+    return image_to_crop(true, A[0], t[0]) - predictor.predict_mirrored(crop[None] / 255.0)[0]
 
 
 def compiled_predict(model: keras.Model) -> Callable:
@@ -76,11 +76,9 @@ class Predictor:
         cfg = self.cfg
         if not cfg.mirror_offsets:
             return None
-        if len(cfg.mirror_offsets) != 2 * self.scheme.num_points:
-            raise InputError(
-                f"mirror_offsets: {len(cfg.mirror_offsets)} values, expected {2 * self.scheme.num_points} "
-                "(x and y of each point)"
-            )
+        problem = config_lib.mirror_offsets_problem(cfg)
+        if problem:
+            raise InputError(f"mirror_offsets: {problem}")
         now = mirror_calibration(cfg, self.model)
         if cfg.mirror_calibrated_for != now:
             print(

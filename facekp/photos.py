@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from facekp import detect, overlay as overlays, plots
 from facekp.data import images as image_ops
-from facekp.data.geometry import face_boxes
+from facekp.data.geometry import face_boxes, image_to_crop
 from facekp.data.identities import person_folders
 from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_text, printable
@@ -238,7 +238,7 @@ def enrol(
                 print(f"{unreadable(path, e)}, not enrolled", file=sys.stderr)
                 continue
             embeddings.append(recogniser.outputs(recognition_faces(rgb, faces, recogniser))[0])
-            people.append(person)
+            people.append(printable(person))  # a folder name that is not UTF-8, as stderr shows it
     if not people:
         raise InputError(f"{gallery_dir}: no readable face image to enrol")
     print(f"enrolled {len(people)} faces of {len(set(people))} people from {gallery_dir} (threshold {threshold:.3f})")
@@ -252,7 +252,7 @@ def face_tiles(rgb: np.ndarray, faces: list[Face]) -> list[tuple[np.ndarray, np.
     for _, _, points in faces[: plots.MAX_TILES]:
         center, side = face_boxes(points[None])
         crop, (A, t) = image_ops.crop_with_map_fast(rgb, center[0], 1.4 * float(side[0]), plots.TILE)
-        tiles.append((np.clip(crop, 0, 255).astype(np.uint8), (points - t[0]) @ np.linalg.inv(A[0]).T))
+        tiles.append((np.clip(crop, 0, 255).astype(np.uint8), image_to_crop(points, A[0], t[0])))
     return tiles
 
 
@@ -323,10 +323,7 @@ def predict_files(
         labels = []
         if identify and faces:
             recogniser, gallery = identify
-            labels = [
-                (printable(name), distance)  # a person folder's name that is not UTF-8, as stderr shows it
-                for name, distance in gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
-            ]
+            labels = gallery.identify(recogniser.outputs(recognition_faces(rgb, faces, recogniser)))
             names += labels
         if len(shown) < PLOT_MAX_FILES:
             tiles = face_tiles(rgb, faces) if find_all and len(faces) > 1 else []

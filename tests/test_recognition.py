@@ -155,18 +155,15 @@ def test_read_pairs_and_exclusions(tmp_path):
     assert "ann_a" not in excluded  # fold 1 only
     with pytest.raises(InputError, match="folds must be within 1-2"):
         identities.read_exclusions(f"{pairs}:3")
-    (tmp_path / "bad.txt").write_text("10 300\nAnn_A 1\n")
-    with pytest.raises(InputError, match="bad.txt: not an LFW pairs file"):
-        identities.read_pairs(str(tmp_path / "bad.txt"))
-    (tmp_path / "zero.txt").write_text("2 0\n")
-    with pytest.raises(InputError, match="zero.txt: header promises 2 folds of 0 pairs: none to judge"):
-        identities.read_pairs(str(tmp_path / "zero.txt"))
-    (tmp_path / "same.txt").write_text("1 1\nAnn_A 1 2\nBob_B 1 2\n")
-    with pytest.raises(InputError, match="same.txt: fold 1 holds only same-person pairs"):
-        identities.read_pairs(str(tmp_path / "same.txt"))
-    (tmp_path / "empty.txt").write_text("\n")
-    with pytest.raises(InputError, match="empty.txt: empty pairs file"):
-        identities.read_pairs(str(tmp_path / "empty.txt"))
+    for name, text, message in [
+        ("bad.txt", "10 300\nAnn_A 1\n", "bad.txt: not an LFW pairs file"),
+        ("zero.txt", "2 0\n", "zero.txt: header promises 2 folds of 0 pairs: none to judge"),
+        ("same.txt", "1 1\nAnn_A 1 2\nBob_B 1 2\n", "same.txt: fold 1 holds only same-person pairs"),
+        ("empty.txt", "\n", "empty.txt: empty pairs file"),
+    ]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(InputError, match=message):
+            identities.read_pairs(str(tmp_path / name))
 
 
 def write_lfw2017(folder, seed=0, n_train=60, n_test=9):

@@ -27,7 +27,7 @@ import os
 import sys
 
 from facekp import overlay as overlays, photos
-from facekp.cli import ArgumentParser, check_range, run_main
+from facekp.cli import ArgumentParser, check_out_folder, check_range, run_main
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
@@ -97,8 +97,7 @@ def main():
     check_range("--threads", args.threads, 1, MAX_THREADS)
     if args.threshold is not None and not (args.identify and 0 < args.threshold <= 2):
         raise InputError(f"--threshold {args.threshold}: a distance in (0, 2] between unit embeddings, with --identify")
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise InputError(f"{args.out}: not a folder (--out names the folder the CSV and plot go into)")
+    check_out_folder(args.out, "the CSV and plot go into")
 
     overlay = None
     if args.overlay:

@@ -19,7 +19,7 @@ import os
 import time
 
 from facekp import verification
-from facekp.cli import ArgumentParser, run_main
+from facekp.cli import ArgumentParser, check_out_folder, run_main
 from facekp.errors import InputError
 
 
@@ -33,8 +33,7 @@ def main():
     args = parser.parse_args()
     if len(args.run) != len(args.folds):
         raise InputError(f"--run given {len(args.run)} times, --folds {len(args.folds)}: give one --folds per --run")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise InputError(f"{args.out}: not a folder (--out names the folder the ROC plot goes into)")
+    check_out_folder(args.out, "the ROC plot goes into")
 
     per_fold, distances = verification.run_protocol(
         list(zip(args.run, args.folds)), args.pairs, args.images or verification.default_image_dir(args.pairs)

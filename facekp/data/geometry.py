@@ -11,6 +11,12 @@ def face_boxes(keypoints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (lo + hi) / 2.0, (hi - lo).max(axis=1)
 
 
+def image_to_crop(points: np.ndarray, A: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Image points (K, 2) in the pixels of a crop whose map to the image is A (2, 2), t (2,): the
+    inverse of `points @ A.T + t`."""
+    return np.linalg.solve(A, (points - t).T).T
+
+
 def crop_map(
     center: np.ndarray | tuple[float, float], width: float, height: float, size: int, angle: float = 0.0
 ) -> np.ndarray:

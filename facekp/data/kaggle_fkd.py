@@ -157,8 +157,9 @@ def whole_numbers(frame: pd.DataFrame, column: str, path: str, unique: bool) -> 
         raise InputError(
             f"{path}: line {row + 2}: {column} {frame[column].iloc[row]!r} is not a whole number from 0 to 2**31 - 1"
         )
-    if unique and numbers.duplicated().any():
-        row = int(np.flatnonzero(numbers.duplicated())[0])
+    repeated = np.flatnonzero(numbers.duplicated()) if unique else []
+    if len(repeated):
+        row = int(repeated[0])
         raise InputError(f"{path}: line {row + 2}: {column} {int(numbers.iloc[row])} repeats an earlier line's")
     return numbers.to_numpy(np.int64)
 
