@@ -22,14 +22,14 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks.common import data_default  # noqa: E402
 from facekp.config import KeypointConfig  # noqa: E402
 from facekp.data import images, tfds_builders  # noqa: E402
-from facekp.tasks.keypoints import CACHE_MARGIN, load_youtube68  # noqa: E402
+from facekp.tasks.keypoints import CACHE_MARGIN, load_keypoints68  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 
 def read_records(data_dir, folder, cfg):
-    """Decoded, cropped faces from the prepared records, as load_youtube68 makes them."""
+    """Decoded, cropped faces from the prepared records, as load_keypoints68 makes them."""
     size = 2 * cfg.input_size
 
     def crop(example):
@@ -50,7 +50,7 @@ def main():
     args = parser.parse_args()
     cfg = KeypointConfig(data=os.path.abspath(args.data))
     start = time.perf_counter()
-    count = len(load_youtube68(cfg).images)
+    count = len(load_keypoints68(cfg).images)
     own_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as data_dir:
         start = time.perf_counter()

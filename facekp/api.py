@@ -31,6 +31,7 @@ from facekp import detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.errors import InputError
 from facekp.inference import MAX_REFINE, Predictor
+from facekp.schemes import CONVENTIONS
 from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
@@ -87,10 +88,11 @@ def _on_the_0_255_scale(image: np.ndarray) -> np.ndarray:
     return np.round(image).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=4)
-def predictor(run: str = SHIPPED_KEYPOINTS) -> Predictor:
-    """The keypoint model of a run (the shipped one by default), loaded once and reused."""
-    return Predictor.from_run(run)
+@functools.lru_cache(maxsize=8)
+def predictor(run: str = SHIPPED_KEYPOINTS, convention: str | None = None) -> Predictor:
+    """The keypoint model of a run (the shipped one by default), loaded once and reused;
+    `convention`: which head of a model with one per labelling convention (None: its first)."""
+    return Predictor.from_run(run, convention=convention)
 
 
 def face_landmarks(
@@ -98,18 +100,25 @@ def face_landmarks(
     detector: str = detect.DEFAULT_DETECTOR,
     run: str | None = None,
     refine: int = 1,
+    convention: str | None = None,
 ) -> list[Face]:
     """Every face found in `image` (see `as_rgb`), best detection first, with its keypoints:
-    predict.py --detect's path (detection, start box, `refine` re-crops, the keypoint cross-check)."""
-    return _landmarks(as_rgb(image), detector, run, refine)
+    predict.py --detect's path (detection, start box, `refine` re-crops, the keypoint cross-check).
+    `convention`: "300w" (300-W's labelling, the shipped model's default) or "youtube" (the
+    YouTube-Faces set's), for a model that has both heads."""
+    return _landmarks(as_rgb(image), detector, run, refine, convention)
 
 
-def _landmarks(rgb: np.ndarray, detector: str, run: str | None, refine: int = 1) -> list[Face]:
+def _landmarks(
+    rgb: np.ndarray, detector: str, run: str | None, refine: int = 1, convention: str | None = None
+) -> list[Face]:
     if isinstance(refine, bool) or not isinstance(refine, (int, np.integer)) or not 0 <= refine <= MAX_REFINE:
         raise ValueError(f"refine: a whole number from 0 to {MAX_REFINE}, got {refine!r}")
     if run is not None and not isinstance(run, (str, os.PathLike)):
         raise TypeError(f"run: a run directory's path, not {type(run).__name__}")
-    model = predictor(run or SHIPPED_KEYPOINTS)
+    if convention is not None and convention not in CONVENTIONS:
+        raise ValueError(f"convention: {' or '.join(CONVENTIONS)}, got {convention!r}")
+    model = predictor(run or SHIPPED_KEYPOINTS, convention)
     faces = photos.keypoint_faces(rgb, photos.detect_in(rgb, detector), model, find_all=True, refine=refine)
     return [Face(tuple(float(v) for v in box), float(score), points) for box, score, points in faces]
 

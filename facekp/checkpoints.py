@@ -281,6 +281,8 @@ def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], o
         match = source_variables.get(v.path)
         if match is not None and tuple(match.shape) != tuple(v.shape):
             match = rgb_kernel_of_gray(match, tuple(v.shape))
+        if match is None and v.path.split("/")[0] in OUTPUT_LAYERS and v.path in source_variables:
+            match = tiled_heads(source_variables[v.path], tuple(v.shape))
         if match is not None:
             v.assign(match)
             loaded += 1
@@ -295,6 +297,18 @@ def copy_matching(model: keras.Model, source_variables: dict[str, np.ndarray], o
     return f"initialised from {origin}: {loaded} of {len(model.variables)} tensors loaded" + (
         f"; skipped (no match by name and shape): {shown}" if skipped else ""
     )
+
+
+# The keypoint models' output layers, whose last axis has one entry per point (or per x, y of each).
+OUTPUT_LAYERS = ("heatmaps", "offsets", "keypoints_dense")
+
+
+def tiled_heads(values: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """A one-head model's output layer (kernel or bias, last axis K) for a model with one head per
+    labelling convention (last axis heads * K): every head starts as the one. Else None."""
+    if values.shape[:-1] != shape[:-1] or shape[-1] % values.shape[-1] or shape[-1] == values.shape[-1]:
+        return None
+    return np.tile(values, [1] * (values.ndim - 1) + [shape[-1] // values.shape[-1]])
 
 
 def rgb_kernel_of_gray(kernel: np.ndarray, shape: tuple) -> np.ndarray | None:

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from dataclasses import dataclass, field
 
 from facekp.errors import InputError
-from facekp.schemes import scheme_of
+from facekp.schemes import CONVENTIONS, scheme_of
 
 # The models that ship with the repository (run directories: config.json + best/): the 68-point
 # model of predict.py, and the 68-point model that aligns recognition faces (the shipped keypoint
@@ -193,11 +193,29 @@ class KeypointConfig(TrainConfig):
         "the labels' offset right of what they mark, as a fraction of the face crop's side: "
         "mirrored images' targets are moved back by twice it (for --flip with biased labels)",
     )
+    conventions: str = _f(
+        "pooled",
+        "keypoints68 on sources of both labelling conventions (300-W's .pts/imglab XML, the YouTube-Faces "
+        "CSV): pooled (one head learns both), heads (one head per convention, on one trunk) or offset "
+        "(one head; the YouTube convention its points plus a learnt per-point offset)",
+        choices=("pooled", "heads", "offset"),
+    )
+    convention: str = _from_data(
+        "youtube",
+        "the labelling convention of the model's points (--conventions heads, offset: its first head's, "
+        "300w; pooled: --data's)",
+        check=("300w or youtube", lambda v: v in CONVENTIONS),
+    )
     groups: str = _f(
         "",
         "kaggle15: file naming each training row's person, for a grouped split "
         "(one name per line, or the 68-point CSV whose rows match); default: rows",
     )
+
+    @property
+    def head_conventions(self) -> tuple[str, ...]:
+        """The convention of each head, in output order: (300w, youtube), or pooled's one."""
+        return CONVENTIONS if self.conventions != "pooled" else (self.convention,)
 
     @property
     def refinement_margin(self) -> float:
@@ -358,6 +376,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise InputError(f"--head heatmap: a resnet head (--model {cfg.model} has its own)")
     if cfg.task == "kaggle15" and cfg.extra_data:
         raise InputError("--extra-data: kaggle15 trains on --data alone")
+    if isinstance(cfg, KeypointConfig) and cfg.conventions != "pooled" and cfg.task != "keypoints68":
+        raise InputError(f"--conventions {cfg.conventions}: keypoints68 only (kaggle15 has one labelling)")
     if isinstance(cfg, KeypointConfig) and cfg.groups and cfg.task != "kaggle15":
         raise InputError(f"--groups: kaggle15 only ({cfg.task} reads each image's person from its file name)")
     if isinstance(cfg, KeypointConfig) and cfg.cache == "disk" and cfg.source == "dataset":

@@ -61,13 +61,25 @@ def compiled_predict(model: keras.Model) -> Callable:
     return tf.function(lambda images: model(images, training=False), reduce_retracing=True)
 
 
+def head_index(cfg, convention: str | None) -> int:
+    """Which of a keypoint model's heads gives points in `convention` (None: its first)."""
+    heads = getattr(cfg, "head_conventions", ("youtube",))
+    if convention is None:
+        return 0
+    if convention not in heads:
+        raise InputError(f"convention: this model's points follow {' and '.join(heads)}, not {convention}")
+    return heads.index(convention)
+
+
 class Predictor:
-    def __init__(self, cfg, model, engine="tflite", threads=None):
+    def __init__(self, cfg, model, engine="tflite", threads=None, convention=None):
         if engine not in ENGINES:
             raise InputError(f"engine: unknown '{engine}' ({' | '.join(ENGINES)})")
         self.cfg, self.model, self.engine = cfg, model, engine
         self.scheme = scheme_of(cfg.task)
-        self.mirror_offsets = self._mirror_offsets()
+        self.head = head_index(cfg, convention)
+        self.convention = getattr(cfg, "head_conventions", ("youtube",))[self.head]
+        self.mirror_offsets = self._mirror_offsets() if self.head == 0 else None
         self._predict = TFLiteModel(model, threads) if engine == "tflite" else compiled_predict(model)
 
     def _mirror_offsets(self) -> np.ndarray | None:
@@ -91,18 +103,22 @@ class Predictor:
         return np.reshape(np.asarray(cfg.mirror_offsets, np.float32), (-1, 2))
 
     @classmethod
-    def shipped(cls, engine: str = "tflite", threads: int | None = None) -> Predictor:
+    def shipped(cls, engine: str = "tflite", threads: int | None = None, convention: str | None = None) -> Predictor:
         """The 68-point model that ships in models/keypoints68."""
-        return cls.from_run(config_lib.SHIPPED_KEYPOINTS, engine, threads)
+        return cls.from_run(config_lib.SHIPPED_KEYPOINTS, engine, threads, convention)
 
     @classmethod
-    def from_run(cls, run_dir: str, engine: str = "tflite", threads: int | None = None) -> Predictor:
-        """Rebuild the model from config.json and restore the best (else latest) checkpoint."""
+    def from_run(
+        cls, run_dir: str, engine: str = "tflite", threads: int | None = None, convention: str | None = None
+    ) -> Predictor:
+        """Rebuild the model from config.json and restore the best (else latest) checkpoint;
+        `convention`: which head's points (a model with one per labelling convention; None: its first)."""
         cfg = config_lib.load(run_dir)  # the task is checked before any weights are read
         if not isinstance(cfg, config_lib.KeypointConfig):
             raise InputError(f"{run_dir}: trained for {cfg.task}, not keypoints (needs a keypoints68 or kaggle15 run)")
+        head_index(cfg, convention)  # an unknown convention is refused before the weights load
         cfg, model = load_run(run_dir)
-        return cls(cfg, model, engine, threads)
+        return cls(cfg, model, engine, threads, convention)
 
     def predict(self, images: np.ndarray, batch_size: int = 64, flip_tta: bool = False) -> np.ndarray:
         """Keypoints (N, K, 2) in input pixels for (N, S, S, C) float images in [0, 1].
@@ -113,7 +129,8 @@ class Predictor:
         images = np.asarray(images, np.float32)
         if not len(images):  # no batch to run (a Keras model under oneDNN rejects an empty one)
             return np.zeros((0, self.scheme.num_points, 2), np.float32)
-        points = predict_in_batches(self._predict, images, batch_size)
+        k = self.scheme.num_points
+        points = predict_in_batches(self._predict, images, batch_size)[:, self.head * k : (self.head + 1) * k]
         if flip_tta:
             points = (points + self.predict_mirrored(images, batch_size)) / 2.0
         return points

@@ -60,6 +60,11 @@ def label_folder(
     detected face's keypoints, the mean of the predictors' (several teachers). Photos that cannot be
     read, without a face, or whose keypoints (any predictor's) run off the photo are named
     on stderr and left out. Writes `out_dir` whole or not at all; returns the counts."""
+    conventions = sorted({predictor.convention for predictor in predictors})
+    if len(conventions) > 1:
+        raise InputError(
+            f"--run: the runs label in different conventions ({' and '.join(conventions)}): give --convention"
+        )
     paths = photos.find_images([photos_dir])
     usable = [p for p in paths if p.lower().endswith(youtube68.TRAINABLE_EXTENSIONS)]
     counts = {"photos": len(usable), "labelled": 0, "unreadable": 0, "no_face": 0, "off_photo": 0}
@@ -92,13 +97,16 @@ def label_folder(
     if not rows:
         raise InputError(f"{photos_dir}: no face labelled in its {len(usable)} images")
     counts["labelled"] = len(rows)
-    replace_atomically(out_dir, lambda folder: write_layout(folder, rows, photos_dir))
+    replace_atomically(out_dir, lambda folder: write_layout(folder, rows, photos_dir, predictors[0].convention))
     return counts
 
 
-def write_layout(folder: str, rows: list[tuple[str, np.ndarray]], photos_dir: str) -> None:
-    """`folder`/training_frames_keypoints.csv (header `,0,...,135`; name, x0, y0, ...) and
-    `folder`/training, a link to `photos_dir` (the names are relative to it)."""
+def write_layout(folder: str, rows: list[tuple[str, np.ndarray]], photos_dir: str, convention: str) -> None:
+    """`folder`/training_frames_keypoints.csv (header `,0,...,135`; name, x0, y0, ...),
+    `folder`/training, a link to `photos_dir` (the names are relative to it), and
+    `folder`/convention.txt, the labelling convention of the points (the labelling models')."""
+    with open(os.path.join(folder, youtube68.CONVENTION_NAME), "w", encoding="utf-8") as f:
+        f.write(convention + "\n")
     with open(os.path.join(folder, youtube68.CSV_NAME), "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow([""] + [str(i) for i in range(2 * youtube68.NUM_POINTS)])

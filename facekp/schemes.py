@@ -78,6 +78,18 @@ KAGGLE15 = Scheme(
 
 SCHEMES = {s.name: s for s in (IBUG68, KAGGLE15)}
 
+# The two ways the 68 points are labelled in our data: 300-W's (the .pts files and imglab XML:
+# what every face tool follows) and the YouTube-Faces set's (Udacity's CSV), whose jaw line, brows
+# and eye corners sit a little differently. A model trained on both has one head per convention
+# (config --conventions heads or offset), in this order.
+CONVENTIONS = ("300w", "youtube")
+
+
+def tiled_flip_perm(scheme: Scheme, heads: int) -> tuple:
+    """The flip permutation of `heads` copies of a scheme's points side by side (one per head)."""
+    n = scheme.num_points
+    return tuple(p + h * n for h in range(heads) for p in scheme.flip_perm)
+
 
 def flip_perm_array(scheme: Scheme) -> np.ndarray:
     return np.asarray(scheme.flip_perm, np.int32)

@@ -13,7 +13,7 @@ from facekp.data.dataset import DataSet
 from facekp.data.samples import split_by_group
 from facekp.errors import InputError
 from facekp.schemes import IBUG68
-from facekp.tasks.keypoints import load_youtube68
+from facekp.tasks.keypoints import load_keypoints68
 
 
 def test_reader_accepts_rgba_png_named_jpg_gray_and_rgb(yt_folder):
@@ -89,7 +89,7 @@ def test_batch_indices_are_permutations_per_epoch_and_stateless():
 
 def test_train_dataset_is_deterministic_and_resumable(yt_folder):
     cfg = KeypointConfig(data=yt_folder, input_size=32, batch_size=4, steps=5)
-    samples = load_youtube68(cfg)
+    samples = load_keypoints68(cfg)
     run = list(pipeline.train_dataset(samples, cfg, IBUG68.flip_perm))
     assert len(run) == 5 and run[0]["image"].shape == (4, 32, 32, 1)
     assert 0.0 <= float(tf.reduce_min(run[0]["image"])) and float(tf.reduce_max(run[0]["image"])) <= 1.0
@@ -102,7 +102,7 @@ def test_train_dataset_is_deterministic_and_resumable(yt_folder):
 
 def test_center_crops_keep_the_keypoint_box_inside(yt_folder):
     cfg = KeypointConfig(data=yt_folder, input_size=48)
-    arrays = pipeline.center_crops(load_youtube68(cfg), cfg, IBUG68.flip_perm)
+    arrays = pipeline.center_crops(load_keypoints68(cfg), cfg, IBUG68.flip_perm)
     pts = arrays["keypoints"]
     assert arrays["image"].shape == (32, 48, 48, 1)
     # the keypoint box spans 1/margin of the crop, centred
@@ -141,7 +141,7 @@ def test_corrupt_image_is_named(yt_folder):
     with open(path, "wb") as f:
         f.write(b"this is not an image")
     with pytest.raises(InputError, match="Person_01_00.jpg: unreadable image"):
-        load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+        load_keypoints68(KeypointConfig(data=yt_folder, input_size=32))
 
 
 def test_truncated_image_is_named(yt_folder):
@@ -149,13 +149,13 @@ def test_truncated_image_is_named(yt_folder):
     data = open(path, "rb").read()
     open(path, "wb").write(data[: len(data) // 2])
     with pytest.raises(InputError, match="Person_02_00.jpg: unreadable image"):
-        load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+        load_keypoints68(KeypointConfig(data=yt_folder, input_size=32))
 
 
 def test_keypoints_far_outside_the_image_are_named(yt_folder):
     _rewrite_line(yt_folder, 5, lambda l: l.split(",", 1)[0] + ",900.0," + l.split(",", 2)[2])
     with pytest.raises(InputError, match=r"Person_00_03.jpg: keypoint 0 \(x = 900\) lies outside the"):
-        load_youtube68(KeypointConfig(data=yt_folder, input_size=32))
+        load_keypoints68(KeypointConfig(data=yt_folder, input_size=32))
 
 
 def test_directory_where_a_file_is_expected(yt_folder):

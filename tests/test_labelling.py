@@ -19,7 +19,7 @@ from facekp.data import youtube68
 from facekp.errors import InputError
 from facekp.inference import Predictor
 from facekp.labelling import on_photo
-from facekp.tasks.keypoints import load_youtube68
+from facekp.tasks.keypoints import load_keypoints68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = os.path.join(REPO, "data", "samples")
@@ -52,8 +52,9 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
     out = tmp_path / "labels"
     code, stdout, _ = run_script("label", ["--run", SHIPPED_KEYPOINTS, "--out", out, photo_folder], capsys)
     assert code == 0 and '"labelled": 2' in stdout and '"no_face": 1' in stdout
-    assert sorted(os.listdir(out)) == ["training", "training_frames_keypoints.csv"]
+    assert sorted(os.listdir(out)) == ["convention.txt", "training", "training_frames_keypoints.csv"]
     assert os.path.realpath(out / "training") == os.path.realpath(photo_folder)
+    assert (out / "convention.txt").read_text() == Predictor.from_run(SHIPPED_KEYPOINTS).convention + "\n"
     with open(out / youtube68.CSV_NAME) as f:
         rows = list(csv.reader(f))
     assert rows[0] == [""] + [str(i) for i in range(136)]
@@ -68,6 +69,7 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
     np.testing.assert_allclose(np.array(rows[1][1:], np.float32).reshape(68, 2), faces[0][2], atol=0.01)
     ann = youtube68.load(str(out))  # train.py --extra-data reads it as it reads the frames
     assert ann.groups == ["Barack_Obama", "Mona_Lisa"] and ann.keypoints.shape == (2, 68, 2)
+    assert ann.convention == Predictor.from_run(SHIPPED_KEYPOINTS).convention  # the labels' own
 
 
 def test_label_with_several_runs_writes_the_mean_of_their_keypoints(photo_folder, tmp_path, capsys):
@@ -146,11 +148,11 @@ def _extra_folder(folder, people):
 def test_extra_data_trains_beside_the_data_and_never_on_validation_people(tmp_path):
     cfg = tiny_config(write_youtube68(str(tmp_path / "yt")))
     task = tasks.get(cfg.task)
-    alone_train, alone_val = task.split(cfg, load_youtube68(cfg))
+    alone_train, alone_val = task.split(cfg, load_keypoints68(cfg))
     val_people = set(alone_val.groups)
     extra = _extra_folder(tmp_path / "extra", range(8))  # the same 8 people, other photos
     with_extra = KeypointConfig(**{**cfg.__dict__, "extra_data": extra})
-    train, val = task.split(with_extra, load_youtube68(with_extra))
+    train, val = task.split(with_extra, load_keypoints68(with_extra))
     assert val.names == alone_val.names  # the same validation faces, and no extra ones
     np.testing.assert_array_equal(val.keypoints, alone_val.keypoints)
     added = train.names[len(alone_train) :]
@@ -162,7 +164,7 @@ def test_extra_data_refusals_name_the_flag(tmp_path):
     cfg = tiny_config(write_youtube68(str(tmp_path / "yt")))
     for extra, message in ((cfg.data, "given already"), (str(tmp_path / "none"), "--extra-data: .*not found")):
         with pytest.raises(InputError, match=message):
-            load_youtube68(KeypointConfig(**{**cfg.__dict__, "extra_data": extra}))
+            load_keypoints68(KeypointConfig(**{**cfg.__dict__, "extra_data": extra}))
     with pytest.raises(InputError, match="--extra-data: kaggle15 trains on --data alone"):
         validate(KeypointConfig(task="kaggle15", data=str(tmp_path), extra_data=str(tmp_path)))
 

@@ -28,6 +28,7 @@ from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
 from facekp.inference import MAX_REFINE, Predictor
+from facekp.schemes import CONVENTIONS
 from facekp.labelling import check_labelling_run, label_folder
 
 
@@ -65,6 +66,12 @@ def main():
     parser.add_argument("--out", required=True, help="folder to write (new, or an earlier label.py output)")
     parser.add_argument("--refine", type=int, default=2, help="re-crop each face around its keypoints this many times")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR, help="face detector")
+    parser.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        help="the labelling convention of the points, for a model with one head per convention "
+        "(default: its first; the shipped model's is 300w, 300-W's)",
+    )
     args = parser.parse_args()
     if not os.path.isdir(args.photos):
         raise InputError(f"{args.photos}: {'not a folder' if os.path.exists(args.photos) else 'no such folder'}")
@@ -75,7 +82,7 @@ def main():
     if len({os.path.realpath(run) for run in args.run}) < len(args.run):
         raise InputError(f"--run: a run given twice ({', '.join(args.run)}): the mean would count it twice")
     try:
-        predictors = [Predictor.from_run(run) for run in args.run]
+        predictors = [Predictor.from_run(run, convention=args.convention) for run in args.run]
         counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)

@@ -32,6 +32,7 @@ from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
 from facekp.detect import DEFAULT_DETECTOR, DEFAULT_START, DETECTORS, STARTS
 from facekp.errors import InputError
 from facekp.inference import MAX_REFINE, MAX_THREADS, Predictor
+from facekp.schemes import CONVENTIONS
 from facekp.opencv import file_problem
 from facekp.recognise import Recogniser
 
@@ -75,6 +76,12 @@ def main():
     )
     parser.add_argument("--threads", type=int, help="--engine tflite: CPU threads (default: all cores)")
     parser.add_argument(
+        "--convention",
+        choices=CONVENTIONS,
+        help="the labelling convention of the points, for a model with one head per convention "
+        "(default: its first; the shipped model's is 300w, 300-W's)",
+    )
+    parser.add_argument(
         "--feature-maps",
         action="store_true",
         help="also save what the first and last conv layers see for each file's first face",
@@ -111,7 +118,7 @@ def main():
     paths = [path for path, problem in problems.items() if not problem]
     if not paths:
         raise InputError(f"{', '.join(args.inputs)}: no image files found")
-    predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads)
+    predictor = Predictor.from_run(args.run or SHIPPED_KEYPOINTS, args.engine, args.threads, args.convention)
     identify = None
     if args.identify:
         if not os.path.isdir(args.embedding_run):

@@ -21,7 +21,7 @@ import dataclasses
 import os
 from typing import Any
 
-from facekp.config import SHIPPED_ALIGNER, KeypointConfig, RecognitionConfig, TrainConfig
+from facekp.config import SHIPPED_ALIGNER, SHIPPED_KEYPOINTS, KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.errors import InputError
 
 # The keypoint models shipped before the current one (issue 18), whose LFW labels its students
@@ -151,6 +151,26 @@ def ship68() -> KeypointConfig:
     --init-from runs/stu16_lfw20k (student68).
     """
     return dataclasses.replace(plain68(), init_from="runs/stu_r4", steps=4000, lr=1e-3, refine_margin=1.2)
+
+
+def wild68() -> KeypointConfig:
+    """The 68-point model on in-the-wild photos: 300-W's human labels of HELEN and AFW
+    (wild-68, validated on its own held-out photos) beside the YouTube-Faces frames, one head per
+    labelling convention on one trunk, from the shipped model's weights (its one head starts both).
+
+        python train.py --config wild68 --run runs/wild68     # FACEKP_DATA=../shared/data
+    """
+    return dataclasses.replace(
+        plain68(),
+        data="$FACEKP_DATA/wild-68",
+        extra_data="$FACEKP_DATA/youtube-faces-68",
+        conventions="heads",
+        init_from=SHIPPED_KEYPOINTS,
+        steps=6000,
+        lr=1e-3,
+        eval_every=500,
+        refine_margin=1.2,
+    )
 
 
 def selftrain68() -> KeypointConfig:
@@ -324,6 +344,7 @@ RECIPES = {
         student68_round3,
         student68_long,
         plain68,
+        wild68,
         selftrain68,
         selftrain68_128,
         teacher68,

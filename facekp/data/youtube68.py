@@ -14,8 +14,12 @@ import numpy as np
 
 from facekp.errors import InputError
 from facekp.fileio import open_text
+from facekp.schemes import CONVENTIONS
 
 CSV_NAME = "training_frames_keypoints.csv"
+# Beside the CSV, the labels' convention when it is not YouTube-Faces' own: label.py writes the
+# labelling model's (a model trained on 300-W's .pts files labels in 300-W's convention).
+CONVENTION_NAME = "convention.txt"
 NUM_POINTS = 68
 # What training decodes (tf.io.decode_image: by content, so the name's extension is only a hint).
 TRAINABLE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
@@ -29,6 +33,8 @@ class Annotations:
     paths: list  # image file paths
     keypoints: np.ndarray  # (N, K, 2) float32, pixels of the image on disk, x then y
     groups: list  # person of each image, for grouped splits
+    convention: str = "youtube"  # how the points are labelled (schemes.CONVENTIONS)
+    from_csv: bool = True  # read from the CSV (points checked against the image later: check_inside)
 
 
 def person_of(file_name: str) -> str:
@@ -121,7 +127,19 @@ def load(data_dir: str) -> Annotations:
             groups.append(person_of(row[0]))
     if not paths:
         raise InputError(f"{csv_path}: no data rows")
-    return Annotations(paths, np.stack(rows), groups)
+    return Annotations(paths, np.stack(rows), groups, read_convention(data_dir))
+
+
+def read_convention(data_dir: str) -> str:
+    """The labels' convention of a CSV folder: its convention.txt, else YouTube-Faces' own."""
+    path = os.path.join(data_dir, CONVENTION_NAME)
+    if not os.path.isfile(path):
+        return "youtube"
+    with open_text(path) as f:
+        convention = f.read().strip()
+    if convention not in CONVENTIONS:
+        raise InputError(f"{path}: unknown convention '{convention[:40]}' ({' or '.join(CONVENTIONS)})")
+    return convention
 
 
 def outside_image(keypoints: np.ndarray, sizes: np.ndarray) -> np.ndarray:
@@ -132,9 +150,12 @@ def outside_image(keypoints: np.ndarray, sizes: np.ndarray) -> np.ndarray:
     return (keypoints < -margin) | (keypoints > sizes - 1 + margin)
 
 
-def check_inside(annotations: Annotations, sizes: np.ndarray) -> None:
-    """Every image's keypoints lie within the image, give or take OUTSIDE_TOLERANCE of its size."""
+def check_inside(annotations: Annotations, sizes: np.ndarray, rows: np.ndarray | None = None) -> None:
+    """Every image's keypoints (of the rows marked in `rows`, default all) lie within the image,
+    give or take OUTSIDE_TOLERANCE of its size."""
     outside = outside_image(annotations.keypoints, sizes)
+    if rows is not None:
+        outside &= np.asarray(rows, bool)[:, None, None]
     if outside.any():
         i, k, axis = np.argwhere(outside)[0]
         raise InputError(

@@ -16,7 +16,12 @@ KEYPOINT_MODELS = {"seednet": keypoints.seednet, "resnet": keypoints.resnet}
 
 
 def build_keypoint_model(cfg: KeypointConfig, num_points: int) -> keras.Model:
-    return KEYPOINT_MODELS[cfg.model](cfg, num_points)
+    """The keypoint model of `cfg`, with one head of `num_points` per labelling convention
+    (cfg.conventions heads), or one head and the other conventions as learnt offsets from it."""
+    heads = len(cfg.head_conventions)
+    if cfg.conventions == "offset":
+        return keypoints.with_convention_offsets(KEYPOINT_MODELS[cfg.model](cfg, num_points), heads)
+    return KEYPOINT_MODELS[cfg.model](cfg, num_points * heads)
 
 
 def build(cfg: TrainConfig) -> keras.Model:

@@ -119,6 +119,32 @@ class HeatmapOffsets(layers.Layer):
         return {**super().get_config(), "input_size": self.input_size}
 
 
+class ConventionOffsets(layers.Layer):
+    """Points (B, K, 2) -> (B, heads * K, 2): the points, then the points plus each other labelling
+    convention's learnt per-point offset (input pixels; zero at the start)."""
+
+    def __init__(self, heads, **kwargs):
+        super().__init__(**kwargs)
+        self.heads = heads
+
+    def build(self, input_shape):
+        self.offsets = self.add_weight(
+            name="offsets", shape=(self.heads - 1, input_shape[1], 2), initializer="zeros", dtype="float32"
+        )
+
+    def call(self, points: tf.Tensor) -> tf.Tensor:
+        return tf.concat([points] + [points + self.offsets[h] for h in range(self.heads - 1)], axis=1)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "heads": self.heads}
+
+
+def with_convention_offsets(model: keras.Model, heads: int) -> keras.Model:
+    """`model` with its points followed by those of the other conventions (ConventionOffsets)."""
+    points = ConventionOffsets(heads, name="conventions", dtype="float32")(model.output)
+    return keras.Model(model.input, points, name=model.name)
+
+
 def resnet_trunk(inputs: keras.KerasTensor, cfg: KeypointConfig | RecognitionConfig) -> list[keras.KerasTensor]:
     """The residual trunk shared by keypoint and recognition models: the features of its four
     stages, at strides 4, 8, 16 and 32 (layer names match across tasks, for --init-from)."""

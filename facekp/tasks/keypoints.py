@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -11,31 +12,34 @@ import tensorflow as tf
 
 from facekp import losses, metrics, plots
 from facekp.config import KeypointConfig
-from facekp.data import images, pipeline, shards, youtube68
+from facekp.data import images, landmark_files, pipeline, shards, youtube68
 from facekp.data.dataset import DataSet
 from facekp.data.geometry import face_boxes
 from facekp.data.samples import Samples, split_by_group
 from facekp.errors import InputError
-from facekp.schemes import IBUG68, Scheme
+from facekp.schemes import CONVENTIONS, IBUG68, Scheme, tiled_flip_perm
 
 # Cached crops cover this many face-box sides, at twice the input size: room for rotation,
 # shift and scale jitter without decoding again.
 CACHE_MARGIN = 2.4
 
 
-def load_youtube68(cfg: KeypointConfig) -> Samples:
-    """Decode every frame once into a crop around its face; keypoints follow into crop pixels.
-    For the disk cache the crops are decoded later, a chunk at a time, as the cache is written.
-    --extra-data's folders come after --data's frames, marked `extra`."""
-    parts = [youtube68.load(cfg.data)]
-    seen = [os.path.realpath(folder) for folder in [cfg.data, *cfg.extra_folders]]
-    for i, folder in enumerate(cfg.extra_folders, start=1):
+def load_keypoints68(cfg: KeypointConfig) -> Samples:
+    """Decode every face once into a crop around it; keypoints follow into crop pixels. For the
+    disk cache the crops are decoded later, a chunk at a time, as the cache is written.
+    --extra-data's sources come after --data's faces, marked `extra`. Each source is a YouTube-Faces
+    CSV folder, a .pts folder or an imglab XML (landmark_files.load); with --conventions heads or
+    offset each face's points are the targets of its own convention's head (the others masked)."""
+    sources = [cfg.data, *cfg.extra_folders]
+    seen = [os.path.realpath(source) for source in sources]
+    parts = []
+    for i, source in enumerate(sources):
         if seen[i] in seen[:i]:
-            raise InputError(f"--extra-data {folder}: given already (as --data or in --extra-data)")
+            raise InputError(f"--extra-data {source}: given already (as --data or in --extra-data)")
         try:
-            parts.append(youtube68.load(folder))
+            parts.append(landmark_files.load(source))
         except InputError as e:
-            raise InputError(f"--extra-data: {e}")
+            raise InputError(f"--extra-data: {e}" if i else str(e))
     ann = youtube68.Annotations(
         [path for part in parts for path in part.paths],
         np.concatenate([part.keypoints for part in parts]),
@@ -50,20 +54,19 @@ def load_youtube68(cfg: KeypointConfig) -> Samples:
         sizes = images.image_sizes(ann.paths)
     else:
         crops, sizes = images.decode_crops(ann.paths, center, side, cache_size, cfg.channels)
-    youtube68.check_inside(ann, sizes)
-    points = images.to_crop_coords(ann.keypoints, center, side, cache_size)
+    from_csv = np.concatenate([np.full(len(part.paths), part.from_csv) for part in parts])
+    youtube68.check_inside(ann, sizes, from_csv)  # .pts and XML points were checked against their face box
+    points = images.to_crop_coords(ann.keypoints, center, side, cache_size).astype(np.float32)
     n, k = points.shape[:2]
+    mask = np.ones((n, k), np.float32)
+    heads = cfg.head_conventions
+    if len(heads) > 1:  # each face's points in its own convention's head, the other heads masked
+        head_of = np.concatenate([np.full(len(part.paths), heads.index(part.convention)) for part in parts])
+        points = np.tile(points, (1, len(heads), 1))
+        mask = np.concatenate([mask * (head_of == h)[:, None] for h in range(len(heads))], axis=1)
     mid = (cache_size - 1) / 2.0
     boxes = np.tile([[mid, mid, cache_size / CACHE_MARGIN * cfg.margin]], (n, 1)).astype(np.float32)
-    return Samples(
-        crops,
-        points.astype(np.float32),
-        np.ones((n, k), np.float32),
-        boxes,
-        ann.groups,
-        [os.path.basename(p) for p in ann.paths],
-        extra,
-    )
+    return Samples(crops, points, mask, boxes, ann.groups, [os.path.basename(p) for p in ann.paths], extra)
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,16 @@ class KeypointTask:
     higher_is_better: bool = False
 
     def prepare(self, cfg: KeypointConfig, samples: Samples) -> KeypointConfig:
-        """The config as the data completes it (recognition records its people); keypoints: as is."""
-        return cfg
+        """The config as the data completes it (recognition records its people); 68 points: the
+        convention of the model's first head (300-W's with one head per convention, else --data's)."""
+        if self.scheme is not IBUG68:
+            return cfg
+        convention = CONVENTIONS[0] if cfg.conventions != "pooled" else landmark_files.convention_of(cfg.data)
+        return dataclasses.replace(cfg, convention=convention)
+
+    def flip_perm(self, cfg: KeypointConfig) -> tuple:
+        """Left/right relabelling of the model's outputs: the scheme's, in each head."""
+        return tiled_flip_perm(self.scheme, len(cfg.head_conventions))
 
     def split(self, cfg: KeypointConfig, samples: Samples) -> tuple[Samples, Samples]:
         """(training, validation) by person of --data; --extra-data's faces join training, less
@@ -107,14 +118,14 @@ class KeypointTask:
         return train, samples.subset(val_idx)
 
     def val_arrays(self, cfg: KeypointConfig, samples: Samples) -> dict[str, np.ndarray]:
-        return pipeline.center_crops(samples, cfg, self.scheme.flip_perm)
+        return pipeline.center_crops(samples, cfg, self.flip_perm(cfg))
 
     def train_batches(self, cfg: KeypointConfig, samples: Samples, start_step: int) -> tf.data.Dataset:
         """A tf.data.Dataset of batch dicts from `start_step` on: augmented, or DataSet.next_batch."""
         if cfg.source == "dataset":
-            data = DataSet(pipeline.center_crops(samples, cfg, self.scheme.flip_perm), cfg.seed)
+            data = DataSet(pipeline.center_crops(samples, cfg, self.flip_perm(cfg)), cfg.seed)
             return pipeline.from_dataset(data, cfg.batch_size, start_step, cfg.steps)
-        return pipeline.train_dataset(samples, cfg, self.scheme.flip_perm, start_step)
+        return pipeline.train_dataset(samples, cfg, self.flip_perm(cfg), start_step)
 
     def loss_fn(self, cfg: KeypointConfig) -> Callable[[tf.Tensor, dict[str, tf.Tensor]], tf.Tensor]:
         """--loss on the points; the heatmap head trains on its maps instead (losses.heatmap_offsets)."""
@@ -144,4 +155,4 @@ class KeypointTask:
         return True
 
 
-KEYPOINTS68 = KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_youtube68)
+KEYPOINTS68 = KeypointTask("keypoints68", IBUG68, "youtube-faces-68", load_keypoints68)
