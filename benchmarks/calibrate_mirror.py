@@ -1,9 +1,11 @@
 """Calibrate the mirrored refinement pass of a 68-point run: how far, per point, its keypoints on a
-mirrored refinement crop (mirrored back) lie from the truth, on frames of training people; with
+mirrored refinement crop (mirrored back) lie from the truth, on faces of training people of the
+run's --data (a YouTube-Faces CSV folder, a .pts folder or an imglab XML, in the convention of the
+run's first head: the offsets are that head's); with
 --write, those offsets go into RUN/config.json (`mirror_offsets`), and predict.py then runs every
 other refinement pass on the mirrored crop, its points moved by them.
 
-    python benchmarks/calibrate_mirror.py --data ../shared/data/youtube-faces-68 --run RUN [--write]
+    python benchmarks/calibrate_mirror.py --run RUN [--data DIR] [--write]
 
 The crops are predict.py's: MTCNN's calibrated box, one pass at the run's margin, then the
 refinement crop (the run's refine_margin) around that pass's points. The offsets hold for these
@@ -23,7 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
 from facekp.checkpoints import load_run, write_config  # noqa: E402
-from facekp.data import youtube68  # noqa: E402
+from facekp.data import landmark_files  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.inference import Predictor, mirror_calibration, mirrored_pass_error  # noqa: E402
 from facekp.schemes import IBUG68  # noqa: E402
@@ -58,9 +60,7 @@ def nme_refine1(predictor, read_frames, true):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--data", default=os.path.join(os.environ.get("FACEKP_DATA", "../shared/data"), "youtube-faces-68")
-    )
+    parser.add_argument("--data", help="the faces to calibrate on (default: the run's own --data)")
     parser.add_argument("--run", required=True, help="a 68-point run (or exported model) to calibrate")
     parser.add_argument("--write", action="store_true", help="write the offsets into RUN/config.json")
     args = parser.parse_args()
@@ -68,7 +68,11 @@ def main():
     if cfg.task != "keypoints68":
         parser.error(f"{args.run}: a {cfg.task} run; the mirrored pass is calibrated on the 68-point frames")
     plain = Predictor(cfg, load_run(args.run)[1])
-    ann = youtube68.load(args.data)
+    ann = landmark_files.load(args.data or cfg.data)
+    if ann.convention != plain.convention:
+        parser.error(
+            f"{args.data or cfg.data}: labelled in the {ann.convention} convention, the run's first head {plain.convention}"
+        )
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     train = np.sort(np.random.default_rng(0).choice(train, min(len(train), len(val)), replace=False))
     offsets = mirrored_errors(plain, ann, train).mean(0)

@@ -200,6 +200,11 @@ class KeypointConfig(TrainConfig):
         "(one head; the YouTube convention its points plus a learnt per-point offset)",
         choices=("pooled", "heads", "offset"),
     )
+    hold_out_extra: bool = _f(
+        False,
+        "leave out of training the validation people of every source: each --extra-data source split "
+        "by person (--val-fraction, --split-seed) as if it were --data, so the run can be measured on them too",
+    )
     convention: str = _from_data(
         "youtube",
         "the labelling convention of the model's points (--conventions heads, offset: its first head's, "

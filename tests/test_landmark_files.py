@@ -191,3 +191,17 @@ def test_predictor_gives_each_conventions_head(tmp_path):
             engine="tf",
             convention="300w",
         )
+
+
+def test_hold_out_extra_leaves_out_each_sources_own_validation_people(tmp_path):
+    wild, youtube = str(tmp_path / "wild"), write_youtube68(str(tmp_path / "yt68"), people=8)
+    write_pts_folder(wild, photos=8)
+    cfg = tiny_config(wild, extra_data=youtube, val_fraction=0.25)
+    youtube_alone = KEYPOINTS68.split(tiny_config(youtube, val_fraction=0.25), load_keypoints68(tiny_config(youtube)))
+    held_out = set(youtube_alone[1].groups)  # what benchmarks measure on, as --data
+    for hold_out, expected in ((False, set()), (True, held_out)):
+        cfg = tiny_config(wild, extra_data=youtube, val_fraction=0.25, hold_out_extra=hold_out)
+        train, val = KEYPOINTS68.split(cfg, load_keypoints68(cfg))
+        youtube_people = {g for g in train.groups if g.startswith("Person_")}
+        assert youtube_people == {f"Person_{p:02d}" for p in range(8)} - expected
+        assert all(not g.startswith("Person_") for g in val.groups)

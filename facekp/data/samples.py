@@ -16,7 +16,7 @@ class Samples:
     boxes: np.ndarray  # (N, 3) float32: face crop centre x, y and side, pixels of `images`
     groups: list  # person (or row id) of each sample, for grouped splits
     names: list  # file name or row id of each sample, for messages and outputs
-    extra: np.ndarray | None = None  # (N,) bool: from --extra-data (trained on, never validated on)
+    source: np.ndarray | None = None  # (N,) int: 0 from --data, i from the i-th --extra-data (never validated on)
 
     def __len__(self):
         return len(self.images)
@@ -30,7 +30,7 @@ class Samples:
             self.boxes[index],
             [self.groups[i] for i in index],
             [self.names[i] for i in index],
-            None if self.extra is None else self.extra[index],
+            None if self.source is None else self.source[index],
         )
 
 

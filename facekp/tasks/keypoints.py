@@ -27,7 +27,7 @@ CACHE_MARGIN = 2.4
 def load_keypoints68(cfg: KeypointConfig) -> Samples:
     """Decode every face once into a crop around it; keypoints follow into crop pixels. For the
     disk cache the crops are decoded later, a chunk at a time, as the cache is written.
-    --extra-data's sources come after --data's faces, marked `extra`. Each source is a YouTube-Faces
+    --extra-data's sources come after --data's faces, each marked by its number (`source`). Each source is a YouTube-Faces
     CSV folder, a .pts folder or an imglab XML (landmark_files.load); with --conventions heads or
     offset each face's points are the targets of its own convention's head (the others masked)."""
     sources = [cfg.data, *cfg.extra_folders]
@@ -45,7 +45,7 @@ def load_keypoints68(cfg: KeypointConfig) -> Samples:
         np.concatenate([part.keypoints for part in parts]),
         [group for part in parts for group in part.groups],
     )
-    extra = np.arange(len(ann.paths)) >= len(parts[0].paths)
+    source = np.concatenate([np.full(len(part.paths), i) for i, part in enumerate(parts)])
     center, face = face_boxes(ann.keypoints)
     cache_size = 2 * cfg.input_size
     side = face * CACHE_MARGIN
@@ -66,7 +66,7 @@ def load_keypoints68(cfg: KeypointConfig) -> Samples:
         mask = np.concatenate([mask * (head_of == h)[:, None] for h in range(len(heads))], axis=1)
     mid = (cache_size - 1) / 2.0
     boxes = np.tile([[mid, mid, cache_size / CACHE_MARGIN * cfg.margin]], (n, 1)).astype(np.float32)
-    return Samples(crops, points, mask, boxes, ann.groups, [os.path.basename(p) for p in ann.paths], extra)
+    return Samples(crops, points, mask, boxes, ann.groups, [os.path.basename(p) for p in ann.paths], source)
 
 
 @dataclass(frozen=True)
@@ -98,24 +98,31 @@ class KeypointTask:
 
     def split(self, cfg: KeypointConfig, samples: Samples) -> tuple[Samples, Samples]:
         """(training, validation) by person of --data; --extra-data's faces join training, less
-        those of validation people. The training crops go to the disk cache when chosen (written
-        here, so a bad image stops the run before its directory exists)."""
-        extra = np.zeros(len(samples), bool) if samples.extra is None else samples.extra
-        own = np.flatnonzero(~extra)
-        train_idx, val_idx = (
-            own[i] for i in split_by_group([samples.groups[i] for i in own], cfg.val_fraction, cfg.split_seed)
-        )
-        val_people = {samples.groups[i] for i in val_idx}
-        added = [i for i in np.flatnonzero(extra) if samples.groups[i] not in val_people]
-        if extra.any():
+        those of validation people (with --hold-out-extra, of any source's: each source split by
+        person as if it were --data). The training crops go to the disk cache when chosen
+        (written here, so a bad image stops the run before its directory exists)."""
+        source = np.zeros(len(samples), int) if samples.source is None else samples.source
+        train_idx, val_idx = self.source_split(cfg, samples, source, 0)
+        held_out = {samples.groups[i] for i in val_idx}
+        for s in range(1, source.max() + 1) if cfg.hold_out_extra else ():
+            held_out |= {samples.groups[i] for i in self.source_split(cfg, samples, source, s)[1]}
+        extra = np.flatnonzero(source > 0)
+        added = [i for i in extra if samples.groups[i] not in held_out]
+        if len(extra):
             print(
-                f"--extra-data: {len(added)} faces trained on beside --data's "
-                f"({extra.sum() - len(added)} of validation people left out)"
+                f"--extra-data: {len(added)} faces trained on beside --data's ({len(extra) - len(added)} of "
+                f"validation people left out{', of every source' if cfg.hold_out_extra else ''})"
             )
         train = samples.subset(np.concatenate([train_idx, added]).astype(int))
         if cfg.cache == "disk" or isinstance(train.images, images.CropSource):
             train = shards.cached(train, cfg, self.name)
         return train, samples.subset(val_idx)
+
+    @staticmethod
+    def source_split(cfg: KeypointConfig, samples: Samples, source: np.ndarray, which: int):
+        """(training, validation) indices of one source's samples (0: --data), by group."""
+        own = np.flatnonzero(source == which)
+        return tuple(own[i] for i in split_by_group([samples.groups[i] for i in own], cfg.val_fraction, cfg.split_seed))
 
     def val_arrays(self, cfg: KeypointConfig, samples: Samples) -> dict[str, np.ndarray]:
         return pipeline.center_crops(samples, cfg, self.flip_perm(cfg))
