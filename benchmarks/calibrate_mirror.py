@@ -71,7 +71,8 @@ def main():
     ann = landmark_files.load(args.data or cfg.data)
     if ann.convention != plain.convention:
         parser.error(
-            f"{args.data or cfg.data}: labelled in the {ann.convention} convention, the run's first head {plain.convention}"
+            f"{args.data or cfg.data}: labelled in the {ann.convention} convention, "
+            f"the run's first head in {plain.convention}"
         )
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     train = np.sort(np.random.default_rng(0).choice(train, min(len(train), len(val)), replace=False))

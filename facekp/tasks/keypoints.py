@@ -27,9 +27,10 @@ CACHE_MARGIN = 2.4
 def load_keypoints68(cfg: KeypointConfig) -> Samples:
     """Decode every face once into a crop around it; keypoints follow into crop pixels. For the
     disk cache the crops are decoded later, a chunk at a time, as the cache is written.
-    --extra-data's sources come after --data's faces, each marked by its number (`source`). Each source is a YouTube-Faces
-    CSV folder, a .pts folder or an imglab XML (landmark_files.load); with --conventions heads or
-    offset each face's points are the targets of its own convention's head (the others masked)."""
+    --extra-data's sources come after --data's faces, each marked by its number (`source`). Each
+    source is a YouTube-Faces CSV folder, a .pts folder or an imglab XML (landmark_files.load);
+    with --conventions heads or offset each face's points are the targets of its own convention's
+    head (the others masked)."""
     sources = [cfg.data, *cfg.extra_folders]
     seen = [os.path.realpath(source) for source in sources]
     parts = []
