@@ -38,6 +38,7 @@ setup(
         "test": ["pytest", "pytest-xdist", "tensorflow-datasets", "importlib_resources", "ruff"],
         "tfds": ["tensorflow-datasets", "importlib_resources"],  # facekp.data.tfds_builders
         "bench": ["torch==2.13.0"],  # benchmarks/throughput.py: the seeds' PyTorch network
-        "dlib": ["dlib", "face_recognition_models"],  # benchmarks/predict68.py --dlib (dlib compiles from source)
+        # benchmarks/predict68.py, wild68.py --dlib: dlib-bin is dlib as a prebuilt wheel (no compiling)
+        "dlib": ["dlib-bin", "face_recognition_models"],
     },
 )

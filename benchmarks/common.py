@@ -1,6 +1,8 @@
-"""Shared by the benchmarks: train a config within a wall-clock budget, time inference."""
+"""Shared by the benchmarks: train a config within a wall-clock budget, time inference, NME figures,
+dlib's 68-point predictor, small PNG figures."""
 
 import dataclasses
+import importlib.util
 import json
 import os
 import sys
@@ -14,8 +16,11 @@ from facekp.tfenv import quiet_tensorflow  # noqa: E402
 quiet_tensorflow()
 
 import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
 
+from facekp import metrics, plots  # noqa: E402
 from facekp.inference import Predictor  # noqa: E402
+from facekp.schemes import IBUG68  # noqa: E402
 from facekp.train_loop import train  # noqa: E402
 
 CALIBRATION_STEPS = 40
@@ -74,3 +79,37 @@ def inference_ms(predictor, batch, repeats):
 
 def load_predictor(run):
     return Predictor.from_run(run)
+
+
+def nme_figures(points, true):
+    """NME mean, median and share of faces above 10% of predicted (N, 68, 2) against true points."""
+    result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
+    return {
+        "nme": round(result["nme"], 4),
+        "nme_median": round(result["nme_median"], 4),
+        "failure_rate_10pct": round(result["failure_rate"], 4),
+    }
+
+
+def dlib_models():
+    """dlib's HOG face detector and 68-point shape predictor (pip install -e .[dlib]: dlib-bin +
+    face_recognition_models, which ships the .dat)."""
+    import dlib
+
+    # face_recognition_models' own lookup imports pkg_resources (gone from new setuptools): find the file
+    package = importlib.util.find_spec("face_recognition_models").submodule_search_locations[0]
+    dat = os.path.join(package, "models", "shape_predictor_68_face_landmarks.dat")
+    return dlib.get_frontal_face_detector(), dlib.shape_predictor(dat)
+
+
+def dlib_points(predictor, image, rect):
+    """dlib's 68 points (68, 2) float32 in a dlib.rectangle of an RGB uint8 image, and the seconds they took."""
+    start = time.perf_counter()
+    shape = predictor(image, rect)
+    return np.array([(p.x, p.y) for p in shape.parts()], np.float32), time.perf_counter() - start
+
+
+def save_small_png(path, fig, dpi=72):
+    """plots.save_figure, then the PNG quantized to 256 colours (a third of the bytes)."""
+    plots.save_figure(path, fig, dpi=dpi)
+    Image.open(path).convert("RGB").quantize(colors=256).save(path, optimize=True)

@@ -20,7 +20,7 @@ With --worst FILE.png, the 5% of frames with the largest NME (refinement 1) are 
 (truth green, prediction red, each with its NME and file) and the JSON line says how much of the
 mean error they carry: the hard faces that issue 18 asks about.
 
-With --dlib (pip install -e .[dlib]: dlib + face_recognition_models, which ships the .dat), dlib's
+With --dlib (pip install -e .[dlib]: dlib-bin + face_recognition_models, which ships the .dat), dlib's
 68-point predictor runs on the same frames in the same process, twice: as its users run it (its
 HOG detector, then the predictor on the largest detection), and on the same detector boxes as ours.
 """
@@ -35,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import inference_ms  # noqa: E402
+from benchmarks.common import dlib_models, dlib_points, inference_ms, nme_figures, save_small_png  # noqa: E402
 from facekp import detect, metrics, photos, plots  # noqa: E402
 from facekp.checkpoints import load_run  # noqa: E402
 from facekp.data import youtube68  # noqa: E402
@@ -46,7 +46,6 @@ from facekp.schemes import IBUG68  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 
 def main():
@@ -156,16 +155,6 @@ def main():
     print(json.dumps(figures))
 
 
-def nme_figures(points, true):
-    """NME mean, median and share of faces above 10% of predicted (N, 68, 2) against true points."""
-    result = metrics.keypoint_metrics(np.array(points), true, np.ones(true.shape[:2]), IBUG68.norm_points)
-    return {
-        "nme": round(result["nme"], 4),
-        "nme_median": round(result["nme_median"], 4),
-        "failure_rate_10pct": round(result["failure_rate"], 4),
-    }
-
-
 WORST_SHARE = 0.05
 
 
@@ -187,8 +176,7 @@ def worst_faces(path, paths, pred, true, columns=6):
         for points, color in ((true[i], plots.TRUE_COLOR), (pred[i], plots.PRED_COLOR)):
             ax.scatter(points[:, 0] - left, points[:, 1] - top, s=2, c=[color])
         ax.set_title(f"{100 * nme[i]:.1f}% {os.path.basename(paths[i])[:22]}", fontsize=6)
-    plots.save_figure(path, fig, dpi=72)
-    Image.open(path).convert("RGB").quantize(colors=256).save(path, optimize=True)  # a third of the bytes
+    save_small_png(path, fig)
     return {
         "faces": count,
         "nme_mean": round(float(nme[worst].mean()), 4),
@@ -202,19 +190,11 @@ def dlib_figures(paths, true, our_boxes):
     """dlib's HOG detector + 68-point predictor on the same frames (NME over the faces it found),
     and its predictor on our detector's boxes (frames without one are left out, as for dlib's misses)."""
     import cv2
-    import importlib.util
 
     import dlib
 
-    # face_recognition_models' own lookup imports pkg_resources (gone from new setuptools): find the file
-    package = importlib.util.find_spec("face_recognition_models").submodule_search_locations[0]
-    detector = dlib.get_frontal_face_detector()
-    predictor = dlib.shape_predictor(os.path.join(package, "models", "shape_predictor_68_face_landmarks.dat"))
-
-    def shape(image, rect):
-        start = time.perf_counter()
-        s = predictor(image, rect)
-        return np.array([(p.x, p.y) for p in s.parts()], np.float32), time.perf_counter() - start
+    detector, predictor = dlib_models()
+    shape = lambda image, rect: dlib_points(predictor, image, rect)
 
     own, own_idx, same, same_idx, det_s, pred_s = [], [], [], [], 0.0, 0.0
     for i, path in enumerate(paths):

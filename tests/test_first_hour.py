@@ -63,9 +63,8 @@ def test_help_groups_the_flags_by_task(capsys, monkeypatch):
     assert {"--steps", "--input-size", "--rotation", "--width", "--cache", "--cache-dir"} <= set(
         sections["common to every task"]
     )
-    assert {"--loss", "--head", "--margin", "--refine-margin", "--flip-bias", "--groups"} == set(
-        sections[KEYPOINT_GROUP]
-    )
+    keypoint_flags = {"--loss", "--head", "--margin", "--refine-margin", "--flip-bias", "--groups"}
+    assert keypoint_flags | {"--conventions", "--hold-out-extra"} == set(sections[KEYPOINT_GROUP])
     assert {"--dropout", "--face-crop", "--classify-data", "--triplet-margin"} <= set(sections[RECOGNITION_GROUP])
     assert {"--run", "--config"} <= set(sections["options"])
 
