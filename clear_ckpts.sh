@@ -6,7 +6,7 @@
 # Paths are relative to the current folder, wherever the script lives. A path is deleted only
 # when it is a run directory: a folder holding config.json, or any folder inside a runs/ folder;
 # never /, the home folder, this repository, the current folder or a folder containing them, nor
-# a model the repository ships (models/). A link is removed itself, never the run it names.
+# a model the repository ships (facekp/shipped/). A link is removed itself, never the run it names.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")" && pwd -P)"
 here="$(pwd -P)"
@@ -29,7 +29,7 @@ else
     keep "$arg" "$real" "$home" "the home folder"
     keep "$arg" "$real" "$repo" "the facekp repository"
     keep "$arg" "$real" "$here" "the current folder"
-    if [[ "$real" == "$repo/models" || "$real" == "$repo/models"/* ]]; then
+    if [[ "$real" == "$repo/facekp/shipped" || "$real" == "$repo/facekp/shipped"/* ]]; then
       refuse "$arg" "a model this repository ships ($real)"
     fi
     if [[ ! -f "$real/config.json" && "$real" != */runs/* ]]; then

@@ -6,7 +6,7 @@ Frames that label.py would leave out (no face found, or any run's keypoints off 
 counted and left out of every figure.
 
     python benchmarks/label_quality.py --data ../shared/data/youtube-faces-68 \
-        --run runs/teacher_r5 --run models/keypoints68
+        --run runs/teacher_r5 --run facekp/shipped/keypoints68
 
 Prints one JSON line: NME mean / median / share above 10% for each run and for their mean.
 """

@@ -1,7 +1,7 @@
 """Benchmark: predict.py --detect on multi-face photos, for each detector and each way to start.
 
     python benchmarks/photos68.py [--data ../shared/data/youtube-faces-68] [--photos 60] [--seed 0]
-                                  [--run models/keypoints68] [--refine 1] [--save DIR] [--settings ...]
+                                  [--run facekp/shipped/keypoints68] [--refine 1] [--save DIR] [--settings ...]
 
 Builds seeded 1600x1200 photos (benchmarks/collages.py) from the VALIDATION people's frames of the
 shipped model's split (never seen in training): 3-8 faces each, keypoint boxes 24-220 px wide

@@ -2,7 +2,7 @@
 people (never seen in training): detection (--detector, default MTCNN), the start box (--start:
 its five landmarks' fit, or its calibrated box), then 0 and 1 refinement passes.
 
-    python benchmarks/predict68.py --data ../shared/data/youtube-faces-68 [--run models/keypoints68] [--dlib]
+    python benchmarks/predict68.py --data ../shared/data/youtube-faces-68 [--run facekp/shipped/keypoints68] [--dlib]
 
 Prints one JSON line: for each refinement setting, NME mean / median / share above 10% against
 the true keypoints and ms per face for Predictor.predict_faces (crops, network passes, map back to
@@ -12,6 +12,9 @@ all frames' calls in a row on all cores, as for a folder of face crops (no detec
 calls to cool the caches); the bare network's ms per
 face at batch 1 and 32 for both engines (TFLite/XNNPACK, TensorFlow); how many frames had no
 detection (the image centre then starts the search) and the detector's ms per image.
+
+With --convention youtube (or 300w), a model with a head per labelling convention (--conventions
+heads) is measured by that head's points; the YouTube frames' truth is in the youtube convention.
 
 With --refine-margins 1.1,1.2,..., the NME with one refinement pass at each of these refinement
 margins too (the shipped model's 1.2 was chosen so, on --people training).
@@ -42,7 +45,7 @@ from facekp.data import youtube68  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
 from facekp.inference import Predictor  # noqa: E402
-from facekp.schemes import IBUG68  # noqa: E402
+from facekp.schemes import CONVENTIONS, IBUG68  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,6 +66,9 @@ def main():
         metavar="M1,M2",
         help="also NME with 1 refinement pass (not mirrored) at each of these --refine-margin",
     )
+    parser.add_argument(
+        "--convention", choices=CONVENTIONS, help="which head's points (a model with one per convention)"
+    )
     parser.add_argument("--no-mirror", action="store_true", help="no mirrored refinement pass (mirror_offsets unused)")
     parser.add_argument(
         "--people",
@@ -78,12 +84,18 @@ def main():
         parser.error(f"{args.run}: a {cfg.task} run; this measures 68-point runs")
     if args.no_mirror:
         cfg = dataclasses.replace(cfg, mirror_offsets=())
-    predictors = {"all_cores": Predictor(cfg, model), "1_thread": Predictor(cfg, model, threads=1)}
+    predictors = {
+        "all_cores": Predictor(cfg, model, convention=args.convention),
+        "1_thread": Predictor(cfg, model, threads=1, convention=args.convention),
+    }
     try:
         margins = [float(m) for m in args.refine_margins.split(",")] if args.refine_margins else []
     except ValueError:
         parser.error(f"--refine-margins: numbers separated by commas, not {args.refine_margins!r}")
-    at_margin = {m: Predictor(dataclasses.replace(cfg, refine_margin=m, mirror_offsets=()), model) for m in margins}
+    at_margin = {
+        m: Predictor(dataclasses.replace(cfg, refine_margin=m, mirror_offsets=()), model, convention=args.convention)
+        for m in margins
+    }
     ann = youtube68.load(args.data)
     train, val = split_by_group(ann.groups, cfg.val_fraction, cfg.split_seed)
     if args.people == "training":
@@ -118,6 +130,7 @@ def main():
         "detector": args.detector,
         "start": args.start,
         "refine_margin": cfg.refinement_margin,
+        "convention": predictors["all_cores"].convention,
         "people": args.people,
         "faces": len(val),
         "people_count": len(set(ann.groups[j] for j in val)),

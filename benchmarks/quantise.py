@@ -1,6 +1,6 @@
 """Benchmark: the 68-point model through TFLite, float32 against post-training quantisation.
 
-    python benchmarks/quantise.py --data ../shared/data/youtube-faces-68 [--run models/keypoints68]
+    python benchmarks/quantise.py --data ../shared/data/youtube-faces-68 [--run facekp/shipped/keypoints68]
 
 On the validation people's true-box crops (`--split-seed` of the run), for each of float32,
 dynamic-range int8 weights, float16 weights and full int8 (calibrated on 100 of those crops):

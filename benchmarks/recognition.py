@@ -2,7 +2,7 @@
 macro F1 and accuracy (LFW 2017, stratified split), the embedding + SVM's (5-fold stratified
 cross-validation over its --classify-data), LFW pairs verification (mean over the folds judged,
 each by a run that never trained on its people) with AUC, the shipped embedding
-(models/face_embedding) on folds 1-5 and its embedding time per face (one at a time, and in
+(facekp/shipped/face_embedding) on folds 1-5 and its embedding time per face (one at a time, and in
 batches of 128), and training images/s and minutes from each run's log (an
 ensemble's: each of its members').
 

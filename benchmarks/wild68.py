@@ -2,7 +2,7 @@
 in-the-wild set (wild-68: 300-W's annotations of HELEN and AFW photos): detection (--detector,
 default MTCNN), the start box (--start), then 0 and 1 refinement passes.
 
-    python benchmarks/wild68.py --data ../shared/data/wild-68 [--run models/keypoints68] [--dlib]
+    python benchmarks/wild68.py --data ../shared/data/wild-68 [--run facekp/shipped/keypoints68] [--dlib]
 
 The faces measured are the validation part of the run's own split (split_by_group by photo, the
 run's val_fraction and split_seed, as training splits wild-68 as --data); a model that never
@@ -48,7 +48,7 @@ from facekp.data import landmark_files  # noqa: E402
 from facekp.data.samples import split_by_group  # noqa: E402
 from facekp.errors import InputError  # noqa: E402
 from facekp.inference import Predictor  # noqa: E402
-from facekp.schemes import IBUG68  # noqa: E402
+from facekp.schemes import CONVENTIONS, IBUG68  # noqa: E402
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,7 +63,7 @@ def main():
     parser.add_argument("--data", default=data_default("wild-68"))
     parser.add_argument("--run", default=SHIPPED_KEYPOINTS)
     parser.add_argument(
-        "--convention", choices=("300w", "youtube"), help="which head's points (a model with one per convention)"
+        "--convention", choices=CONVENTIONS, help="which head's points (a model with one per convention)"
     )
     parser.add_argument("--dlib", action="store_true", help="also measure dlib's 68-point predictor")
     parser.add_argument("--detector", choices=detect.DETECTORS, default=detect.DEFAULT_DETECTOR)

@@ -1,4 +1,4 @@
-"""Recognition faces aligned by our own keypoint model (models/aligner68): each image's 68
+"""Recognition faces aligned by our own keypoint model (facekp/shipped/aligner68): each image's 68
 keypoints, found from the start box its framing gives (LFW photos, the LFW 2017 arrays) or from
 its largest MTCNN detection (any other photo), then `align.aligned_face`.
 

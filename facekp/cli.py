@@ -10,13 +10,19 @@ import typing
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from facekp import __version__
 from facekp.config import CONFIG_CLASSES, TrainConfig
 from facekp.errors import EXIT_BAD_INPUT, InputError, TrainingStopped
 from facekp.tfenv import quiet_tensorflow
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a bad flag reported as one line (`error: ...`, exit 2), not the usage text."""
+    """argparse with a bad flag reported as one line (`error: ...`, exit 2), not the usage text,
+    and `--version`."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_argument("--version", action="version", version=f"facekp {__version__}")
 
     def error(self, message: str) -> NoReturn:
         print(f"error: {message} (see --help)", file=sys.stderr)

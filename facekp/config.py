@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import importlib.resources
 import os
 import typing
 from collections.abc import Sequence
@@ -18,10 +19,11 @@ from dataclasses import dataclass, field
 from facekp.errors import InputError
 from facekp.schemes import CONVENTIONS, scheme_of
 
-# The models that ship with the repository (run directories: config.json + best/): the 68-point
-# model of predict.py, and the 68-point model that aligns recognition faces (the shipped keypoint
-# model until issue 18; kept apart so that recognition runs keep the faces they trained on).
-MODELS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "models")
+# The models that ship inside the package (facekp/shipped/: run directories, config.json + best/,
+# installed with it as package data): the 68-point model of predict.py, the 68-point model that
+# aligns recognition faces (the shipped keypoint model until issue 18; kept apart so that
+# recognition runs keep the faces they trained on), and the face embedding.
+MODELS = str(importlib.resources.files("facekp").joinpath("shipped"))
 SHIPPED_KEYPOINTS = os.path.join(MODELS, "keypoints68")
 SHIPPED_ALIGNER = os.path.join(MODELS, "aligner68")
 SHIPPED_EMBEDDING = os.path.join(MODELS, "face_embedding")

@@ -232,7 +232,7 @@ def test_a_run_aligned_by_other_keypoints_is_refused_and_the_digest_follows_the_
 
 def test_faces_aligned_by_another_keypoint_model_than_the_runs_are_refused():
     cfg = RecognitionConfig(task="embedding", face_crop="aligned", aligned_by="0123456789abcdef")
-    aligner.check_keypoint_model(cfg, "0123456789abcdef", "models/keypoints68")  # the same weights
+    aligner.check_keypoint_model(cfg, "0123456789abcdef", "facekp/shipped/keypoints68")  # the same weights
     with pytest.raises(InputError, match="runs/kp: its weights .fedcba9876543210. are not those"):
         aligner.check_keypoint_model(cfg, "fedcba9876543210", "runs/kp")
     for unchecked in (dataclasses.replace(cfg, aligned_by=""), dataclasses.replace(cfg, face_crop="auto")):

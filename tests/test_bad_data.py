@@ -305,7 +305,7 @@ def test_clear_ckpts_refuses_what_is_not_a_run(tmp_path):
         assert done.returncode == 2 and done.stderr.startswith(f"error: {arg}: {message}"), (arg, done.stderr)
         assert len(done.stderr.splitlines()) == 1
     assert caller.exists() and home.exists() and repo.exists() and plain.exists()
-    shipped = _run_dir(repo / "models" / "keypoints68")
+    shipped = _run_dir(repo / "facekp" / "shipped" / "keypoints68")
     done = _clear_ckpts(script, caller, "-y", str(shipped))
     assert done.returncode == 2 and done.stderr.startswith(f"error: {shipped}: a model this repository ships")
     target = _run_dir(tmp_path / "other" / "realrun")

@@ -25,7 +25,7 @@ from facekp.config import SHIPPED_ALIGNER, SHIPPED_KEYPOINTS, KeypointConfig, Re
 from facekp.errors import InputError
 
 # The keypoint models shipped before the current one (issue 18), whose LFW labels its students
-# learnt: models/keypoints68 of commits 46f4684 (student68_long's labels) and 163ea61
+# learnt: facekp/shipped/keypoints68 of commits 46f4684 (student68_long's labels) and 163ea61
 # (student68_round3's), checked out beside the repository by
 #     git worktree add ../facekp-46f4684 46f4684
 #     git worktree add ../facekp-163ea61 163ea61
@@ -38,7 +38,7 @@ LFW_TEST_FOLDS = "$FACEKP_DATA/lfw/pairs.txt"
 def plain68() -> KeypointConfig:
     """The 68-point model on the labelled frames alone (0.42M parameters): 10,000 steps in 11.5 min
     on a 2-core CPU, NME 4.41% on unseen people's true-box crops, 4.48% through predict.py. The
-    shipped model until issue 18; now models/aligner68, which aligns recognition faces.
+    shipped model until issue 18; now facekp/shipped/aligner68, which aligns recognition faces.
 
         python train.py --config plain68 --run runs/ship68_w16 --data ../shared/data/youtube-faces-68
     """
@@ -136,7 +136,7 @@ def student68_round5() -> KeypointConfig:
 
 
 def ship68() -> KeypointConfig:
-    """A member of the shipped 68-point model, models/keypoints68: student68_round4 fine-tuned on
+    """A member of the shipped 68-point model, facekp/shipped/keypoints68: student68_round4 fine-tuned on
     the labelled frames alone, 4000 steps at half the peak rate, 5 min: NME 4.10% on true-box
     crops (seeds 0 and 1). The shipped model is the mean of the weights of two (--seed 0 and 1),
     with the mirrored pass calibrated:
@@ -203,7 +203,7 @@ def selftrain68_128() -> KeypointConfig:
 
 
 def kaggle15() -> KeypointConfig:
-    """Kaggle 15 points, fine-tuned from plain68 (models/aligner68) with a split by person: 3.3 min, RMSE 1.37.
+    """Kaggle 15 points, fine-tuned from plain68 (facekp/shipped/aligner68) with a split by person: 3.3 min, RMSE 1.37.
 
     python train.py --config kaggle15 --run runs/k15 --data ../shared/data/kaggle-fkd-yt
     """
@@ -218,7 +218,7 @@ def kaggle15() -> KeypointConfig:
 
 def identity_lfw2017() -> RecognitionConfig:
     """The identity classifier of Kaggle LFW 2017's 7 people on faces aligned by
-    models/aligner68, from its trunk: 1.6 min, macro F1 0.992 (0.980 on the unaligned arrays,
+    facekp/shipped/aligner68, from its trunk: 1.6 min, macro F1 0.992 (0.980 on the unaligned arrays,
     --face-crop auto).
 
         python train.py --config identity_lfw2017 --run runs/id7_al --data ../shared/data/lfw2017
@@ -240,7 +240,7 @@ def _lfw_embedding(held_out_folds, **fields):
 
 def _embedding(held_out_folds, **fields):
     """_lfw_embedding with the YouTube-Faces-68 people too (same exclusions): 128 px gray faces
-    aligned by models/aligner68 (96 px: 88.3% on folds 1-5 in 8000 steps), the trunk started
+    aligned by facekp/shipped/aligner68 (96 px: 88.3% on folds 1-5 in 8000 steps), the trunk started
     from its weights, its last features flattened into the embedding
     (pooled: 88.9%), ArcFace over every person (those with one photo too)."""
     return _lfw_embedding(
@@ -258,7 +258,7 @@ def _embedding(held_out_folds, **fields):
 
 
 def embedding_folds1_5() -> RecognitionConfig:
-    """The first member of the shipped embedding, models/face_embedding (with embedding_triplet_folds1_5,
+    """The first member of the shipped embedding, facekp/shipped/face_embedding (with embedding_triplet_folds1_5,
     joined by ensemble.py: 91.3%): judged alone on pairs.txt folds 1-5, 89.2%; fits the SVM on the
     LFW 2017 faces after training (cross-validated macro F1 0.981); 23 min of training.
 
