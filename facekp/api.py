@@ -6,17 +6,26 @@
     a, b = facekp.face_embeddings("a.jpg")[0], facekp.face_embeddings("b.jpg")[0]
     facekp.same_person(a, b)                             # distance within the model's threshold
 
-The shipped models (models/keypoints68, models/face_embedding) and the default detector (MTCNN),
+The shipped models (facekp/shipped/keypoints68, facekp/shipped/face_embedding) and the default detector (MTCNN),
 each loaded once on first use and then reused; `run=` names another keypoint run,
 `embedding_run=` another embedding run, `detector="haar"` the lighter detector. Points are in the
 image's pixels (pixel centres at integers), in iBUG-68 order.
+
+Every function may be called from several threads at once, with the results of one thread: each
+model loads once (a thread asking for one being loaded waits for it), every thread running at
+once gets its own TFLite interpreter, and only what cannot run twice at once waits its turn:
+OpenCV's Haar search (its buffers live in the cascades) and the moment a file is decoded (fd 2 is
+pointed at a log meanwhile, to catch libjpeg's warnings).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
+import threading
+from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass
 
@@ -25,10 +34,11 @@ from facekp.tfenv import quiet_tensorflow
 quiet_tensorflow()  # before TensorFlow's first import: no start-up log lines in the user's program
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from facekp import detect, photos
 from facekp.config import SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS
+from facekp.data import images as image_ops
 from facekp.errors import InputError
 from facekp.inference import MAX_REFINE, Predictor
 from facekp.schemes import CONVENTIONS
@@ -49,13 +59,17 @@ class Face:
 
 def as_rgb(image: str | os.PathLike | np.ndarray | Image.Image) -> np.ndarray:
     """An (H, W, 3) uint8 RGB array from a file path, a PIL image, or a numpy array: (H, W, 3) RGB
-    or (H, W, 4) RGBA, (H, W) gray; uint8 or uint16 (scaled), or numbers on the 0-255 scale."""
+    or (H, W, 4) RGBA, (H, W) gray; uint8 or uint16 (scaled), or numbers on the 0-255 scale. Files
+    and PIL images are as viewers show them: a photo stored turned (its EXIF orientation, what
+    phones write) is turned upright, and points are in the upright image's pixels."""
     if isinstance(image, (str, os.PathLike)):
         path = os.fspath(image)
         problem = file_problem(path)
         if problem:
             raise InputError(f"{path}: {problem}")
         return photos.read_image(path)
+    if isinstance(image, Image.Image) and image_ops.orientation_of(image) != 1:
+        image = ImageOps.exif_transpose(image)  # as viewers show it (a photo opened from a phone's file)
     if isinstance(image, Image.Image) and image.mode.startswith("I;16"):
         image = np.asarray(image).astype(np.uint16)  # PIL's RGB conversion would saturate it
     elif isinstance(image, Image.Image):
@@ -88,7 +102,38 @@ def _on_the_0_255_scale(image: np.ndarray) -> np.ndarray:
     return np.round(image).astype(np.uint8)
 
 
-@functools.lru_cache(maxsize=8)
+_LOADING = threading.RLock()  # models load one at a time, each once
+_HAAR = threading.Lock()  # OpenCV's cascades search one image at a time (their buffers are theirs)
+
+
+def _loaded_once(maxsize: int) -> Callable[[Callable], Callable]:
+    """functools.lru_cache for model loaders, whose lookups and loads hold _LOADING: threads asking
+    at once for a model not loaded yet get the one instance, loaded once (lru_cache alone loads it
+    in each). A lookup of a loaded model waits only while another model loads."""
+
+    def decorate(load: Callable) -> Callable:
+        cached = functools.lru_cache(maxsize=maxsize)(load)
+
+        @functools.wraps(load)
+        def loaded(*args, **kwargs):
+            with _LOADING:
+                return cached(*args, **kwargs)
+
+        loaded.cache_info, loaded.cache_clear = cached.cache_info, cached.cache_clear
+        return loaded
+
+    return decorate
+
+
+def _detections(rgb: np.ndarray, detector: str) -> list[detect.Detection]:
+    """photos.detect_in for callers on any thread: the detector loaded once, Haar one search at a time."""
+    with _LOADING:
+        detect.detector(detector)  # loads it the first time (MTCNN: three networks)
+    with _HAAR if detector == "haar" else contextlib.nullcontext():
+        return photos.detect_in(rgb, detector)
+
+
+@_loaded_once(maxsize=8)
 def predictor(run: str = SHIPPED_KEYPOINTS, convention: str | None = None) -> Predictor:
     """The keypoint model of a run (the shipped one by default), loaded once and reused;
     `convention`: which head of a model with one per labelling convention (None: its first)."""
@@ -119,11 +164,11 @@ def _landmarks(
     if convention is not None and convention not in CONVENTIONS:
         raise ValueError(f"convention: {' or '.join(CONVENTIONS)}, got {convention!r}")
     model = predictor(run or SHIPPED_KEYPOINTS, convention)
-    faces = photos.keypoint_faces(rgb, photos.detect_in(rgb, detector), model, find_all=True, refine=refine)
+    faces = photos.keypoint_faces(rgb, _detections(rgb, detector), model, find_all=True, refine=refine)
     return [Face(tuple(float(v) for v in box), float(score), points) for box, score, points in faces]
 
 
-@functools.lru_cache(maxsize=4)
+@_loaded_once(maxsize=4)
 def recogniser(run: str = SHIPPED_EMBEDDING) -> Recogniser:
     """The embedding model of a run (the shipped one by default), loaded once and reused."""
     return Recogniser(run)
@@ -142,6 +187,8 @@ def face_embeddings(
     if not faces:
         return []
     model = recogniser(embedding_run or SHIPPED_EMBEDDING)
+    with _LOADING:
+        model.aligner  # an aligned run's aligning model, loaded on first use: once
     embeddings = model.outputs(model.faces_at_keypoints(rgb, np.stack([face.points for face in faces])))
     return [dataclasses.replace(face, embedding=e) for face, e in zip(faces, embeddings)]
 

@@ -104,7 +104,7 @@ class Predictor:
 
     @classmethod
     def shipped(cls, engine: str = "tflite", threads: int | None = None, convention: str | None = None) -> Predictor:
-        """The 68-point model that ships in models/keypoints68."""
+        """The 68-point model that ships in facekp/shipped/keypoints68."""
         return cls.from_run(config_lib.SHIPPED_KEYPOINTS, engine, threads, convention)
 
     @classmethod

@@ -1,7 +1,8 @@
 """Keypoints for image files: face crops (one face each) or, with detection, photos of many faces.
 
 Writes `prediction-<timestamp>.csv` (one row per face: file, face, box, score, x0, y0, ...) and
-`plot-<timestamp>.png` (every file with its faces' keypoints), both atomically.
+`plot-<timestamp>.png` (every file with its faces' keypoints), both atomically, the stem
+`<timestamp>-2`, `-3`, ... when another run of the same second took it (RunFiles).
 
 Memory stays bounded by the photo's own pixels (3 bytes each): each file is decoded once as
 uint8, the detector sees a copy shrunk to DETECT_MAX_SIDE, keypoint and recognition crops are cut
@@ -13,11 +14,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
 import os
+import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -32,6 +35,7 @@ from facekp.fileio import IMAGE_EXTENSIONS, atomic_write_bytes, atomic_write_tex
 from facekp.inference import Predictor
 from facekp.opencv import cv2, file_problem, utf8_name
 from facekp.recognise import UNKNOWN, Gallery, Recogniser
+from facekp.tfenv import STDERR_REDIRECT
 
 Face = tuple[tuple[float, float, float, float], float, np.ndarray]  # box (x, y, w, h), score, points (K, 2)
 
@@ -54,26 +58,23 @@ def find_images(inputs: list[str]) -> list[str]:
     return found
 
 
-def image_size(path: str) -> tuple[int, int] | None:
-    """(width, height) from an image file's header (PIL decodes no pixels here), or None if PIL
-    cannot parse it."""
+def image_header(path: str) -> tuple[tuple[int, int], int] | None:
+    """((width, height) as stored, EXIF orientation 1..8) from an image file's header (PIL decodes
+    no pixels here), or None if PIL cannot parse it."""
     with open(path, "rb") as f:
-        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # MAX_PIXELS is the limit here
         try:
-            with Image.open(f) as image:
-                return image.size
+            with image_ops.header(f) as image:  # MAX_PIXELS is the limit here
+                return image.size, image_ops.orientation_of(image)
         except Exception:  # PIL raises many types for a file it cannot parse
             return None
-        finally:
-            Image.MAX_IMAGE_PIXELS = limit
 
 
 @contextlib.contextmanager
 def decoder_messages() -> Iterator[list[str]]:
     """Collect, instead of showing, what C libraries print to stderr (fd 2) meanwhile: a list of
-    lines, filled on exit."""
+    lines, filled on exit. Other threads' redirections of fd 2 (and these) wait meanwhile."""
     lines = []
-    with tempfile.TemporaryFile() as log:
+    with STDERR_REDIRECT, tempfile.TemporaryFile() as log:  # one thread at a time: fd 2 is the process's
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)
         try:
@@ -92,20 +93,23 @@ def unreadable(path: str, error: Exception) -> str:
 
 
 def read_image(path: str) -> np.ndarray:
-    """One image file -> (H, W, 3) uint8 RGB, decoded once by OpenCV straight into its array, as
-    stored (EXIF orientation ignored, as TensorFlow decodes). Raises InputError naming the file
-    when it is unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
+    """One image file -> (H, W, 3) uint8 RGB as viewers show it, decoded once by OpenCV straight
+    into its array as stored, then turned upright under its EXIF orientation (a phone's portrait
+    shot is stored turned; the turn is a copy). Raises InputError naming the file when it is
+    unreadable, truncated, or over MAX_PIXELS (known from its header, before decoding)."""
     problem = file_problem(path)
     if problem:  # a FIFO or a device would block the read
         raise InputError(f"{path}: unreadable image ({problem})")
-    size = image_size(path)
-    if size is None:
+    found = image_header(path)
+    if found is None:
         raise InputError(
             f"{path}: unreadable image ({'empty file' if not os.path.getsize(path) else 'unknown format'})"
         )
-    width, height = size
+    (width, height), orientation = found
     if width * height > MAX_PIXELS:
         raise InputError(f"{path}: image too large ({width} x {height})")
+    # as stored: the orientation is PIL's reading of it, applied below, whatever the format (OpenCV's
+    # own turning fails on TIFF and differs from TensorFlow's decoders, which ignore it)
     flags = cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION
     named = utf8_name(path)
     if named and not cv2.imcount(path):  # no OpenCV decoder, or a header it cannot read
@@ -121,7 +125,7 @@ def read_image(path: str) -> np.ndarray:
     for top in range(0, len(image), 256):  # BGR -> RGB in place (cvtColor copies a whole image it overwrites)
         rows = image[top : top + 256]
         cv2.cvtColor(rows, cv2.COLOR_BGR2RGB, dst=rows)
-    return image
+    return image_ops.upright(image, orientation)
 
 
 def shrunk(rgb: np.ndarray, max_side: int) -> tuple[np.ndarray, tuple[float, float]]:
@@ -256,13 +260,85 @@ def face_tiles(rgb: np.ndarray, faces: list[Face]) -> list[tuple[np.ndarray, np.
     return tiles
 
 
+class RunFiles:
+    """One predict.py run's output files, each named KIND-<stem>REST (prediction-<stem>.csv,
+    plot-<stem>.png, overlay-<stem>-NAME.png, ...) with one stem: the run's timestamp, or
+    <timestamp>-2, -3, ... when a run of the same second on the same folder took it.
+
+    Each is written (atomically) into a hidden folder of out_dir first; `publish` then gives them
+    their names in the order written, each by a hard link, which fails where a name is taken
+    rather than replace it: a run that finds any of its names taken takes the next stem. So two
+    runs at once never replace each other's files, and the CSV, written last, never stands
+    without its plot. A write that fails names the file as it would have been named."""
+
+    def __init__(self, out_dir: str, stamp: str):
+        self.out_dir, self.stamp, self.written = out_dir, stamp, []  # [(kind, rest, draft path)]
+        try:
+            self.folder = tempfile.mkdtemp(prefix=f".tmp-prediction-{stamp}-", dir=out_dir)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, out_dir) from e
+
+    def named(self, kind: str, rest: str, stem: str | None = None) -> str:
+        return os.path.join(self.out_dir, f"{kind}-{stem or self.stamp}{rest}")
+
+    def write(self, kind: str, rest: str, write: Callable[[str], None]) -> None:
+        """write(path) writes the file KIND-<stem>REST (under its draft name for now); a second
+        file of that name (an overlay of sub/a.jpg after a.jpg's) replaces the first."""
+        draft = os.path.join(self.folder, f"{kind}{rest}")
+        try:
+            write(draft)
+        except OSError as e:
+            raise OSError(e.errno, e.strerror, self.named(kind, rest)) from e
+        if (kind, rest, draft) not in self.written:
+            self.written.append((kind, rest, draft))
+
+    def publish(self) -> str:
+        """Give every file written its name, all with the first stem free for all of them; that stem."""
+        for n in itertools.count(1):
+            stem = self.stamp if n == 1 else f"{self.stamp}-{n}"
+            finals = [self.named(kind, rest, stem) for kind, rest, _ in self.written]
+            if any(os.path.lexists(final) for final in finals):
+                continue
+            taken = []  # (draft, final, whether linked) of the names taken so far
+            try:
+                for (_, _, draft), final in zip(self.written, finals):
+                    taken.append((draft, final, _take_name(draft, final)))
+                return stem
+            except FileExistsError:  # another run of this second took one meanwhile: give ours back
+                for draft, final, linked in taken:
+                    if linked:
+                        os.remove(final)
+                    else:
+                        os.replace(final, draft)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror, finals[len(taken)]) from e
+
+    def close(self) -> None:
+        """Remove the drafts (published files keep their own links)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _take_name(draft: str, final: str) -> bool:
+    """`draft` named `final` too, a name no other file has (FileExistsError if one has): True,
+    by a hard link. Where the file system has none (FAT, some network shares): False, the name
+    taken by creating it exclusively and the draft renamed onto it."""
+    try:
+        os.link(draft, final)
+        return True
+    except FileExistsError:
+        raise
+    except OSError:
+        os.close(os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL))
+        os.replace(draft, final)
+        return False
+
+
 def write_extras(
     path: str,
     rgb: np.ndarray,
     faces: list[Face],
     predictor: Predictor,
-    out_dir: str,
-    stamp: str,
+    files: RunFiles,
     overlay: tuple[str, np.ndarray] | None,
     feature_maps: bool,
 ) -> None:
@@ -277,7 +353,7 @@ def write_extras(
             overlays.apply_overlay(image, overlay[1], *overlays.placement(scaled, overlay[0]))
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="PNG")
-        atomic_write_bytes(os.path.join(out_dir, f"overlay-{stamp}-{stem}.png"), buffer.getvalue())
+        files.write("overlay", f"-{stem}.png", lambda draft: atomic_write_bytes(draft, buffer.getvalue()))
     if feature_maps and faces:
         center, side = face_boxes(faces[0][2][None])
         crop, _ = image_ops.crop_with_map_fast(
@@ -286,7 +362,9 @@ def write_extras(
             float(side[0]) * predictor.cfg.margin,
             predictor.cfg.input_size,
         )
-        plots.save_feature_maps(os.path.join(out_dir, f"features-{stamp}-{stem}.png"), predictor.model, crop / 255.0)
+        files.write(
+            "features", f"-{stem}.png", lambda draft: plots.save_feature_maps(draft, predictor.model, crop / 255.0)
+        )
 
 
 def predict_files(
@@ -302,23 +380,41 @@ def predict_files(
     start: str = detect.DEFAULT_START,
 ) -> tuple[str | None, str | None, int]:
     """Run every file; report unreadable ones and faceless photos by name, then write CSV + plot
-    (and, when asked, a filtered image and a feature-map picture per file).
+    (and, when asked, a filtered image and a feature-map picture per file), named as RunFiles
+    says: prediction-<timestamp>.csv, or -<timestamp>-2.csv when a run of that second took it.
 
     overlay: (kind, RGBA image) from facekp.overlay, or None. identify: (Recogniser, Gallery)
     to name every face, or None. Returns (csv path, plot path, number of files read).
     """
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)
+    files = RunFiles(out_dir, time.strftime("%Y%m%d-%H%M%S"))
+    try:
+        extras = overlay, feature_maps, refine, identify, detector, start
+        return _predict_files(paths, predictor, files, find_all, *extras)
+    finally:
+        files.close()
+
+
+def say(message: str) -> None:
+    """One line on stderr about one file, above the progress bar if one is shown."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def _predict_files(paths, predictor, files, find_all, overlay, feature_maps, refine, identify, detector, start):
+    """predict_files, its outputs written through `files` (a RunFiles)."""
     rows, shown, read, names = [], [], 0, ([] if identify else None)
-    for path in tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5):
+    # the bar only on a terminal: in a log its redraws (carriage returns, no line ends) glue onto
+    # the lines about files
+    bar = tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5 or not sys.stderr.isatty())
+    for path in bar:
         try:
             faces, rgb = faces_in(path, predictor, find_all, refine, detector, start)
         except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
-            print(f"{unreadable(path, e)}, skipped", file=sys.stderr)
+            say(f"{unreadable(path, e)}, skipped")
             continue
         read += 1
         if not faces:
-            print(f"{path}: no face found", file=sys.stderr)
+            say(f"{path}: no face found")
         rows += [(path, i, box, score, points) for i, (box, score, points) in enumerate(faces)]
         labels = []
         if identify and faces:
@@ -331,12 +427,13 @@ def predict_files(
             shown.append(
                 plots.PlotEntry(printable(os.path.basename(path)), thumbnail, rgb.shape[1::-1], faces, labels, tiles)
             )
-        write_extras(path, rgb, faces, predictor, out_dir, stamp, overlay, feature_maps)
+        write_extras(path, rgb, faces, predictor, files, overlay, feature_maps)
         del rgb  # the next file is decoded without this one in memory
     if not read:
         return None, None, 0
-    csv_path = os.path.join(out_dir, f"prediction-{stamp}.csv")
-    plot_path = os.path.join(out_dir, f"plot-{stamp}.png")
-    plots.save_predictions_plot(plot_path, shown)  # first: the CSV never stands without its plot
-    atomic_write_text(csv_path, csv_text(rows, predictor.scheme.num_points, names))
+    files.write("plot", ".png", lambda draft: plots.save_predictions_plot(draft, shown))  # the plot first
+    text = csv_text(rows, predictor.scheme.num_points, names)
+    files.write("prediction", ".csv", lambda draft: atomic_write_text(draft, text))
+    stem = files.publish()
+    csv_path, plot_path = files.named("prediction", ".csv", stem), files.named("plot", ".png", stem)
     return csv_path, plot_path, read

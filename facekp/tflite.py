@@ -10,6 +10,7 @@ else from `tf.lite`, which TensorFlow still ships but has deprecated.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -52,20 +53,32 @@ class TFLiteModel:
     """A model's inference (training=False) as a batch-1 TFLite interpreter over numpy arrays.
 
     Batching buys nothing here (XNNPACK's time per image is the same at batch 1 and 8), so a
-    batch runs image by image through one fixed-shape interpreter.
+    batch runs image by image through one fixed-shape interpreter. An interpreter runs one call
+    at a time (another thread's set_tensor during its invoke raises "There is at least 1 reference
+    to internal data in the interpreter"): callers on several threads at once each get one of their
+    own from a pool, made from the same converted model when none is free.
     """
 
     def __init__(self, model, threads=None):
         spec = tf.TensorSpec([1, *model.input_shape[1:]], tf.float32)
-        self.runner = interpreter(tflite_bytes(lambda x: model(x, training=False), spec), threads)
-        self.input = self.runner.get_input_details()[0]["index"]
-        self.output = self.runner.get_output_details()[0]["index"]
-        self.output_shape = tuple(self.runner.get_output_details()[0]["shape"][1:])
+        self.content, self.threads = tflite_bytes(lambda x: model(x, training=False), spec), threads
+        runner = interpreter(self.content, threads)
+        self.input = runner.get_input_details()[0]["index"]
+        self.output = runner.get_output_details()[0]["index"]
+        self.output_shape = tuple(runner.get_output_details()[0]["shape"][1:])
+        self._free, self._lock = [runner], threading.Lock()  # interpreters no call is using
 
     def __call__(self, images):
-        out = [np.zeros((0, *self.output_shape), np.float32)]
-        for image in np.asarray(images, np.float32):
-            self.runner.set_tensor(self.input, image[None])
-            self.runner.invoke()
-            out.append(self.runner.get_tensor(self.output))
-        return np.concatenate(out)
+        with self._lock:
+            runner = self._free.pop() if self._free else None
+        runner = runner or interpreter(self.content, self.threads)  # another caller holds each of the others
+        try:
+            out = [np.zeros((0, *self.output_shape), np.float32)]
+            for image in np.asarray(images, np.float32):
+                runner.set_tensor(self.input, image[None])
+                runner.invoke()
+                out.append(runner.get_tensor(self.output))  # a copy: the interpreter keeps nothing of it
+            return np.concatenate(out)
+        finally:
+            with self._lock:
+                self._free.append(runner)

@@ -6,6 +6,9 @@ import os
 import re
 import subprocess
 import sys
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import entry_points
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 from PIL import Image
 
 import facekp
-from facekp import api, config as config_lib
+from facekp import api, config as config_lib, inference, recognise
 from facekp.errors import InputError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,7 +156,7 @@ def test_pip_install_puts_the_console_scripts_beside_python(tmp_path):
 
 
 def test_the_shipped_embedding_embeds_the_sample_faces_and_tells_people_apart():
-    """models/face_embedding loads on a fresh clone (no training) and gives unit embeddings; a face
+    """facekp/shipped/face_embedding loads on a fresh clone (no training) and gives unit embeddings; a face
     and its mirror image are one person, Barack and Michelle Obama two."""
     faces = facekp.face_embeddings(OBAMAS)
     assert len(faces) == 2 and all(face.embedding.shape == (256,) for face in faces)  # two members' 128 each
@@ -176,3 +179,75 @@ def test_the_shipped_embedding_embeds_the_sample_faces_and_tells_people_apart():
             facekp.same_person(wrong, faces[0])
     recogniser = api.recogniser()
     assert recogniser.cfg.face_crop == "aligned" and 0.0 < recogniser.threshold() < 2.0
+
+
+def test_callers_on_several_threads_get_what_one_caller_gets(monkeypatch):
+    """Four threads calling the API at once, cold (TFLite raised "There is at least 1 reference to
+    internal data in the interpreter" in 11 of 20 calls): no call fails, every result equals one
+    thread's, each model loads once, and stderr stays where it was (decoding redirects fd 2)."""
+    api.predictor.cache_clear()
+    api.recogniser.cache_clear()
+    loads = Counter()
+    for module in (inference, recognise):
+
+        def counted(run_dir, *args, _load=module.load_run, **kwargs):
+            loads[os.path.basename(os.path.normpath(run_dir))] += 1
+            return _load(run_dir, *args, **kwargs)
+
+        monkeypatch.setattr(module, "load_run", counted)
+    stderr = os.fstat(2)
+    start = threading.Barrier(4)
+
+    def embeddings_and_same_person():
+        faces = facekp.face_embeddings(OBAMAS)
+        return faces, facekp.same_person(faces[0], faces[1])
+
+    calls = [  # what each thread calls: landmarks by MTCNN, and by Haar (OpenCV's cascades), embeddings
+        lambda: (facekp.face_landmarks(OBAMAS), None),
+        lambda: (facekp.face_landmarks(OBAMAS, detector="haar"), None),
+        embeddings_and_same_person,
+        lambda: (facekp.face_embeddings(OBAMAS), None),
+    ]
+
+    def caller(k):
+        start.wait()
+        results = []
+        for _ in range(3):
+            try:
+                results.append(calls[k]())
+            except Exception as e:  # counted, not raised: every thread makes its calls
+                results.append(e)
+        return results
+
+    with ThreadPoolExecutor(4) as pool:
+        by_thread = list(pool.map(caller, range(4)))
+    errors = [r for results in by_thread for r in results if isinstance(r, Exception)]
+    assert not errors, f"{len(errors)} of 12 calls failed: {errors[0]!r}"
+    assert loads == {"keypoints68": 1, "face_embedding": 1, "aligner68": 1}
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (stderr.st_dev, stderr.st_ino)
+    for call, results in zip(calls, by_thread):
+        alone, _ = call()
+        for faces, same in results:
+            assert len(faces) == len(alone) and len(alone) >= 1 and same in (None, False)
+            for face, expected in zip(faces, alone):
+                np.testing.assert_allclose(face.points, expected.points, atol=1e-3)
+                np.testing.assert_allclose(face.box, expected.box, atol=1e-3)
+                if expected.embedding is not None:
+                    np.testing.assert_allclose(face.embedding, expected.embedding, atol=1e-5)
+
+
+def test_haar_searches_on_several_threads_find_what_one_search_finds():
+    """OpenCV's cascades keep their buffers: two searches at once in photos of other sizes failed
+    an assertion (`cascadedetect.hpp:46: error: (-215:Assertion failed)`) or found other boxes in
+    most calls; the API runs one at a time."""
+    photos = [facekp.as_rgb(OBAMAS), facekp.as_rgb(os.path.join(REPO, "data", "samples", "mona_lisa.jpg"))]
+    alone = [[face.box for face in facekp.face_landmarks(rgb, detector="haar", refine=0)] for rgb in photos]
+    start = threading.Barrier(4)
+
+    def caller(k):
+        start.wait()
+        return [[face.box for face in facekp.face_landmarks(photos[k % 2], "haar", refine=0)] for _ in range(3)]
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(caller, range(4))) == [[alone[k % 2]] * 3 for k in range(4)]

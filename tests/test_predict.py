@@ -7,13 +7,14 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from facekp import config, export, photos
+from facekp import config, export, overlay as overlays, photos
 from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
@@ -298,7 +299,7 @@ def test_shipped_model_loads_and_predicts_inside_the_crop():
     assert points.shape == (1, 68, 2) and np.all((points > -size) & (points < 2 * size))
     weights = sum(
         os.path.getsize(os.path.join(root, f))
-        for root, _, files in os.walk(os.path.join(REPO, "models", "keypoints68"))
+        for root, _, files in os.walk(os.path.join(REPO, "facekp", "shipped", "keypoints68"))
         for f in files
     )
     assert weights < 10 * 2**20  # the shipped model stays small
@@ -323,3 +324,60 @@ def test_the_predictions_csv_quotes_names_with_commas_quotes_or_line_breaks():
     assert [row[0] for row in parsed[1:]] == ["photos/a,b.jpg", 'say "hi".jpg']
     assert [row[-2] for row in parsed[1:]] == ["Obama, Barack", "Mich\nelle"]
     assert text.startswith("file,face,box_x,") and parsed[1][2:7] == ["1.0", "2.0", "3.0", "4.0", "0.500"]
+
+
+def test_in_a_log_each_message_about_a_file_is_a_line_of_its_own(tiny_run, tmp_path, capsys):
+    """stderr that is not a terminal (a log, a pipe, capsys here) got the progress bar, and each
+    `no face found` or `unreadable image` glued onto one of its redraws."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        Image.new("RGB", (120 + 10 * i, 90), (30 + 20 * i, 40, 40)).save(folder / f"plain{i}.jpg")  # no face
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    code, _, err = run_script("predict", ["--run", tiny_run, "--detect", "--detector", "haar", folder], capsys)
+    assert code == 0, err
+    lines = err.splitlines()
+    message = re.compile(r"\S+/(plain\d\.jpg: no face found|broken\.jpg: unreadable image \(.*\), skipped)")
+    assert sum(bool(message.fullmatch(line)) for line in lines) == 6, lines
+    assert not [line for line in lines if ("no face" in line or "unreadable" in line) and not message.fullmatch(line)]
+    assert "\r" not in err  # no progress bar redrawn over itself in a log
+
+
+def test_two_runs_of_one_second_on_one_out_keep_both_files(tiny_run, tmp_path, monkeypatch):
+    """Both named prediction-<the same timestamp>.csv, one replaced the other: the second run's
+    files (CSV, plot, overlays) share the stem <timestamp>-2, the third's -3, also when a run
+    starts before another of the same second ends and ends after it."""
+    monkeypatch.setattr(photos, "time", types.SimpleNamespace(strftime=lambda _: "20250101-120000"))  # the clock
+    rng = np.random.default_rng(6)
+    faces = []
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        synthetic_face(rng, size=96)[0].save(tmp_path / name)
+        faces.append(str(tmp_path / name))
+    out = tmp_path / "out"
+    predictor = Predictor.from_run(tiny_run)
+    overlay = ("moustache", overlays.load_overlay("moustache"))
+
+    def run(*paths):
+        return photos.predict_files(list(paths), predictor, str(out), False, overlay=overlay)[:2]
+
+    (tmp_path / "sub").mkdir()
+    synthetic_face(rng, size=96)[0].save(tmp_path / "sub" / "a.jpg")
+    first = run(faces[0], str(tmp_path / "sub" / "a.jpg"))  # one overlay-<stem>-a.png: sub/a.jpg's
+    read_image, written = photos.read_image, {}
+
+    def a_run_of_c_meanwhile(path):  # run b reads its photo; a run of c starts and ends meanwhile
+        if path == faces[1] and "c" not in written:
+            written["c"] = run(faces[2])
+        return read_image(path)
+
+    monkeypatch.setattr(photos, "read_image", a_run_of_c_meanwhile)
+    second = run(faces[1])
+    stems = {"a.jpg": "20250101-120000", "c.jpg": "20250101-120000-2", "b.jpg": "20250101-120000-3"}
+    for (csv_path, plot_path), name in ((first, "a.jpg"), (written["c"], "c.jpg"), (second, "b.jpg")):
+        assert csv_path == str(out / f"prediction-{stems[name]}.csv")
+        assert plot_path == str(out / f"plot-{stems[name]}.png") and os.path.isfile(plot_path)
+        with open(csv_path) as f:
+            files = [str(tmp_path / name)] + ([str(tmp_path / "sub" / "a.jpg")] if name == "a.jpg" else [])
+            assert [row[0] for row in list(csv.reader(f))[1:]] == files
+        assert (out / f"overlay-{stems[name]}-{name[0]}.png").is_file()
+    assert len(os.listdir(out)) == 9  # three files a run, nothing left of their drafts

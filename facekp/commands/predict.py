@@ -11,7 +11,9 @@ any number of faces. Uses the shipped 68-point model unless --run names another.
                       # name every face: nearest enrolled person of GALLERY/<person>/*.jpg, or unknown
 
 Writes prediction-<timestamp>.csv and plot-<timestamp>.png into --out (default: the folder of
-the first input). Unreadable files, and photos over 250 megapixels, are reported by name and
+the first input; <timestamp>-2 when another run of that second took the name). Photos are read
+as viewers show them (a phone's photo stored turned is turned upright by its EXIF orientation),
+points in the upright photo's pixels. Unreadable files, and photos over 250 megapixels, are reported by name and
 skipped; exit code 2 if none could be read. Memory stays near 3 bytes per pixel of the largest
 photo on top of the model (faces are found on a copy of at most 1600 pixels a side). The plot
 draws each face's points sized by the face, and beside a photo with several faces, every face
@@ -40,7 +42,7 @@ from facekp.recognise import Recogniser
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="image files and/or folders (searched recursively)")
-    parser.add_argument("--run", help="run directory to load (default: the shipped models/keypoints68)")
+    parser.add_argument("--run", help="run directory to load (default: the shipped facekp/shipped/keypoints68)")
     parser.add_argument("--detect", action="store_true", help="find every face in each photo")
     parser.add_argument(
         "--detector",
@@ -94,7 +96,7 @@ def main():
     parser.add_argument(
         "--embedding-run",
         default=SHIPPED_EMBEDDING,
-        help="embedding run for --identify (default: the shipped models/face_embedding)",
+        help="embedding run for --identify (default: the shipped facekp/shipped/face_embedding)",
     )
     parser.add_argument(
         "--threshold", type=float, help="--identify: largest distance still called a match (default: the run's own)"

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from facekp.config import RecognitionConfig
 from facekp.data import youtube68
 from facekp.data.geometry import face_boxes
-from facekp.data.images import pixels
+from facekp.data.images import file_orientation, pixels, upright
 from facekp.errors import InputError, first_line
 from facekp.fileio import IMAGE_EXTENSIONS, open_text
 from facekp import opencv
@@ -199,11 +199,14 @@ def load_test_arrays(folder: str, size: int, channels: int, aligner: AlignFn | N
 
 
 def read_image(path: str, channels: int) -> np.ndarray:
-    """One image file -> (H, W, channels) uint8 (RGB or gray), or an InputError naming the file."""
-    image = opencv.imread(path, cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR)
+    """One image file -> (H, W, channels) uint8 (RGB or gray) as viewers show it (upright under
+    its EXIF orientation, as photos.read_image and training's decode), or an InputError naming the file."""
+    flags = (cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR) | cv2.IMREAD_IGNORE_ORIENTATION
+    image = opencv.imread(path, flags)
     if image is None:
         raise InputError(f"{path}: not a readable image")
-    return image[..., None] if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    image = image[..., None] if channels == 1 else cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return upright(image, file_orientation(path))
 
 
 def framing_start(shape: tuple) -> tuple | None:

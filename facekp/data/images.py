@@ -2,14 +2,20 @@
 
 RGBA PNGs named `.jpg`, grayscale and RGB files all decode to the requested channels. Each image
 becomes a square crop around its face box, so the training pipeline never decodes again.
+
+Every image is decoded as viewers show it: a photo stored turned, with an EXIF orientation (what
+phones write for a portrait shot), is turned upright (`upright`, `upright_tensor`), and labels
+and sizes are in the upright image's pixels, as 300-W, menpo and PIL give them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any, BinaryIO
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,14 +31,91 @@ from facekp.opencv import cv2
 
 GRAY_WEIGHTS = np.array([[0.2989, 0.587, 0.114]], np.float32)  # TF's rgb_to_grayscale: gray = RGB @ these
 
+ORIENTATION_TAG = 0x0112  # EXIF: how the stored pixels are turned from the picture (1: not at all)
+# What turns each EXIF orientation's stored pixels upright: (transpose, then mirror x, then mirror y).
+TURNS = {
+    1: (False, False, False),
+    2: (False, True, False),
+    3: (False, True, True),  # 180 degrees
+    4: (False, False, True),
+    5: (True, False, False),
+    6: (True, True, False),  # stored turned a quarter anticlockwise: a phone's portrait shot
+    7: (True, True, True),
+    8: (True, False, True),
+}
 
-def decode(path: str | tf.Tensor, channels: int) -> tf.Tensor:
-    """One image file -> (H, W, channels) float32 pixel values 0..255."""
+
+def orientation_of(image: Image.Image) -> int:
+    """The EXIF orientation (1..8) of an opened image; 1 (as stored) without one, or with a
+    damaged or unknown one."""
+    try:
+        value = image.getexif().get(ORIENTATION_TAG, 1)
+    except Exception:  # PIL raises many types for a damaged EXIF block: the pixels are shown as stored
+        return 1
+    return value if isinstance(value, int) and value in TURNS else 1
+
+
+_PIXEL_LIMIT = threading.Lock()  # PIL's limit is one global: lifted by one thread at a time
+
+
+@contextlib.contextmanager
+def header(file: str | BinaryIO) -> Iterator[Image.Image]:
+    """An image file (a path or an open binary file) opened by PIL for its header, no pixels
+    decoded, whatever its size (PIL's decompression-bomb limit lifted: callers have their own)."""
+    with _PIXEL_LIMIT:
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            image = Image.open(file)
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+    with image:
+        yield image
+
+
+def file_orientation(path: str) -> int:
+    """orientation_of an image file, from its header; 1 when PIL cannot parse it (the decoder then
+    says what is wrong)."""
+    try:
+        with header(path) as image:
+            return orientation_of(image)
+    except Exception:  # PIL raises many types for a file it cannot parse
+        return 1
+
+
+def upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """The (width, height) shown of an image stored `size` under an EXIF orientation."""
+    return (size[1], size[0]) if TURNS[orientation][0] else (size[0], size[1])
+
+
+def upright(image: np.ndarray, orientation: int) -> np.ndarray:
+    """An (H, W, ...) image decoded as stored, as viewers show it under its EXIF orientation: the
+    image itself for 1, else a turned copy (OpenCV's; numpy's copy of a transposed view is slower)."""
+    if orientation == 1:
+        return image
+    transpose, flip_x, flip_y = TURNS[orientation]
+    turned = cv2.transpose(image) if transpose else image
+    if flip_x or flip_y:
+        turned = cv2.flip(turned, -1 if flip_x and flip_y else 1 if flip_x else 0)
+    return turned.reshape(*turned.shape[:2], *image.shape[2:])  # OpenCV drops a single channel's axis
+
+
+def upright_tensor(image: tf.Tensor, orientation: tf.Tensor) -> tf.Tensor:
+    """upright for a decoded (H, W, C) tensor and its orientation (an int32 scalar), in a graph."""
+    transpose, flip_x, flip_y = tf.unstack(tf.gather(tf.constant(list(TURNS.values())), orientation - 1))
+    image = tf.cond(transpose, lambda: tf.transpose(image, [1, 0, 2]), lambda: image)
+    image = tf.cond(flip_x, lambda: tf.reverse(image, [1]), lambda: image)
+    return tf.cond(flip_y, lambda: tf.reverse(image, [0]), lambda: image)
+
+
+def decode(path: str | tf.Tensor, channels: int, orientation: int | tf.Tensor = 1) -> tf.Tensor:
+    """One image file -> (H, W, channels) float32 pixel values 0..255, upright under its EXIF
+    `orientation` (file_orientation: TensorFlow's decoders ignore it)."""
     image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)  # 0..1, gray replicated to 3
     if channels == 1:
         image = tf.image.rgb_to_grayscale(image)
-    return image * 255.0
+    # turned as floats: oneDNN's uint8 transpose logs an error line on CPUs without AVX-512
+    return upright_tensor(image, tf.cast(orientation, tf.int32)) * 255.0
 
 
 def crop_with_map(
@@ -133,17 +216,19 @@ def decode_crops(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Decode every file and crop the square (center, side) to out_size pixels, as uint8.
 
-    Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height).
-    A progress bar named `desc` shows for 200 images or more (`desc=None`: none).
+    Returns the crops (N, out_size, out_size, channels) uint8 and each image's (width, height),
+    all upright (EXIF orientation applied). A progress bar named `desc` shows for 200 images or
+    more (`desc=None`: none).
     A file that cannot be decoded (corrupt, truncated, not an image) raises InputError naming it.
     """
 
-    def decode_and_crop(path, center, side):
-        image = decode(path, channels)
+    def decode_and_crop(path, orientation, center, side):
+        image = decode(path, channels, orientation)
         return crop_with_map(image, center, side, out_size)[0], tf.reverse(tf.shape(image)[:2], [0])  # (w, h)
 
+    orientations = np.array([file_orientation(path) for path in paths], np.int32)
     ds = tf.data.Dataset.from_tensor_slices(
-        (list(paths), np.asarray(centers, np.float32), np.asarray(sides, np.float32))
+        (list(paths), orientations, np.asarray(centers, np.float32), np.asarray(sides, np.float32))
     )
     ds = ds.map(decode_and_crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     out = np.empty((len(paths), out_size, out_size, channels), np.uint8)
@@ -215,13 +300,13 @@ def pixels(images: np.ndarray | CropSource, **decode_options: Any) -> np.ndarray
 
 
 def image_sizes(paths: Sequence[str]) -> np.ndarray:
-    """Each image's (width, height) from its header alone; a file that is not an image raises
-    InputError naming it."""
+    """Each image's (width, height) as shown (upright under its EXIF orientation) from its header
+    alone; a file that is not an image raises InputError naming it."""
     sizes = np.empty((len(paths), 2), np.int32)
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as image:
-                sizes[i] = image.size
+                sizes[i] = upright_size(image.size, orientation_of(image))
         except (OSError, UnidentifiedImageError) as e:
             raise InputError(f"{path}: unreadable image ({first_line(e)})")
     return sizes

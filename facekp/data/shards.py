@@ -25,7 +25,7 @@ from tqdm import tqdm
 from facekp.config import KeypointConfig, RecognitionConfig, TrainConfig
 from facekp.data import identities
 from facekp.data.identities import FaceFiles, Faces
-from facekp.data.images import CropSource, pixels
+from facekp.data.images import CropSource, file_orientation, pixels
 from facekp.data.samples import Samples
 from facekp.digest import content_digest
 from facekp.errors import InputError, first_line
@@ -296,6 +296,9 @@ def cached(samples: Samples, cfg: KeypointConfig, task: str) -> Samples:
     source = samples.images
     if isinstance(source, CropSource):
         identity = (source.paths, file_stats(source.paths), source.centers, source.sides, source.size, source.channels)
+        turned = [(i, o) for i, o in enumerate(map(file_orientation, source.paths)) if o != 1]
+        if turned:  # photos stored turned are cropped upright: a cache of their crops as stored is not reused
+            identity += ("upright", turned)
     else:
         identity = (source,)
     labels = {"keypoints": samples.keypoints, "mask": samples.mask, "boxes": samples.boxes}

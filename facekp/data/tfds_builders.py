@@ -8,8 +8,8 @@
 
 The first load prepares TFRecord shards under data_dir from the folder given as `manual_dir`
 (read with facekp's own checked readers, so a bad file is one clear InputError); later loads read
-the shards. Images are stored as their original encoded bytes (the YouTube and LFW JPEGs) or, for
-the Kaggle pixel strings, as PNG.
+the shards. Images are stored as their original encoded bytes (the YouTube and LFW JPEGs; a photo
+stored turned under an EXIF orientation as its upright pixels) or, for the Kaggle pixel strings, as PNG.
 """
 
 from __future__ import annotations
@@ -21,7 +21,15 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from facekp.data import identities, kaggle_fkd, youtube68
+from facekp.data.images import file_orientation
 from facekp.schemes import IBUG68, KAGGLE15
+
+
+def as_shown(path: str) -> str | np.ndarray:
+    """What a record stores of an image file: the file's own bytes, or for a photo stored turned
+    (an EXIF orientation, which TensorFlow's decoders ignore) its pixels upright, as the labels
+    and facekp's own readers take it."""
+    return path if file_orientation(path) == 1 else identities.read_image(path, 3)
 
 
 def manual(folder: str | os.PathLike) -> dict[str, Any]:
@@ -54,7 +62,7 @@ class FacekpYoutube68(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, ann):
         for path, points, person in zip(ann.paths, ann.keypoints, ann.groups):
             name = os.path.basename(path)
-            yield name, {"image": path, "keypoints": points, "person": person, "file_name": name}
+            yield name, {"image": as_shown(path), "keypoints": points, "person": person, "file_name": name}
 
 
 class FacekpKaggle15(tfds.core.GeneratorBasedBuilder):
@@ -119,4 +127,4 @@ class FacekpLfw(tfds.core.GeneratorBasedBuilder):
         for person, paths in people.items():
             for path in paths:
                 name = f"{person}/{os.path.basename(path)}"
-                yield name, {"image": path, "person": person, "file_name": name}
+                yield name, {"image": as_shown(path), "person": person, "file_name": name}

@@ -31,7 +31,7 @@ OUTSIDE_TOLERANCE = 0.25
 @dataclass
 class Annotations:
     paths: list  # image file paths
-    keypoints: np.ndarray  # (N, K, 2) float32, pixels of the image on disk, x then y
+    keypoints: np.ndarray  # (N, K, 2) float32, pixels of the image as shown (EXIF orientation applied), x then y
     groups: list  # person of each image, for grouped splits
     convention: str = "youtube"  # how the points are labelled (schemes.CONVENTIONS)
     from_csv: bool = True  # read from the CSV (points checked against the image later: check_inside)
