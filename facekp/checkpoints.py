@@ -171,6 +171,20 @@ class RunCheckpoints:
             warn(f"{self.folders['best']}: no readable checkpoint; using the latest checkpoint instead")
         return path or self.restore("latest")
 
+    def restart_best(self, name: str) -> str | None:
+        """Forget the best checkpoint (its metric was measured on another validation set): the next
+        validation saves a new one. best/ is kept as `name` (replacing an earlier one so named);
+        returns that folder, or None if there was no best/."""
+        self.best.assign(math.inf)
+        self.managers.pop("best", None)
+        if not os.path.isdir(self.folders["best"]):
+            return None
+        aside = os.path.join(self.run_dir, name)
+        if self.owner:
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(self.folders["best"], aside)
+        return aside
+
     def kept(self) -> str:
         """What a stopped run leaves: the words for the newest good checkpoint, or for none."""
         if self.saved_step is None:

@@ -20,7 +20,7 @@ from facekp.config import RecognitionConfig, check_ensemble, load, to_json
 from facekp.data import identities
 from facekp.errors import InputError
 from facekp.export import replace_atomically, save_weights
-from facekp.fileio import atomic_write_bytes, atomic_write_json
+from facekp.fileio import atomic_write_bytes, atomic_write_json, writer_lock
 from facekp.inference import compiled_predict
 
 MEMBERS_FILE = "ensemble.json"  # the member run directories an ensemble was made of, as given
@@ -70,7 +70,13 @@ def trained_people(run_dirs: Sequence[str], configs: Sequence[RecognitionConfig]
 def make_ensemble(run_dirs: Sequence[str], out_dir: str, classify_data: str | None = None) -> dict:
     """Write the ensemble of `run_dirs` (their best weights) to the new `out_dir` (whole, or not at
     all): config.json, weights, its threshold on the members' validation people, the SVM on
-    `classify_data` (default: the first member's --classify-data) and everyone its members trained on."""
+    `classify_data` (default: the first member's --classify-data) and everyone its members trained on.
+    Another process making `out_dir` meanwhile is refused."""
+    with writer_lock(out_dir):  # checked and written by one process at a time
+        return _make_ensemble(run_dirs, out_dir, classify_data)
+
+
+def _make_ensemble(run_dirs, out_dir, classify_data):
     check_paths(run_dirs, out_dir)
     configs = [load(run_dir) for run_dir in run_dirs]  # all checked before any weights are read
     if classify_data is None:

@@ -23,7 +23,7 @@ from facekp.checkpoints import load_run, write_config
 from facekp.config import KeypointConfig, TrainConfig
 from facekp.data import augment
 from facekp.errors import InputError
-from facekp.fileio import atomic_write_bytes, public_mode
+from facekp.fileio import atomic_write_bytes, public_mode, temporary_prefix
 from facekp.inference import Predictor
 from facekp.tflite import tflite_bytes
 
@@ -169,7 +169,7 @@ def replace_atomically(folder: str, write: Callable[[str], Any]) -> None:
     folder = os.path.realpath(folder) if os.path.islink(folder) else folder  # a link: what it names is replaced
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    tmp = tempfile.mkdtemp(prefix=temporary_prefix(folder), dir=parent)
     old = tmp + "-old"
     try:
         write(tmp)

@@ -1,12 +1,18 @@
-"""Atomic file writes (a temporary name in the same folder, then a rename) and text reading."""
+"""Atomic file writes (a temporary name in the same folder, then a rename), one writer at a time
+(writer_lock), and text reading."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import io
 import json
 import os
+import re
+import shutil
+import sys
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from facekp.errors import InputError
@@ -36,7 +42,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise InputError(f"{path}: exists and is not a regular file (a folder, device or pipe): write to another name")
     tmp = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(target))
+        fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(target), dir=os.path.dirname(target))
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -50,6 +56,72 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         if isinstance(e, OSError):
             raise OSError(e.errno, e.strerror or str(e), path) from e
         raise
+
+
+def temporary_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of the temporary files and folders that become `path` (`.tmp-NAME-`), so
+    that the next writer of `path` knows them (remove_stale_temporaries)."""
+    return f".tmp-{os.path.basename(os.path.normpath(path))}-"
+
+
+@contextlib.contextmanager
+def writer_lock(target: str | os.PathLike) -> Iterator[None]:
+    """Be the one process that writes `target` (a run dir, an export, a folder or file replaced
+    whole) for the duration: an flock on `.NAME.lock` beside it, holding this process's pid. The
+    system releases it when the process ends however it ends (kill -9 too), so a lock never
+    outlives its holder; another writer is refused with one line naming the holder's pid. Once
+    held, the temporaries that a killed writer of `target` left are removed."""
+    real = os.path.realpath(target)
+    lock = os.path.join(os.path.dirname(real), f".{os.path.basename(real)}.lock")
+    os.makedirs(os.path.dirname(lock), exist_ok=True)
+    fd = _take_lock(lock, target)
+    try:
+        remove_stale_temporaries(real)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock)  # while held: whoever opened it meanwhile sees it gone and starts again
+        os.close(fd)
+
+
+def _take_lock(lock: str, target: str | os.PathLike) -> int:
+    """The open, flocked file `lock` with this pid in it; InputError naming the holder if another
+    process holds it."""
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 20).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise InputError(
+                f"{target}: another process (pid {holder}) is writing it; wait for it to end, or stop it"
+            ) from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(lock).st_ino == os.fstat(fd).st_ino:  # not removed by its last holder as we opened it
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+        os.close(fd)
+
+
+def remove_stale_temporaries(path: str) -> None:
+    """Remove the temporary files and folders of `path` (temporary_prefix) that a killed writer
+    left beside it; a folder a killed swap had moved aside (`-old`, `path` missing) is put back.
+    Only for the holder of `path`'s writer_lock: no live process is writing them."""
+    parent = os.path.dirname(path)
+    name = re.compile(re.escape(temporary_prefix(path)) + r"[a-z0-9_]{8}(-old)?")
+    for entry in sorted(os.listdir(parent), key=lambda e: not e.endswith("-old")):  # -old first
+        stale = os.path.join(parent, entry)
+        if not name.fullmatch(entry):
+            continue
+        if entry.endswith("-old") and not os.path.lexists(path):
+            os.replace(stale, path)
+            print(f"warning: {path}: put back from {entry}, where a killed writer had moved it", file=sys.stderr)
+        elif os.path.isdir(stale) and not os.path.islink(stale):
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            os.remove(stale)
 
 
 def printable(text: str) -> str:

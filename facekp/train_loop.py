@@ -8,6 +8,7 @@ at once with that summary, reading no data and writing nothing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -29,7 +30,9 @@ from tqdm import tqdm
 from facekp import models, tasks
 from facekp.checkpoints import RunCheckpoints, init_from_run, load_backbone_weights, saved_state, write_config
 from facekp.config import CALIBRATION_FIELDS, RUN_CONTROL_FIELDS, TrainConfig, differing_fields, load
+from facekp.digest import content_digest
 from facekp.errors import InputError, TrainingStopped, first_line
+from facekp.fileio import atomic_write_json, atomic_write_text, writer_lock
 from facekp.inference import compiled_predict, predict_in_batches
 
 
@@ -112,11 +115,33 @@ def out_of_memory(step: int, error: tf.errors.OpError, cfg: TrainConfig, ckpts: 
 
 
 def make_strategy(cfg: TrainConfig) -> tf.distribute.Strategy:
+    """The --strategy; made before any other TF op (a multi-worker one must be)."""
     if cfg.strategy == "mirrored":
         return tf.distribute.MirroredStrategy()
     if cfg.strategy == "multiworker":
+        check_tf_config(os.environ.get("TF_CONFIG", ""))
         return tf.distribute.MultiWorkerMirroredStrategy()  # cluster from TF_CONFIG
     return tf.distribute.get_strategy()
+
+
+def check_tf_config(text: str) -> None:
+    """Refuse, in one line, a TF_CONFIG that TensorFlow fails on with a traceback: text that is not a
+    JSON object, or a task that its cluster has not (none at all: one worker, as TensorFlow takes it)."""
+    try:
+        spec = json.loads(text or "{}")
+    except ValueError as e:
+        raise InputError(f"TF_CONFIG: not JSON ({e})")
+    cluster, task = (spec.get("cluster") or {}, spec.get("task") or {}) if isinstance(spec, dict) else (0, 0)
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise InputError('TF_CONFIG: not {"cluster": {TYPE: [ADDRESS, ...]}, "task": {"type": TYPE, "index": I}}')
+    kind, index = task.get("type"), task.get("index", 0)
+    if cluster and kind not in cluster:
+        raise InputError(f"TF_CONFIG: task type {kind!r} is not in its cluster ({', '.join(map(str, cluster))})")
+    count = len(cluster.get(kind) or ())
+    if cluster and not (str(index).isdigit() and int(index) < count):  # TensorFlow reads int(index)
+        raise InputError(
+            f"TF_CONFIG: task {kind} {index} is not in its cluster ({count} {kind} tasks: index 0 to {count - 1})"
+        )
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -190,33 +215,38 @@ def make_train_step(
     return train_step
 
 
-def train(cfg: TrainConfig, run_dir: str) -> dict[str, float]:
+def train(cfg: TrainConfig, run_dir: str, new_validation: bool = False) -> dict[str, float]:
     """Train (or resume) the run in `run_dir` up to cfg.steps; returns the last validation metrics.
-    SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
+    One process trains a run at a time (another is refused at once, naming its pid). A resume on
+    data that gives another validation set is refused, or with `new_validation` starts a new best
+    checkpoint. SIGTERM is Ctrl-C throughout: one line, exit 130, the newest checkpoint saved."""
     task = tasks.get(cfg.task)
-    step = finished_step(task, cfg, run_dir)
-    if step is not None:  # nothing to do: no data read, no validation; only new run-control values recorded
-        record_run_controls(run_dir, cfg)
-        steps = f"of --steps {cfg.steps}" if step == cfg.steps else f"past --steps {cfg.steps}"
-        print(f"{run_dir}: already at its last step ({step} {steps}); a larger --steps continues it")
-        results = last_validation(run_dir)
-        print(summary(task, run_dir, step, results))
-        return results
     if cfg.deterministic:
         tf.config.experimental.enable_op_determinism()
     strategy = make_strategy(cfg)
-    # A multi-worker run's other workers restore the chief's checkpoints, and save and log into
-    # a folder of their own (their part of each collective save), removed when they stop.
-    log_dir = run_dir if is_chief(strategy) else tempfile.mkdtemp(prefix="facekp-worker-")
-    interrupts = Interrupts()
-    previous = interrupts.install()
-    try:
-        return _train(cfg, run_dir, task, strategy, log_dir, interrupts)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if log_dir != run_dir:
-            shutil.rmtree(log_dir, ignore_errors=True)
+    chief = is_chief(strategy)
+    check_writable(run_dir)
+    with writer_lock(run_dir) if chief else contextlib.nullcontext():  # a worker's writes are its own
+        step = finished_step(task, cfg, run_dir)
+        if step is not None:  # nothing to do: no data read, no validation; only new run-control values recorded
+            record_run_controls(run_dir, cfg)
+            steps = f"of --steps {cfg.steps}" if step == cfg.steps else f"past --steps {cfg.steps}"
+            print(f"{run_dir}: already at its last step ({step} {steps}); a larger --steps continues it")
+            results = last_validation(run_dir)
+            print(summary(task, run_dir, step, results))
+            return results
+        # A multi-worker run's other workers restore the chief's checkpoints, and save and log into
+        # a folder of their own (their part of each collective save), removed when they stop.
+        log_dir = run_dir if chief else tempfile.mkdtemp(prefix="facekp-worker-")
+        interrupts = Interrupts()
+        previous = interrupts.install()
+        try:
+            return _train(cfg, run_dir, task, strategy, log_dir, interrupts, new_validation)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            if log_dir != run_dir:
+                shutil.rmtree(log_dir, ignore_errors=True)
 
 
 def finished_step(task: tasks.Task, cfg: TrainConfig, run_dir: str) -> int | None:
@@ -263,6 +293,90 @@ def last_validation(run_dir: str) -> dict[str, float]:
     return {k: v for row in last for k, v in row.items() if k not in ("step", "split", "elapsed_s")}
 
 
+VALIDATION_FILE = "validation.json"  # in a run dir: what its best checkpoint was chosen on
+
+
+def validation_record(samples: Any) -> dict[str, Any]:
+    """What a run validates on: its people and images, counted, and a digest of their names,
+    people and keypoints (not the path of --data, which may move)."""
+    keypoints = getattr(samples, "keypoints", None)  # a recognition task's labels are its people
+    labels = None if keypoints is None else np.round(np.nan_to_num(keypoints), 2)
+    return {
+        "people": len(set(samples.groups)),
+        "images": len(samples),
+        "digest": content_digest(list(samples.names), list(samples.groups), labels),
+    }
+
+
+def validation_change(run_dir: str, record: dict[str, Any], cfg: TrainConfig, new_validation: bool) -> str:
+    """How the validation set `record` differs from the one `run_dir` recorded ("" if it does not,
+    or the run recorded none: a new run, or one made before runs recorded it). A change is refused
+    unless `new_validation`: best checkpoints measured on other faces cannot be compared."""
+    try:
+        with open(os.path.join(run_dir, VALIDATION_FILE)) as f:
+            recorded = json.load(f)
+    except FileNotFoundError:
+        return ""
+    except (OSError, ValueError) as e:
+        raise InputError(f"{os.path.join(run_dir, VALIDATION_FILE)}: unreadable ({e})")
+    if recorded == record:
+        return ""
+    change = f"{_counted(recorded)} -> {_counted(record)}"
+    if not new_validation:
+        raise InputError(
+            f"{run_dir}: validation set changed: {change} (--data {cfg.data} holds other faces than the run "
+            "started on); resume on the data it started on, or give --new-validation to choose the best "
+            "checkpoint anew on this one"
+        )
+    return change
+
+
+def _counted(record: dict[str, Any]) -> str:
+    """A validation record's counts in words: `1 person, 4 images`."""
+    people, images = record.get("people"), record.get("images")
+    return f"{people} {'person' if people == 1 else 'people'}, {images} image{'' if images == 1 else 's'}"
+
+
+def trim_metrics(path: str, step: int) -> None:
+    """Drop from a resumed run's metrics.jsonl what a kill left: lines cut short mid-write, and
+    the rows of steps past `step`, the restored checkpoint's (they are trained and logged again);
+    each said in one line, the file rewritten atomically."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return
+    kept, cut, later = [], [], 0
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            cut.append(number)
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] > step:
+            later += 1
+        else:
+            kept.append(line + "\n")
+    if cut:
+        print(f"{path}: line{'s' if len(cut) > 1 else ''} {', '.join(map(str, cut))} dropped (cut short, by a kill)")
+    if later:
+        print(f"{path}: {later} rows past step {step} dropped (those steps are trained again)")
+    if cut or later:
+        atomic_write_text(path, "".join(kept))
+
+
+def mark_start(writer: tf.summary.SummaryWriter, step: int) -> None:
+    """Tell TensorBoard that the run starts again after `step`: a SessionLog START event at step + 1,
+    at which it drops the events of that step and later that an earlier, killed process logged.
+    TensorBoard takes a run's first START as its beginning and only later ones as restarts, so two
+    are written (a run logged before this wrote none)."""
+    start = tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START)
+    event = tf.compat.v1.Event(step=step + 1, wall_time=time.time(), session_log=start).SerializeToString()
+    for _ in range(2):
+        tf.raw_ops.ImportEvent(writer=writer._resource, event=event)  # tf.summary writes no SessionLog
+    writer.flush()
+
+
 def summary(task: tasks.Task, run_dir: str, step: int, results: dict[str, float]) -> str:
     """What ends a run: its validation metrics, its dir, its best checkpoint, how to look at it."""
     best = saved_state(os.path.join(run_dir, "best"))
@@ -279,7 +393,7 @@ def summary(task: tasks.Task, run_dir: str, step: int, results: dict[str, float]
     return "\n".join(lines)
 
 
-def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
+def _train(cfg, run_dir, task, strategy, log_dir, interrupts, new_validation):
     began = time.perf_counter()  # validation rows carry the seconds since, for time-to-accuracy
     chief = log_dir == run_dir
     if cfg.strategy != "default":
@@ -305,7 +419,8 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
         f"data: {len(train_samples)} training / {len(val_samples)} validation images "
         f"({len(set(val_samples.groups))} validation groups)"
     )
-    check_writable(run_dir)
+    validation = validation_record(val_samples)
+    changed = validation_change(run_dir, validation, cfg, new_validation)
 
     # ---- Model and optimizer.
     keras.utils.set_random_seed(cfg.seed)  # same seed, same initial weights
@@ -329,9 +444,17 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
         print(load_backbone_weights(model, cfg.backbone_weights))
     else:
         print(f"starting {run_dir} from scratch: {model.count_params():,} parameters")
+    if changed:
+        aside = ckpts.restart_best(f"best-until-step-{start}")
+        print(
+            f"{run_dir}: validation set changed: {changed}; --new-validation: the best checkpoint is chosen "
+            "anew" + (f"; the earlier one is kept in {aside}" if aside else "")
+        )
     new_run = not os.path.isfile(os.path.join(run_dir, "config.json"))
     if chief:  # only once the start is sound
         record_run_controls(run_dir, cfg)
+        atomic_write_json(os.path.join(run_dir, VALIDATION_FILE), validation)
+        trim_metrics(os.path.join(run_dir, "metrics.jsonl"), start)
 
     # ---- Update and evaluation steps.
     train_step = make_train_step(model, optimizer, loss_fn, strategy, cfg)
@@ -351,6 +474,8 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
     # ---- Train loop.
     train_writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
     val_writer = tf.summary.create_file_writer(os.path.join(log_dir, "val"))
+    for writer in (train_writer, val_writer):
+        mark_start(writer, start)
     log = open(os.path.join(log_dir, "metrics.jsonl"), "a")
     bar = tqdm(
         total=cfg.steps,
@@ -412,9 +537,9 @@ def _train(cfg, run_dir, task, strategy, log_dir, interrupts):
                     ckpts.save_best(done, value)
                 status[task.best_metric] = f"{results[task.best_metric]:.4f}"
                 bar.set_postfix(status)
+            log.flush()  # before the checkpoint: the rows of every saved step are on disk
             if done % cfg.ckpt_every == 0 or done == cfg.steps:
                 ckpts.save(done)
-            log.flush()
             bar.update(1)
     except KeyboardInterrupt:
         if done > (ckpts.saved_step or 0):  # `done` counts only steps whose loss was checked finite

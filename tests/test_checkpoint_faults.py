@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -296,7 +297,9 @@ def test_kill_9_mid_run_mid_save_and_at_random_moments_always_resumes(tmp_path):
     newest whole checkpoint resumes; then the same command trains on to its --steps."""
     data = write_youtube68(str(tmp_path / "data"))
     run = str(tmp_path / "run")
-    args = train_command(run, data, **FAST, batch_size=8, eval_every=100000, ckpt_every=1, keep_checkpoints=2)
+    args = train_command(
+        run, data, **FAST, batch_size=8, eval_every=100000, ckpt_every=1, keep_checkpoints=2, log_every=1
+    )
     cfg = fast_config(data, batch_size=8, steps=100000, ckpt_every=1, keep_checkpoints=2, eval_every=100000)
     saving = lambda: any("_temp" in f for f in os.listdir(os.path.join(run, "ckpt")))
     rng, last = random.Random(0), 0
@@ -328,6 +331,8 @@ def test_kill_9_mid_run_mid_save_and_at_random_moments_always_resumes(tmp_path):
     step, iterations, trained = _state(cfg, run)
     assert step == last + 3 and iterations == step
     assert any(not np.array_equal(weights[k], trained[k]) for k in weights)
+    log = pd.read_json(os.path.join(run, "metrics.jsonl"), lines=True)  # no line cut by a kill is left
+    assert list(log[log.split == "train"].step) == list(range(1, step + 1))  # each once, none past a checkpoint twice
 
 
 def _newest_step(run):

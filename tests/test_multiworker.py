@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from tests.conftest import read_jsonl, write_youtube68
+from tests.conftest import TINY_MODEL, flag_words, read_jsonl, write_youtube68
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS = 12
@@ -124,3 +124,35 @@ def test_two_workers_train_as_one_process_and_resume_after_a_kill(tmp_path):
     np.testing.assert_allclose([trained[s] for s in reference], list(reference.values()), rtol=1e-3, atol=1e-4)
     assert sorted(os.listdir(os.path.join(pair, "ckpt"))) == sorted(os.listdir(os.path.join(single, "ckpt")))
     assert not os.listdir(after)  # the other worker's own saves and logs are gone
+
+
+def train_py(data, run, tf_config, steps=2):
+    """A train.py worker process of a multi-worker run, on `tf_config` (a dict, or TF_CONFIG's text)."""
+    flags = flag_words(run=run, data=data, strategy="multiworker", steps=steps, eval_every=steps, batch_size=8)
+    command = [sys.executable, os.path.join(REPO, "train.py"), *flags, *TINY_MODEL]
+    text = tf_config if isinstance(tf_config, str) else json.dumps(tf_config)
+    env = dict(os.environ, TF_CONFIG=text)
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.slow
+def test_train_py_runs_two_workers_and_a_bad_tf_config_is_one_line(tmp_path):
+    data = write_youtube68(str(tmp_path / "data"))
+    run = str(tmp_path / "run")
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    procs = [train_py(data, run, {"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(2)]
+    for code, out in finish(procs):
+        assert code == 0, out[-3000:]
+        assert "MultiWorkerMirroredStrategy over 2 replicas" in out and "Traceback" not in out
+    assert os.path.isfile(os.path.join(run, "ckpt", "ckpt-2.index"))
+    bad = {
+        "{not json": "error: TF_CONFIG: not JSON (",
+        json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 2}}): (
+            "error: TF_CONFIG: task worker 2 is not in its cluster (2 worker tasks: index 0 to 1)"
+        ),
+    }
+    for tf_config, message in bad.items():
+        ((code, out),) = finish([train_py(data, str(tmp_path / "bad"), tf_config)])
+        (line,) = [line for line in out.splitlines() if not line.startswith("config: ")]  # stderr's
+        assert code == 2 and line.startswith(message), out
+        assert not os.path.exists(tmp_path / "bad")

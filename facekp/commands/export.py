@@ -15,11 +15,13 @@ from facekp.tfenv import quiet_tensorflow
 quiet_tensorflow()  # before TensorFlow's first import (below): no start-up log lines
 
 import argparse
+import functools
 import os
 
 from facekp.checkpoints import load_run
 from facekp.cli import ArgumentParser, run_main
 from facekp.errors import InputError
+from facekp.fileio import writer_lock
 from facekp.export import average_runs, check_export_folder, export_savedmodel, export_slim, export_tflite
 from facekp.inference import Predictor
 
@@ -47,14 +49,12 @@ def main(argv=None):
         raise InputError(f"{out}: a folder; --out names the .tflite file to write")
     if args.format == "slim":
         cfg, model = average_runs([args.run, *args.average]) if args.average else (None, load_run(args.run)[1])
-        print(f"wrote {export_slim(model, out, args.run, cfg)}")
-        return
-    predictor = Predictor.from_run(args.run)
-    if args.format == "savedmodel":
-        export_savedmodel(predictor, out)
+        write = functools.partial(export_slim, model, out, args.run, cfg)
     else:
-        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
-        export_tflite(predictor, out)
+        export = export_savedmodel if args.format == "savedmodel" else export_tflite
+        write = functools.partial(export, Predictor.from_run(args.run), out)
+    with writer_lock(out):  # once the run has loaded: no folder made for a run that is not there
+        write()
     print(f"wrote {out}")
 
 

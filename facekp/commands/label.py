@@ -27,6 +27,7 @@ from facekp.cli import ArgumentParser, check_range, run_main
 from facekp.data import youtube68
 from facekp.detect import DEFAULT_DETECTOR, DETECTORS
 from facekp.errors import InputError
+from facekp.fileio import writer_lock
 from facekp.inference import MAX_REFINE, Predictor
 from facekp.schemes import CONVENTIONS
 from facekp.labelling import check_labelling_run, label_folder
@@ -82,8 +83,9 @@ def main():
     if len({os.path.realpath(run) for run in args.run}) < len(args.run):
         raise InputError(f"--run: a run given twice ({', '.join(args.run)}): the mean would count it twice")
     try:
-        predictors = [Predictor.from_run(run, convention=args.convention) for run in args.run]
-        counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
+        with writer_lock(args.out):  # one label.py writes OUT at a time
+            predictors = [Predictor.from_run(run, convention=args.convention) for run in args.run]
+            counts = label_folder(args.photos, predictors, args.out, args.refine, args.detector)
     except KeyboardInterrupt:
         print(f"interrupted: {args.out} not written", file=sys.stderr)
         raise SystemExit(130)

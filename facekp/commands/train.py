@@ -32,6 +32,12 @@ def parse_args(argv=None):
         choices=configs.names(),
         help=f"start from a named recipe of facekp/configs: {', '.join(configs.names())}; flags override its fields",
     )
+    parser.add_argument(
+        "--new-validation",
+        action="store_true",
+        help="resume although --data now gives another validation set: the best checkpoint is chosen anew on it "
+        "(the earlier one is kept in RUN/best-until-step-N)",
+    )
     add_config_flags(parser, KeypointConfig, RecognitionConfig)
     return parser.parse_args(argv)
 
@@ -83,7 +89,7 @@ def main():
     args = parse_args()
     cfg = build_config(args)
     print("config:", ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(cfg).items()))
-    train(cfg, args.run)  # it ends with the validation metrics, the run dir and the best checkpoint
+    train(cfg, args.run, args.new_validation)  # it ends with the validation metrics, the run and the best checkpoint
 
 
 def run() -> None:
