@@ -4,6 +4,7 @@ outside the repository (the shipped models must come with it), then uninstalled 
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -19,9 +20,22 @@ MAX_WHEEL_BYTES = 15 * 2**20
 
 
 def _build_wheel(out: str) -> str:
-    """`pip wheel` of the checkout with this environment's setuptools (no download); the wheel's path."""
+    """`pip wheel` of a copy of the checkout's files (those git does not ignore: no stale build/
+    folder) with this environment's setuptools (no download); the wheel's path."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    source = os.path.join(out, "source")
+    for name in filter(None, listed.split("\0")):
+        if os.path.isfile(os.path.join(REPO, name)):
+            os.makedirs(os.path.dirname(os.path.join(source, name)), exist_ok=True)
+            shutil.copy(os.path.join(REPO, name), os.path.join(source, name))
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, REPO],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, source],
         check=True,
         capture_output=True,
     )

@@ -2,8 +2,8 @@
 
     facekp-export --run runs/kp68 --format savedmodel   # runs/kp68/export/savedmodel/
     facekp-export --run runs/kp68 --format tflite       # runs/kp68/export/model.tflite
-    facekp-export --run runs/kp68 --format slim --out models/keypoints68  # weights only
-    facekp-export --run runs/arcA --format slim --out models/face_embedding  # + threshold, SVM
+    facekp-export --run runs/kp68 --format slim --out facekp/shipped/keypoints68  # weights only
+    facekp-export --run runs/arcA --format slim --out facekp/shipped/face_embedding  # + threshold, SVM
     facekp-export --run runs/ftA --average runs/ftB runs/ftC --format slim --out runs/soup  # mean weights
 
 The SavedModel and the TFLite model take an image batch (B, H, W, C) float32 of pixel values
