@@ -21,7 +21,7 @@ def first_line(error: BaseException) -> str:
     [Op:...] suffixes) that mean nothing to the user."""
     text = getattr(error, "message", None) or str(error)
     text = re.sub(r"\{\{[^}]*\}\}", "", text)
-    text = re.sub(r"\s*\[Op:[^\]]*\]", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\](?: name: ?\S*)?", "", text)  # eager ops end `[Op:X] name: `
     text = re.sub(r"Error in user-defined function passed to \S+ transformation with iterator: \S+: ", "", text)
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return lines[0] if lines else type(error).__name__

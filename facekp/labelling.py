@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 from collections.abc import Sequence
 
 import numpy as np
-from tqdm import tqdm
 
 from facekp import detect, photos
 from facekp.config import load
@@ -72,25 +70,25 @@ def label_folder(
     if not usable:
         raise InputError(f"{photos_dir}: no {'/'.join(youtube68.TRAINABLE_EXTENSIONS)} images found")
     rows = []
-    for path in tqdm(usable, desc="label", unit="img", mininterval=0.5 if sys.stderr.isatty() else 30.0):
+    for path in photos.file_bar(usable, "label"):  # the messages below through photos.say: lines of their own
         if not utf8_name(os.path.relpath(path, photos_dir)):  # the CSV names it so
-            print(f"{printable(path)}: file name is not UTF-8 (the CSV could not name it), skipped", file=sys.stderr)
+            photos.say(f"{printable(path)}: file name is not UTF-8 (the CSV could not name it), skipped")
             counts["unreadable"] += 1
             continue
         try:
             rgb = photos.read_image(path)
         except Exception as e:  # InputError names the file; the file system and OpenCV raise many types
-            print(f"{photos.unreadable(path, e)}, skipped", file=sys.stderr)
+            photos.say(f"{photos.unreadable(path, e)}, skipped")
             counts["unreadable"] += 1
             continue
         detections = photos.detect_in(rgb, detector)
         if not detections:
-            print(f"{path}: no face found, skipped", file=sys.stderr)
+            photos.say(f"{path}: no face found, skipped")
             counts["no_face"] += 1
             continue
         points = keypoints_by_run(rgb, detections, predictors, refine)
         if not on_photo(points, rgb.shape):  # any run's
-            print(f"{path}: keypoints off the photo, skipped", file=sys.stderr)
+            photos.say(f"{path}: keypoints off the photo, skipped")
             counts["off_photo"] += 1
             continue
         rows.append((os.path.relpath(path, photos_dir), points.mean(axis=0)))

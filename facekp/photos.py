@@ -396,17 +396,21 @@ def predict_files(
 
 
 def say(message: str) -> None:
-    """One line on stderr about one file, above the progress bar if one is shown."""
+    """One line on stderr about one file, above the progress bar if one is shown (file_bar)."""
     tqdm.write(message, file=sys.stderr)
+
+
+def file_bar(paths: list[str], desc: str) -> Iterator[str]:
+    """`paths`, iterated under a progress bar named `desc` for 5 files or more, on a terminal only:
+    in a log its redraws (carriage returns, no line ends) glue onto the lines about files. Those
+    lines go through `say`, which keeps them above the bar."""
+    return tqdm(paths, desc=desc, unit="img", disable=len(paths) < 5 or not sys.stderr.isatty())
 
 
 def _predict_files(paths, predictor, files, find_all, overlay, feature_maps, refine, identify, detector, start):
     """predict_files, its outputs written through `files` (a RunFiles)."""
     rows, shown, read, names = [], [], 0, ([] if identify else None)
-    # the bar only on a terminal: in a log its redraws (carriage returns, no line ends) glue onto
-    # the lines about files
-    bar = tqdm(paths, desc="predict", unit="img", disable=len(paths) < 5 or not sys.stderr.isatty())
-    for path in bar:
+    for path in file_bar(paths, "predict"):
         try:
             faces, rgb = faces_in(path, predictor, find_all, refine, detector, start)
         except Exception as e:  # InputError names the file; the file system and OpenCV raise many types

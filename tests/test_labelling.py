@@ -3,6 +3,7 @@ labelled photos join training, never validation, and leave out the validation pe
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,22 @@ def test_label_skips_what_it_cannot_name_or_read_by_name(photo_folder, tmp_path,
     assert code == 0 and '"labelled": 2' in stdout and '"unreadable": 2' in stdout, stderr
     assert "Mona_Lisa_0003.jpg: unreadable image (not a regular file), skipped" in stderr
     assert "caf\\udce9_0004.jpg: file name is not UTF-8 (the CSV could not name it), skipped" in stderr
+
+
+def test_in_a_log_each_message_about_a_photo_is_a_line_of_its_own(photo_folder, tmp_path, capsys):
+    """stderr that is not a terminal (a log, a pipe, capsys here) got the progress bar, and each
+    `no face found` or `unreadable image` glued onto one of its redraws."""
+    obama = photo_folder / "Barack_Obama"
+    shutil.copy(obama / "Barack_Obama_0001.jpg", obama / "Barack_Obama_0002.jpg")  # 5 photos: a bar on a terminal
+    (photo_folder / "Mona_Lisa" / "Mona_Lisa_0003.jpg").write_bytes(b"not an image")
+    args = ["--run", SHIPPED_KEYPOINTS, "--out", tmp_path / "out", photo_folder]
+    code, stdout, err = run_script("label", args, capsys)
+    assert code == 0 and '"photos": 5' in stdout and '"labelled": 3' in stdout, err
+    lines = err.splitlines()
+    message = re.compile(r"\S+/Mona_Lisa_(0002\.jpg: no face found|0003\.jpg: unreadable image \(.*\)), skipped")
+    assert sum(bool(message.fullmatch(line)) for line in lines) == 2, lines
+    assert not [line for line in lines if ("no face" in line or "unreadable" in line) and not message.fullmatch(line)]
+    assert "\r" not in err  # no progress bar redrawn over itself in a log
 
 
 def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_folder, tmp_path, capsys):

@@ -1,12 +1,15 @@
 """tensorflow-datasets builders: prepared from tiny local folders (manual_dir), read back equal."""
 
 import os
+import re
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
 from facekp.data import kaggle_fkd, tfds_builders, youtube68
+from facekp.errors import InputError
 from tests.conftest import write_youtube68
 from tests.test_kaggle15 import write_kaggle
 
@@ -54,3 +57,37 @@ def test_lfw_records_name_each_person(tmp_path):
         "Bo_Diddley/Bo_Diddley_0001.jpg",
     ]
     assert all(e["image"].shape == (40, 40, 3) for e in examples)
+
+
+def cut_in_half(path):
+    """A valid JPEG at `path`, its bytes then cut in half (a copy stopped midway)."""
+    Image.new("RGB", (64, 48), (120, 60, 30)).save(path, format="JPEG", quality=95)
+    data = open(path, "rb").read()
+    with open(path, "wb") as f:
+        f.write(data[: len(data) // 2])
+
+
+def test_a_truncated_jpeg_is_refused_at_preparation_and_the_next_load_prepares_again(tmp_path):
+    """The cut JPEG was stored as it was: the preparation ended well, reading it failed with
+    TensorFlow's `jpeg::Uncompress failed`, and every later load reused the bad records."""
+    folder = write_youtube68(str(tmp_path / "yt"), people=2, per_person=2)
+    broken = os.path.join(folder, "training", "Person_01_00.jpg")
+    intact = open(broken, "rb").read()
+    cut_in_half(broken)
+    with pytest.raises(InputError) as refused:
+        load("facekp_youtube68", folder, tmp_path / "tfds")
+    message = str(refused.value)  # one line, without TensorFlow's `[Op:DecodeImage] name:`
+    assert message.startswith(f"{broken}: unreadable image (") and "\n" not in message and "name:" not in message
+    open(broken, "wb").write(intact)  # fixed: the next load prepares again, nothing half-prepared left
+    assert len(load("facekp_youtube68", folder, tmp_path / "tfds")) == 4
+
+
+def test_lfw_refuses_a_truncated_jpeg_at_preparation(tmp_path):
+    os.makedirs(tmp_path / "lfw" / "Ann_Lee")
+    Image.new("RGB", (40, 40), (10, 90, 30)).save(tmp_path / "lfw" / "Ann_Lee" / "Ann_Lee_0001.jpg")
+    broken = str(tmp_path / "lfw" / "Ann_Lee" / "Ann_Lee_0002.jpg")
+    cut_in_half(broken)
+    with pytest.raises(InputError, match=f"^{re.escape(broken)}: unreadable image"):
+        load("facekp_lfw", str(tmp_path / "lfw"), tmp_path / "tfds")
+    os.remove(broken)
+    assert len(load("facekp_lfw", str(tmp_path / "lfw"), tmp_path / "tfds")) == 1

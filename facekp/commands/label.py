@@ -3,7 +3,8 @@ another model trains on them (`train.py --extra-data OUT`): a bigger teacher's k
 smaller model's targets on faces nobody labelled (pseudo-labels, distillation).
 
     facekp-label --run runs/teacher32 --out labels/lfw ../shared/data/lfw
-    facekp-label --run runs/teacher32 --run facekp/shipped/keypoints68 --out labels/lfw2 ../shared/data/lfw  # their mean
+    # two runs: the mean of their keypoints
+    facekp-label --run runs/teacher32 --run facekp/shipped/keypoints68 --out labels/lfw2 ../shared/data/lfw
 
 Each photo (searched recursively) gives its largest detected face, keypoints as predict.py
 finds them with --refine re-crops; photos without a face, or whose keypoints run off the photo,

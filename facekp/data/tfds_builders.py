@@ -18,18 +18,35 @@ import os
 from typing import Any
 
 import numpy as np
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from facekp import photos
 from facekp.data import identities, kaggle_fkd, youtube68
 from facekp.data.images import file_orientation
+from facekp.errors import InputError, first_line
 from facekp.schemes import IBUG68, KAGGLE15
 
 
 def as_shown(path: str) -> str | np.ndarray:
     """What a record stores of an image file: the file's own bytes, or for a photo stored turned
     (an EXIF orientation, which TensorFlow's decoders ignore) its pixels upright, as the labels
-    and facekp's own readers take it."""
+    and facekp's own readers take it. A file that TensorFlow cannot decode (truncated, damaged,
+    not an image) raises InputError naming it, so no preparation ends with records that fail
+    when read (tfds then removes the half-written dataset: the next load prepares again)."""
+    check_decodes(path)
     return path if file_orientation(path) == 1 else identities.read_image(path, 3)
+
+
+def check_decodes(path: str) -> None:
+    """Decode an image file as a record's reader will (tf.io.decode_image, 3 channels), or raise
+    InputError naming it; libjpeg's own lines on stderr (`Premature end of JPEG data`) are kept
+    out of the user's terminal, the refusal says what is wrong."""
+    try:
+        with photos.decoder_messages():
+            tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.DataLossError) as e:
+        raise InputError(f"{path}: unreadable image ({first_line(e)})") from None
 
 
 def manual(folder: str | os.PathLike) -> dict[str, Any]:
