@@ -23,6 +23,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from benchmarks.common import matching  # noqa: E402
 from facekp import config as config_lib, detect, metrics, photos  # noqa: E402
 from facekp.checkpoints import load_run, write_config  # noqa: E402
 from facekp.data import landmark_files  # noqa: E402
@@ -34,10 +35,15 @@ import numpy as np  # noqa: E402
 
 
 def frames(ann, indices, channels):
-    """(gray or RGB image, MTCNN start box (1, 3)) of each frame, as predict.py starts."""
+    """(gray or RGB image, MTCNN start box (1, 3)) of each frame, as predict.py starts: from the
+    detection of the labelled face (an in-the-wild photo may show other people; benchmarks/wild68.py's
+    rule), else the image centre."""
     for i in indices:
         rgb = photos.read_image(ann.paths[i])
-        _, _, starts = photos.face_starts(photos.detect_in(rgb), rgb.shape, find_all=False)
+        detections = photos.detect_in(rgb)
+        match = matching([face.box for face in detections], ann.keypoints[i])
+        found = [] if match is None else [detections[match]]
+        _, _, starts = photos.face_starts(found, rgb.shape, find_all=False)
         yield detect.as_channels(rgb, channels), np.asarray(starts, np.float32).reshape(-1, 3)
 
 

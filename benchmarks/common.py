@@ -113,3 +113,19 @@ def save_small_png(path, fig, dpi=72):
     """plots.save_figure, then the PNG quantized to 256 colours (a third of the bytes)."""
     plots.save_figure(path, fig, dpi=dpi)
     Image.open(path).convert("RGB").quantize(colors=256).save(path, optimize=True)
+
+
+MATCH_IOU = 0.3  # a detection whose box overlaps the true keypoints' box less is another face (or none)
+
+
+def matching(boxes, true_points):
+    """Index of the (x, y, w, h) box with the highest IoU with the box of the true keypoints; None
+    when no box reaches MATCH_IOU."""
+    (x0, y0), (x1, y1) = true_points.min(0), true_points.max(0)
+    best, best_iou = None, MATCH_IOU
+    for k, (x, y, w, h) in enumerate(boxes):
+        overlap = max(0.0, min(x + w, x1) - max(x, x0)) * max(0.0, min(y + h, y1) - max(y, y0))
+        iou = overlap / (w * h + (x1 - x0) * (y1 - y0) - overlap)
+        if iou >= best_iou:
+            best, best_iou = k, iou
+    return best

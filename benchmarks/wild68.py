@@ -40,7 +40,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from benchmarks.common import data_default, dlib_models, dlib_points, nme_figures, save_small_png  # noqa: E402
+from benchmarks.common import data_default, matching, dlib_models, dlib_points, nme_figures, save_small_png  # noqa: E402
 from facekp import detect, metrics, photos  # noqa: E402
 from facekp.checkpoints import load_run  # noqa: E402
 from facekp.config import SHIPPED_KEYPOINTS  # noqa: E402
@@ -53,7 +53,6 @@ from facekp.schemes import CONVENTIONS, IBUG68  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-MATCH_IOU = 0.3  # a detection whose box overlaps the true keypoints' box less is another face (or none)
 CED_LIMIT = 0.10  # fail@ and AUC@ this NME; the CED plot's x range
 DEFAULT_CED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "ced-wild68.png")
 
@@ -136,19 +135,6 @@ def main():
     if args.ced:
         draw_ced(args.ced, curves, f"{os.path.basename(os.path.normpath(args.data))}: {len(val)} validation faces")
     print(json.dumps(figures))
-
-
-def matching(boxes, true_points):
-    """Index of the (x, y, w, h) box with the highest IoU with the box of the true keypoints; None
-    when no box reaches MATCH_IOU."""
-    (x0, y0), (x1, y1) = true_points.min(0), true_points.max(0)
-    best, best_iou = None, MATCH_IOU
-    for k, (x, y, w, h) in enumerate(boxes):
-        overlap = max(0.0, min(x + w, x1) - max(x, x0)) * max(0.0, min(y + h, y1) - max(y, y0))
-        iou = overlap / (w * h + (x1 - x0) * (y1 - y0) - overlap)
-        if iou >= best_iou:
-            best, best_iou = k, iou
-    return best
 
 
 def face_nme(points, true):

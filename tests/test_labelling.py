@@ -90,14 +90,19 @@ def test_label_writes_the_largest_faces_keypoints_in_the_68_point_layout(photo_f
 
 
 def test_label_with_several_runs_writes_the_mean_of_their_keypoints(photo_folder, tmp_path, capsys):
+    """The shipped model's YouTube head and the aligner (YouTube frames only) label in one convention."""
     out = tmp_path / "labels"
     runs = [SHIPPED_KEYPOINTS, SHIPPED_ALIGNER]
-    code, stdout, err = run_script("label", ["--run", runs[0], "--run", runs[1], "--out", out, photo_folder], capsys)
+    args = ["--run", runs[0], "--run", runs[1], "--convention", "youtube", "--out", out, photo_folder]
+    code, stdout, err = run_script("label", args, capsys)
     assert code == 0 and '"labelled": 2' in stdout, err
     with open(out / youtube68.CSV_NAME) as f:
         labelled = np.array(list(csv.reader(f))[1][1:], np.float32).reshape(68, 2)
     photo = str(photo_folder / "Barack_Obama" / "Barack_Obama_0001.jpg")
-    each = [photos.faces_in(photo, Predictor.from_run(run), find_all=False, refine=2)[0][0][2] for run in runs]
+    each = [
+        photos.faces_in(photo, Predictor.from_run(run, convention="youtube"), find_all=False, refine=2)[0][0][2]
+        for run in runs
+    ]
     assert np.abs(each[0] - each[1]).max() > 0.1  # two models that differ: the labels are their mean
     np.testing.assert_allclose(labelled, np.mean(each, axis=0), atol=0.01)
 
