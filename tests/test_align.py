@@ -15,7 +15,7 @@ from PIL import Image
 from facekp import align, aligner, config, losses, tasks
 from facekp.checkpoints import RunCheckpoints, load_run, write_config
 from facekp.digest import weights_digest
-from facekp.config import SHIPPED_ALIGNER, SHIPPED_EMBEDDING, SHIPPED_KEYPOINTS, RecognitionConfig
+from facekp.config import SHIPPED_ALIGNER, SHIPPED_EMBEDDING, RecognitionConfig
 from facekp.errors import InputError
 from facekp.export import export_slim
 from facekp.data import geometry, identities
@@ -274,7 +274,7 @@ def test_faces_found_by_another_keypoint_model_are_cut_at_the_aligning_models_ke
     from facekp.inference import Predictor
     from facekp.recognise import Recogniser
 
-    rgb = photos.read_image(os.path.join(os.path.dirname(SHIPPED_KEYPOINTS), "..", "data", "samples", "obamas.jpg"))
+    rgb = photos.read_image(os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "samples", "obamas.jpg"))
     recogniser, finder = Recogniser(SHIPPED_EMBEDDING), Predictor.shipped()
     assert weights_digest(finder.model) != recogniser.cfg.aligned_by == aligner.shipped_model()
     points = np.stack([p for _, _, p in photos.keypoint_faces(rgb, photos.detect_in(rgb), finder, find_all=True)])

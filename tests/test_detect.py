@@ -95,6 +95,47 @@ def test_both_detectors_find_the_two_faces_of_the_sample_photo(name):
             assert face.landmarks is None
 
 
+def faded_gray(rgb, contrast):
+    """An old photograph's look: gray, its contrast squeezed to `contrast` around mid-gray."""
+    gray = detect.gray_of(rgb).astype(np.float32)
+    return np.repeat(np.clip(128 + contrast * (gray - 128), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_mtcnn_finds_the_face_its_one_pass_misses_in_a_faded_gray_photo():
+    """The sample photo gray at 15% contrast: one pass finds one of the two faces (as MTCNN finds
+    only the small face behind Einstein); the second look, which a gray photo always gets, finds both."""
+    rgb = faded_gray(photos.read_image(SAMPLE), 0.15)
+    mtcnn = detect.detector("mtcnn")
+    assert detect.colourless(rgb) and len(mtcnn.faces(rgb)) == 1
+    faces = sorted(mtcnn(rgb), key=lambda f: f.box[0])
+    assert len(faces) == 2
+    for face, (centre_x, centre_y) in zip(faces, [(255, 170), (462, 228)]):
+        x, y, w, h = face.box
+        assert abs(x + w / 2 - centre_x) < 0.2 * w and abs(y + h / 2 - centre_y) < 0.3 * h
+        assert 120 < w < 170 and face.landmarks.shape == (5, 2)
+
+
+def test_mtcnn_looks_again_at_a_photo_it_found_no_face_in_and_only_then(monkeypatch):
+    """At 10% contrast one pass finds no face; the second look finds both, even when the photo
+    counts as colour. A colour photo with faces costs one pass."""
+    rgb = photos.read_image(SAMPLE)
+    mtcnn = detect.detector("mtcnn")
+    faded = faded_gray(rgb, 0.1)
+    monkeypatch.setattr(detect, "colourless", lambda rgb: False)
+    assert mtcnn.faces(faded) == [] and len(mtcnn(faded)) == 2
+    monkeypatch.undo()
+    assert not detect.colourless(rgb)
+    monkeypatch.setattr(detect.Mtcnn, "second_look", lambda self, rgb: pytest.fail("a colour photo with faces"))
+    assert len(mtcnn(rgb)) == 2
+
+
+def test_merged_keeps_the_first_detections_and_adds_only_new_faces():
+    first = detect.Detection((100.0, 100.0, 50.0, 50.0), 0.95)
+    again = detect.Detection((104.0, 102.0, 50.0, 50.0), 0.99)  # the same face, seen again
+    other = detect.Detection((300.0, 100.0, 40.0, 40.0), 0.97)
+    assert detect.merged([first], [again, other]) == [other, first]
+
+
 def test_an_unknown_detector_or_start_is_refused():
     with pytest.raises(ValueError, match="unknown detector 'dlib'"):
         detect.detector("dlib")
