@@ -27,6 +27,7 @@ MODELS = str(importlib.resources.files("facekp").joinpath("shipped"))
 SHIPPED_KEYPOINTS = os.path.join(MODELS, "keypoints68")
 SHIPPED_ALIGNER = os.path.join(MODELS, "aligner68")
 SHIPPED_EMBEDDING = os.path.join(MODELS, "face_embedding")
+SHIPPED_EMBEDDING_FOLDS = "1-5"  # the LFW pairs.txt folds whose people its training left out
 
 
 # Value checks a field may carry: (what the value must be, test).

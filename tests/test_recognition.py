@@ -445,3 +445,22 @@ def test_face_files_of_any_name_are_read_and_a_fifo_is_refused_by_name(tmp_path)
     os.mkfifo(tmp_path / "pipe.jpg")
     with pytest.raises(InputError, match="pipe.jpg: not a regular file"):
         identities.read_image(str(tmp_path / "pipe.jpg"), 1)
+
+
+def test_verify_without_a_run_judges_the_shipped_embedding_on_the_folds_it_never_saw(tmp_path, capsys, monkeypatch):
+    from facekp import verification
+    from facekp.config import SHIPPED_EMBEDDING, SHIPPED_EMBEDDING_FOLDS
+
+    asked = []
+
+    def protocol(runs, pairs, images):
+        asked.append(runs)
+        raise InputError("stop here")
+
+    monkeypatch.setattr(verification, "run_protocol", protocol)
+    code, _, err = run_script("verify", ["--pairs", "p.txt", "--out", tmp_path], capsys)
+    assert code == 2 and err == "error: stop here\n" and asked == [[(SHIPPED_EMBEDDING, SHIPPED_EMBEDDING_FOLDS)]]
+    code, _, err = run_script("verify", ["--pairs", "p.txt", "--folds", "1-5"], capsys)
+    assert code == 2 and err == "error: --run given 0 times, --folds 1: give one --folds per --run\n"
+    with open(os.path.join(SHIPPED_EMBEDDING, "config.json")) as f:  # the folds its training left out
+        assert f"pairs.txt:{SHIPPED_EMBEDDING_FOLDS}," in f.read()

@@ -20,19 +20,29 @@ import time
 
 from facekp import verification
 from facekp.cli import ArgumentParser, check_out_folder, run_main
+from facekp.config import SHIPPED_EMBEDDING, SHIPPED_EMBEDDING_FOLDS
 from facekp.errors import InputError
 
 
 def main():
     parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", required=True, help="LFW pairs file (pairs.txt, or View 1's pairsDevTest.txt)")
-    parser.add_argument("--run", action="append", required=True, help="embedding run dir (repeat, one per --folds)")
-    parser.add_argument("--folds", action="append", required=True, help="folds this run judges, e.g. 1-5")
+    parser.add_argument(
+        "--run",
+        action="append",
+        help="embedding run dir (repeat, one per --folds; default: the shipped embedding, on the folds "
+        f"its training left out, {SHIPPED_EMBEDDING_FOLDS})",
+    )
+    parser.add_argument("--folds", action="append", help="folds this run judges, e.g. 1-5")
     parser.add_argument("--images", help="LFW person folders (default: the pairs file's folder)")
     parser.add_argument("--out", default=".", help="folder for roc-<timestamp>.png (default: here)")
     args = parser.parse_args()
-    if len(args.run) != len(args.folds):
-        raise InputError(f"--run given {len(args.run)} times, --folds {len(args.folds)}: give one --folds per --run")
+    if not args.run and not args.folds:
+        args.run, args.folds = [SHIPPED_EMBEDDING], [SHIPPED_EMBEDDING_FOLDS]
+    if len(args.run or ()) != len(args.folds or ()):
+        raise InputError(
+            f"--run given {len(args.run or ())} times, --folds {len(args.folds or ())}: give one --folds per --run"
+        )
     check_out_folder(args.out, "the ROC plot goes into")
 
     per_fold, distances = verification.run_protocol(
