@@ -62,6 +62,15 @@ def read_jsonl(path):
         return [json.loads(line) for line in f]
 
 
+def assert_each_message_is_a_line(err, message, count):
+    """stderr `err` of a command run into a log: `count` lines each exactly one `message` (a
+    compiled pattern), no other line about a file's fate, and no progress bar redrawn over itself."""
+    lines = err.splitlines()
+    assert sum(bool(message.fullmatch(line)) for line in lines) == count, lines
+    assert not [line for line in lines if ("no face" in line or "unreadable" in line) and not message.fullmatch(line)]
+    assert "\r" not in err
+
+
 def run_script(script, args, capsys):
     """(exit code, stdout, stderr) of a top-level command (`train`, `predict`, ...) run in this
     process, as `python SCRIPT.py ARGS` runs it (run_main: bad input is one line and exit 2): for

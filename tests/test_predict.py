@@ -19,7 +19,7 @@ from facekp.data import images as image_ops
 from facekp.data.geometry import face_boxes
 from facekp.errors import InputError
 from facekp.inference import Predictor, mirror_calibration, mirrored_pass_error
-from tests.conftest import run_script, synthetic_face
+from tests.conftest import assert_each_message_is_a_line, run_script, synthetic_face
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -336,11 +336,8 @@ def test_in_a_log_each_message_about_a_file_is_a_line_of_its_own(tiny_run, tmp_p
     (folder / "broken.jpg").write_bytes(b"not an image")
     code, _, err = run_script("predict", ["--run", tiny_run, "--detect", "--detector", "haar", folder], capsys)
     assert code == 0, err
-    lines = err.splitlines()
     message = re.compile(r"\S+/(plain\d\.jpg: no face found|broken\.jpg: unreadable image \(.*\), skipped)")
-    assert sum(bool(message.fullmatch(line)) for line in lines) == 6, lines
-    assert not [line for line in lines if ("no face" in line or "unreadable" in line) and not message.fullmatch(line)]
-    assert "\r" not in err  # no progress bar redrawn over itself in a log
+    assert_each_message_is_a_line(err, message, 6)
 
 
 def test_two_runs_of_one_second_on_one_out_keep_both_files(tiny_run, tmp_path, monkeypatch):
