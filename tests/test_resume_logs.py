@@ -10,7 +10,7 @@ import pandas as pd
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 
 from facekp.checkpoints import checkpoints_on_disk
-from facekp.train_loop import VALIDATION_FILE
+from facekp.run_records import VALIDATION_FILE
 from tests.conftest import FAST_MODEL, read_jsonl, run_script, write_youtube68
 
 
